@@ -1,0 +1,240 @@
+"""Parameter files: ``params/<run>.yaml`` -> one validated, typed :class:`Params`.
+
+A params file holds literal settings. ``extends: <other run>`` starts from another file and overrides some keys
+(the fast profile extends the full runs). Anything wrong is a :class:`ParamsError` that names the file and key:
+an unknown key, a wrong type, an impossible value (PCA components > features, folds < 2, ...).
+
+In a notebook, the papermill ``parameters`` cell holds ``run = "<name>"``; papermill (``-f params/<run>.yaml``)
+injects the file's keys as variables. :func:`for_notebook` loads the file named by ``run`` and applies any injected
+value that differs, so ``papermill -p teacher_epochs 3`` works too, and validates the result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from . import paths
+
+DATASETS = ("wdbc", "bcd", "pbcnt")
+PROTOCOLS = ("paper", "rigorous")
+KD_LOSSES = ("paper", "hinton")
+# Number of raw features of each dataset (for the PCA check).
+N_FEATURES = {"wdbc": 30, "bcd": 9, "pbcnt": 1926}
+# Environment variable that, when set, overrides ``data_path`` (README: where PBCNT lives on this machine).
+DATA_ENV = {"pbcnt": "PBCNT_CSV"}
+
+
+class ParamsError(ValueError):
+    """A params file or value is wrong; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """All settings of one run. Defaults are the reference study's values (see shared/reference/README.md)."""
+
+    run: str
+    dataset: str
+    protocol: str
+    description: str = ""
+    seed: int = 42
+    # --- data -------------------------------------------------------------------------------------------
+    data_path: Optional[str] = None  # CSV; required for pbcnt, optional for wdbc/bcd (default: package copy)
+    pca_components: Optional[int] = None  # None: no PCA
+    # --- splits -----------------------------------------------------------------------------------------
+    folds: int = 5  # rigorous: stratified k-fold ...
+    repeats: int = 3  # ... repeated this many times
+    inner_val_size: float = 0.15  # rigorous: stratified validation part of each training part (selection)
+    paper_seeds: int = 10  # paper: the authors' single 85/15 split, repeated over this many seeds
+    test_size: float = 0.15  # paper: test fraction
+    # --- training (reference: Adam, BCE on one-hot labels, batch 32) -------------------------------------
+    batch_size: int = 32
+    teacher_epochs: int = 50
+    teacher_lr: float = 1e-4
+    student_epochs: int = 50
+    student_lr: float = 1e-4  # SM_scratch
+    # --- distillation -----------------------------------------------------------------------------------
+    kd_loss: str = "hinton"  # 'paper' or 'hinton'
+    kd_lr: float = 1e-4  # paper: 1e-3 (Adam default) while SM_scratch uses 1e-4
+    kd_epochs: int = 50
+    kd_alpha: float = 0.1
+    kd_temperature: float = 10.0
+    ablation_alphas: list = field(default_factory=lambda: [0.1, 0.3, 0.5])
+    ablation_temperatures: list = field(default_factory=lambda: [2.0, 3.0, 5.0, 7.0, 10.0])
+    ablation_epochs: int = 20
+
+    # ------------------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        _check_types(self)
+        where = f"run '{self.run}'"
+
+        def bad(key: str, why: str) -> ParamsError:
+            return ParamsError(f"{where}: '{key}' = {getattr(self, key)!r}: {why}")
+
+        if self.dataset not in DATASETS:
+            raise bad("dataset", f"must be one of {', '.join(DATASETS)}")
+        if self.protocol not in PROTOCOLS:
+            raise bad("protocol", f"must be one of {', '.join(PROTOCOLS)}")
+        if self.kd_loss not in KD_LOSSES:
+            raise bad("kd_loss", f"must be one of {', '.join(KD_LOSSES)}")
+        nf = N_FEATURES[self.dataset]
+        if self.pca_components is not None and not 1 <= self.pca_components <= nf:
+            raise bad("pca_components", f"must be between 1 and the {nf} features of {self.dataset} (or null)")
+        if self.folds < 2:
+            raise bad("folds", "k-fold needs at least 2 folds")
+        for key in ("repeats", "paper_seeds", "batch_size", "teacher_epochs", "student_epochs", "kd_epochs",
+                    "ablation_epochs"):
+            if getattr(self, key) < 1:
+                raise bad(key, "must be at least 1")
+        for key in ("inner_val_size", "test_size"):
+            if not 0.0 < getattr(self, key) < 0.5:
+                raise bad(key, "must be a fraction in (0, 0.5)")
+        for key in ("teacher_lr", "student_lr", "kd_lr"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise bad(key, "learning rate must be in (0, 1)")
+        if not 0.0 <= self.kd_alpha <= 1.0:
+            raise bad("kd_alpha", "must be in [0, 1]")
+        if self.kd_temperature <= 0:
+            raise bad("kd_temperature", "must be > 0")
+        for key in ("ablation_alphas", "ablation_temperatures"):
+            vals = getattr(self, key)
+            if not vals or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                raise bad(key, "must be a non-empty list of numbers")
+        if not all(0 <= a <= 1 for a in self.ablation_alphas):
+            raise bad("ablation_alphas", "each alpha must be in [0, 1]")
+        if not all(t > 0 for t in self.ablation_temperatures):
+            raise bad("ablation_temperatures", "each temperature must be > 0")
+        if self.dataset == "pbcnt" and not self.data_path:
+            raise bad("data_path", "pbcnt is read from a CSV: give its path (README: 'Data')")
+
+    # ------------------------------------------------------------------------------------------------------
+    @property
+    def is_paper(self) -> bool:
+        return self.protocol == "paper"
+
+    def resolved_data_path(self) -> Optional[Path]:
+        """``data_path`` anchored at the repo root; the dataset's environment variable (e.g. PBCNT_CSV) wins."""
+        env = DATA_ENV.get(self.dataset)
+        if env and os.environ.get(env):
+            return paths.resolve(os.environ[env])
+        return paths.resolve(self.data_path) if self.data_path else None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Params))
+
+
+def _check_types(p: Params) -> None:
+    hints = typing.get_type_hints(Params)
+    for f in dataclasses.fields(p):
+        value = getattr(p, f.name)
+        expected = hints[f.name]
+        allowed = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) \
+            else (expected,)
+        ok = False
+        for t in allowed:
+            t = typing.get_origin(t) or t
+            if t is type(None) and value is None:
+                ok = True
+            elif t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                ok = True
+            elif t is int and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            elif t not in (int, float, type(None)) and isinstance(value, t):
+                ok = True
+        if not ok:
+            names = " or ".join("null" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
+            raise ParamsError(f"run '{p.run}': '{f.name}' = {value!r} has type {type(value).__name__}, "
+                              f"expected {names}")
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        known = ", ".join(sorted(q.stem for q in paths.PARAMS.glob("*.yaml")))
+        raise ParamsError(f"no params file {path} (known runs: {known})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ParamsError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def _merge_file(run: str, seen: tuple = ()) -> dict:
+    path = paths.PARAMS / f"{run}.yaml"
+    if run in seen:
+        raise ParamsError(f"{path}: 'extends' loops: {' -> '.join(seen + (run,))}")
+    data = _read_yaml(path)
+    unknown = sorted(set(data) - set(FIELDS) - {"extends"})
+    if unknown:
+        raise ParamsError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"known keys: {', '.join(f for f in FIELDS if f != 'run')}")
+    if "run" in data:
+        raise ParamsError(f"{path}: 'run' is the file's name, do not set it inside the file")
+    base = data.pop("extends", None)
+    merged = _merge_file(base, seen + (run,)) if base else {}
+    merged.update(data)
+    return merged
+
+
+def from_dict(run: str, values: dict) -> Params:
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ParamsError(f"run '{run}': unknown key(s) {', '.join(map(repr, unknown))}")
+    missing = [k for k in ("dataset", "protocol") if k not in values]
+    if missing:
+        raise ParamsError(f"run '{run}': missing required key(s) {', '.join(missing)}")
+    return Params(run=run, **{k: v for k, v in values.items() if k != "run"})
+
+
+def load(run: str, **overrides: Any) -> Params:
+    """Load and validate ``params/<run>.yaml`` (following ``extends``), then apply ``overrides``."""
+    values = _merge_file(run)
+    values.update(overrides)
+    return from_dict(run, values)
+
+
+def extends_chain(run: str) -> list[str]:
+    """The params files a run reads: itself, then what it extends (the Makefile's dependencies)."""
+    chain = [run]
+    while True:
+        base = _read_yaml(paths.PARAMS / f"{chain[-1]}.yaml").get("extends")
+        if not base:
+            return chain
+        chain.append(base)
+
+
+def for_notebook(namespace: dict) -> Params:
+    """Params of a notebook: the file named by ``run`` in ``namespace``, plus any injected value that differs."""
+    if "run" not in namespace:
+        raise ParamsError("the notebook's parameters cell must define 'run' (the name of a params/<run>.yaml)")
+    run = namespace["run"]
+    overrides = {k: namespace[k] for k in FIELDS if k != "run" and k in namespace}
+    return load(run, **overrides)
+
+
+def all_runs() -> list[str]:
+    return sorted(p.stem for p in paths.PARAMS.glob("*.yaml"))
+
+
+if __name__ == "__main__":  # python -m lib.params <run> [...]: validate files (make check-params)
+    import sys
+
+    status = 0
+    for name in sys.argv[1:] or all_runs():
+        try:
+            load(name)
+            print(f"ok  {name}")
+        except ParamsError as e:
+            print(f"ERR {e}", file=sys.stderr)
+            status = 1
+    sys.exit(status)

@@ -1,0 +1,48 @@
+"""Seeding and determinism: the same params give the same numbers (nbval depends on it)."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic.
+
+    Call it before building each model: the same seed then gives the same initial weights, dropout masks and
+    shuffles, whatever ran before in the kernel.
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    tf_keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def versions() -> dict:
+    """Versions of what produced a result (printed by every notebook; stored beside results)."""
+    import platform
+
+    import sklearn
+    import tensorflow as tf
+    import tf_keras
+
+    out = {"python": platform.python_version(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
+           "numpy": np.__version__, "scikit-learn": sklearn.__version__}
+    try:
+        import tensorflow_model_optimization as tfmot
+
+        out["tfmot"] = tfmot.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from importlib.metadata import version
+
+        out["ai-edge-litert"] = version("ai-edge-litert")
+    except Exception:  # pragma: no cover
+        pass
+    return out

@@ -1,0 +1,114 @@
+"""The results contract: tidy per-stage CSVs merged into ``outputs/<run>/results.csv``.
+
+Each notebook that evaluates models writes ``outputs/<run>/results_<NN>.csv`` with :func:`write_stage`; after a
+run's notebooks, ``make`` calls :func:`gather` (``python -m lib.results gather <run>``), which validates and
+merges them. One row per run x split x model x format. The columns are documented in docs/results.md.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+from .metrics import METRICS
+
+KEY_COLUMNS = ["run", "dataset", "protocol", "seed", "fold", "model", "format"]
+COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, "params", "size_bytes", "size_gzip_bytes"]
+MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_PTQ", "TM_PTQ_INT8", "TM_QAT", "SM_INT8")
+FORMATS = ("keras", "tflite")
+
+
+class ContractError(ValueError):
+    """A results table breaks the contract; the message says which column and row."""
+
+
+def validate(df: pd.DataFrame, where: str = "results") -> pd.DataFrame:
+    """Check a results table against the contract; return it with the contract's columns first."""
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ContractError(f"{where}: missing column(s) {missing}")
+    if df.empty:
+        return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
+    bad_model = sorted(set(df["model"]) - set(MODELS))
+    if bad_model:
+        raise ContractError(f"{where}: unknown model name(s) {bad_model}; known: {', '.join(MODELS)}")
+    bad_fmt = sorted(set(df["format"]) - set(FORMATS))
+    if bad_fmt:
+        raise ContractError(f"{where}: unknown format(s) {bad_fmt}; known: {', '.join(FORMATS)}")
+    for c in METRICS:
+        v = pd.to_numeric(df[c], errors="coerce")
+        if v.isna().sum() > df[c].isna().sum():
+            raise ContractError(f"{where}: column {c!r} holds non-numeric values")
+        if ((v < 0) | (v > 1)).any():
+            row = int(np.flatnonzero(((v < 0) | (v > 1)).to_numpy())[0])
+            raise ContractError(f"{where}: {c} = {v.iloc[row]} outside [0, 1] (row {row})")
+    if (pd.to_numeric(df["n_test"], errors="coerce").fillna(0) < 1).any():
+        raise ContractError(f"{where}: n_test must be a positive count")
+    dup = df.duplicated(subset=KEY_COLUMNS)
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise ContractError(f"{where}: duplicate row for {dict(r[KEY_COLUMNS])}")
+    return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]].reset_index(drop=True)
+
+
+def row(run_params, split, model: str, fmt: str, metrics: dict, *, params=np.nan, size_bytes=np.nan,
+        size_gzip_bytes=np.nan, **extra) -> dict:
+    """One contract row: keys from the run's params and the split, metrics from lib.metrics.classify,
+    the model's parameter count and file sizes, then any extra columns (e.g. train_time_s)."""
+    base = {"run": run_params.run, "dataset": run_params.dataset, "protocol": run_params.protocol,
+            "seed": split.seed, "fold": split.id, "model": model, "format": fmt}
+    base.update({k: metrics[k] for k in ["n_test", *METRICS]})
+    base.update({"params": params, "size_bytes": size_bytes, "size_gzip_bytes": size_gzip_bytes})
+    base.update(extra)
+    return base
+
+
+def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def write_stage(run: str, stage: str, rows) -> Path:
+    """Validate and write one notebook's results as ``outputs/<run>/results_<stage>.csv``."""
+    df = pd.DataFrame(list(rows)) if not isinstance(rows, pd.DataFrame) else rows
+    path = paths.run_dir(run) / f"results_{stage}.csv"
+    df = validate(df, where=str(path))
+    _atomic_csv(df, path)
+    return path
+
+
+def gather(run: str) -> Path:
+    """Merge ``outputs/<run>/results_*.csv`` into ``outputs/<run>/results.csv`` (validated)."""
+    d = paths.outputs_root() / run
+    if not d.is_dir():
+        raise FileNotFoundError(f"no outputs for run '{run}' at {d}: run its notebooks first")
+    parts = []
+    for p in sorted(d.glob("results_*.csv")):
+        try:
+            parts.append(validate(pd.read_csv(p), where=str(p)))
+        except pd.errors.ParserError as e:
+            raise ContractError(f"{p}: unreadable CSV: {e}") from e
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    df = validate(df, where=f"{d}/results.csv (merged from {len(parts)} file(s))")
+    out = d / "results.csv"
+    _atomic_csv(df, out)
+    return out
+
+
+def load(run: str) -> pd.DataFrame:
+    path = paths.outputs_root() / run / "results.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run 'make reproduce' (or the run's notebooks) first")
+    return validate(pd.read_csv(path), where=str(path))
+
+
+if __name__ == "__main__":  # python -m lib.results gather <run> [<run> ...]
+    if len(sys.argv) < 3 or sys.argv[1] != "gather":
+        sys.exit("usage: python -m lib.results gather <run> [<run> ...]")
+    for name in sys.argv[2:]:
+        out = gather(name)
+        print(f"gathered {out} ({len(pd.read_csv(out))} rows)")
