@@ -24,6 +24,8 @@ export PYTHONHASHSEED := 0
 PBCNT_CSV ?= data/GSE58606_data.csv
 export PBCNT_CSV
 
+# Cell outputs (one progress line per split) are echoed while a notebook runs; PM_LOG= silences them.
+PM_LOG ?= --log-output
 RUNS := wdbc bcd wdbc-paper
 FAST_RUNS := wdbc-fast bcd-fast wdbc-paper-fast
 ifneq ($(wildcard $(PBCNT_CSV)),)
@@ -35,21 +37,36 @@ PBCNT_NOTE := echo "pbcnt skipped: no file at PBCNT_CSV=$(PBCNT_CSV); get GSE586
 endif
 
 # The study's notebooks, in order; each run executes all of them.
-NOTEBOOKS := 01_data_exploration
+NOTEBOOKS := 01_data_exploration 02_teacher 03_distillation 04_pruning 05_quantization 06_tflite_export 07_pi_measurements
 LIB := $(wildcard lib/*.py)
+# NB_LIB_<notebook>: the lib modules a notebook imports, directly or not (lib/deps.py; stdlib only, so the
+# system python3 can run it before .venv exists). A notebook re-runs only when one of its modules changes.
+-include .deps.mk
+.deps.mk: $(wildcard notebooks/*.ipynb) $(LIB)
+	@$(PYTHON) -m lib.deps > $@.tmp && mv -f $@.tmp $@
 # The notebook a stage reads artefacts from (splits, models): it must run first.
 after_01_data_exploration :=
+after_02_teacher := 01_data_exploration
+after_03_distillation := 02_teacher
+after_04_pruning := 03_distillation
+after_05_quantization := 04_pruning
+after_06_tflite_export := 05_quantization
+after_07_pi_measurements := 06_tflite_export
 
 # params/<run>.yaml and the files it extends.
 params_of = params/$(1).yaml $(foreach b,$(shell sed -n 's/^extends: *//p' params/$(1).yaml 2>/dev/null),$(call params_of,$(b)))
 run_of = $(patsubst %/,%,$(dir $(1)))
+# Each notebook's output depends on the upstream notebook's output of the same run (explicit rules, so any
+# single output can be asked for and make runs what it needs first).
+ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
+$(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: outputs/$(r)/$(after_$(nb)).ipynb))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
 .PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
-venv: $(STAMP) ## create .venv from requirements.txt and register the '$(KERNEL)' Jupyter kernel
+venv: $(STAMP) ## create .venv from requirements.txt and register the 'kdstudy' Jupyter kernel
 $(STAMP): requirements.txt
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
@@ -69,12 +86,11 @@ reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI che
 
 # One pattern rule executes notebook NN for a run. papermill writes to a temporary name, which is moved into
 # place only on success: a failed notebook never looks up to date (the partial one is kept as .failed.ipynb).
-outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of,$$*)) $(LIB) \
-                 $$(foreach d,$$(after_$$(notdir $$*)),outputs/$$(dir $$*)$$(d).ipynb) | $(STAMP)
+outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of,$$*)) $$(NB_LIB_$$(notdir $$*)) | $(STAMP)
 	@mkdir -p $(@D)
 	@echo ">> $(notdir $*) for run $(call run_of,$*)"
 	@rm -f $@.failed.ipynb
-	@$(VPY) -m papermill $< $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar \
+	@$(VPY) -m papermill $< $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
 	  -f params/$(call run_of,$*).yaml -p run $(call run_of,$*) 2> >(grep -v 'Passed unknown parameter' >&2) \
 	  || { mv -f $@.tmp.ipynb $@.failed.ipynb 2>/dev/null; echo "!! $@ failed: see $@.failed.ipynb"; exit 1; }
 	@mv -f $@.tmp.ipynb $@
@@ -84,18 +100,20 @@ outputs/%/results.csv: $$(call run_outputs,$$*)
 
 # nbval re-executes the committed notebooks of these runs (in order, in a scratch outputs tree) and compares
 # every NBVAL_CHECK_OUTPUT cell. The full runs' later notebooks take long: `make test-full` checks them too.
-NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(wildcard outputs/$(r)/[0-9]*.ipynb)) $(foreach r,$(RUNS),$(wildcard outputs/$(r)/01_*.ipynb))
-NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(wildcard outputs/$(r)/[0-9]*.ipynb))
-NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:xdist -p no:cacheprovider
+executed = $(filter-out %.tmp.ipynb %.failed.ipynb,$(sort $(wildcard outputs/$(1)/[0-9]*.ipynb)))
+NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(call executed,$(r))) $(foreach r,$(RUNS),$(filter %/01_data_exploration.ipynb,$(call executed,$(r))))
+NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(call executed,$(r)))
+NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP) ## run the tests: unit tests and notebooks (fast profile), then nbval of the committed outputs
-	$(VPY) -m pytest -n 2 tests
-	scratch=$$(mktemp -d) && KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest $(NBVAL_ARGS) $(NBVAL_FAST); \
-	  status=$$?; rm -rf $$scratch; exit $$status
+# One pytest session: unit tests, notebooks under papermill, and nbval of the committed outputs. Notebooks of one
+# run execute in order on one worker (xdist groups, tests/conftest.py), in a scratch outputs tree.
+test: $(STAMP) ## run the tests: unit tests, notebooks (fast profile), nbval of the committed outputs
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -n 2 --dist loadgroup $(NBVAL_ARGS) tests $(NBVAL_FAST)
 
 test-full: $(STAMP) ## nbval of every committed notebook, full runs included (slow)
-	scratch=$$(mktemp -d) && KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest $(NBVAL_ARGS) $(NBVAL_FULL); \
-	  status=$$?; rm -rf $$scratch; exit $$status
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -n 2 --dist loadgroup $(NBVAL_ARGS) $(NBVAL_FULL)
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.params

@@ -12,13 +12,15 @@ TEACHER_PARAMS_AT_26 = 748_354
 STUDENT_PARAMS_AT_26 = 518
 
 
-def build_teacher(n_features: int, name: str = "TM") -> keras.Model:
-    """Teacher (TM): Conv1D(64)-BN-Drop-Conv1D(448)-BN-Drop-Flatten-Dense(64)-Drop-Dense(2, sigmoid)."""
+def build_teacher(n_features: int, name: str = "TM", dropout1: float = 0.2) -> keras.Model:
+    """Teacher (TM): Conv1D(64)-BN-Drop-Conv1D(448)-BN-Drop-Flatten-Dense(64)-Drop-Dense(2, sigmoid).
+
+    ``dropout1`` is the first dropout rate: 0.2 in the teacher, 0.1 in the authors' QAT model."""
     L = keras.layers
     inp = keras.Input((n_features, 1), name="features")
     x = L.Conv1D(64, 2, activation="relu", name="conv1")(inp)
     x = L.BatchNormalization(name="bn1")(x)
-    x = L.Dropout(0.2, name="drop1")(x)
+    x = L.Dropout(dropout1, name="drop1")(x)
     x = L.Conv1D(448, 2, activation="relu", name="conv2")(x)
     x = L.BatchNormalization(name="bn2")(x)
     x = L.Dropout(0.2, name="drop2")(x)

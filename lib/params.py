@@ -68,6 +68,17 @@ class Params:
     ablation_alphas: list = field(default_factory=lambda: [0.1, 0.3, 0.5])
     ablation_temperatures: list = field(default_factory=lambda: [2.0, 3.0, 5.0, 7.0, 10.0])
     ablation_epochs: int = 20
+    # --- pruning (04): "constant:0.5" is tfmot's default and the paper's setting (model TM_pruned) -------
+    prune_schedules: list = field(default_factory=lambda: ["constant:0.5", "polynomial:0.8", "polynomial:0.9"])
+    prune_from: str = "trained"  # 'trained': the split's teacher; 'one_epoch': a 1-epoch teacher (the authors)
+    prune_loss: str = "binary_crossentropy"  # the authors fine-tuned with categorical_crossentropy
+    prune_epochs: int = 20
+    prune_lr: float = 1e-4
+    # --- quantization (05) --------------------------------------------------------------------------------
+    qat_from: str = "trained"  # 'trained': fine-tune the split's teacher; 'scratch': new model (the authors)
+    qat_epochs: int = 10
+    qat_lr: float = 1e-5
+    calibration_rows: Optional[int] = None  # int8 representative rows from the training part; None: all
 
     # ------------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -110,6 +121,31 @@ class Params:
             raise bad("ablation_alphas", "each alpha must be in [0, 1]")
         if not all(t > 0 for t in self.ablation_temperatures):
             raise bad("ablation_temperatures", "each temperature must be > 0")
+        for key in ("prune_epochs", "qat_epochs"):
+            if getattr(self, key) < 1:
+                raise bad(key, "must be at least 1")
+        for key in ("prune_lr", "qat_lr"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise bad(key, "learning rate must be in (0, 1)")
+        if self.prune_from not in ("trained", "one_epoch"):
+            raise bad("prune_from", "must be 'trained' or 'one_epoch'")
+        if self.qat_from not in ("trained", "scratch"):
+            raise bad("qat_from", "must be 'trained' or 'scratch'")
+        if self.prune_loss not in ("binary_crossentropy", "categorical_crossentropy"):
+            raise bad("prune_loss", "must be 'binary_crossentropy' or 'categorical_crossentropy'")
+        if self.calibration_rows is not None and self.calibration_rows < 1:
+            raise bad("calibration_rows", "must be at least 1 (or null for all training rows)")
+        if not self.prune_schedules:
+            raise bad("prune_schedules", "must list at least one 'kind:sparsity'")
+        for item in self.prune_schedules:
+            kind, _, target = str(item).partition(":")
+            try:
+                ok = kind in ("constant", "polynomial") and 0 < float(target) < 1
+            except ValueError:
+                ok = False
+            if not ok:
+                raise bad("prune_schedules", f"entry {item!r} is not 'constant:<s>' or 'polynomial:<s>' with "
+                                             f"0 < s < 1")
         if self.dataset == "pbcnt" and not self.data_path:
             raise bad("data_path", "pbcnt is read from a CSV: give its path (README: 'Data')")
 
@@ -124,6 +160,16 @@ class Params:
         if env and os.environ.get(env):
             return paths.resolve(os.environ[env])
         return paths.resolve(self.data_path) if self.data_path else None
+
+    def pruning_variants(self) -> list[tuple[str, str, float]]:
+        """(model name, schedule kind, target sparsity): constant 50% is 'TM_pruned', others 'TM_pruned<pct>'."""
+        out = []
+        for item in self.prune_schedules:
+            kind, _, target = item.partition(":")
+            t = float(target)
+            name = "TM_pruned" if (kind, t) == ("constant", 0.5) else f"TM_pruned{round(100 * t)}"
+            out.append((name, kind, t))
+        return out
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

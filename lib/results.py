@@ -17,7 +17,8 @@ from .metrics import METRICS
 
 KEY_COLUMNS = ["run", "dataset", "protocol", "seed", "fold", "model", "format"]
 COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, "params", "size_bytes", "size_gzip_bytes"]
-MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_PTQ", "TM_PTQ_INT8", "TM_QAT", "SM_INT8")
+MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ",
+          "TM_PTQ_INT8", "TM_QAT", "SM_INT8")
 FORMATS = ("keras", "tflite")
 
 
@@ -62,6 +63,9 @@ def row(run_params, split, model: str, fmt: str, metrics: dict, *, params=np.nan
             "seed": split.seed, "fold": split.id, "model": model, "format": fmt}
     base.update({k: metrics[k] for k in ["n_test", *METRICS]})
     base.update({"params": params, "size_bytes": size_bytes, "size_gzip_bytes": size_gzip_bytes})
+    base.update({k: metrics[k] for k in ("tp", "fp", "tn", "fn", "agreement") if k in metrics})
+    if "size_bytes" in metrics and np.isnan(size_bytes):  # a tflite evaluation carries the file's sizes
+        base.update({"size_bytes": metrics["size_bytes"], "size_gzip_bytes": metrics["size_gzip_bytes"]})
     base.update(extra)
     return base
 

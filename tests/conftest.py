@@ -14,6 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """nbval: all cells of a run's notebooks on one xdist worker, in order (03 reads the models 02 saved)."""
+    for item in items:
+        path = getattr(item, "path", None)
+        if path is not None and path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group(f"nbval-{path.parent.name}"))
+
+
 def pytest_collectstart(collector):
     if getattr(collector, "path", None) is not None and collector.path.suffix == ".ipynb":
         collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)

@@ -1,0 +1,65 @@
+"""Which lib/ modules each notebook uses, for the Makefile: a notebook re-runs when a module it imports
+(directly or through other lib modules) changes, not when an unrelated one does.
+
+``python -m lib.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` (the Makefile includes
+them from ``.deps.mk``, regenerated whenever a notebook or a lib module changes).
+"""
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+from . import paths
+
+ALWAYS = ("__init__", "paths")
+
+
+def _imports(source: str) -> set[str]:
+    """lib modules named by ``from lib import x``, ``from lib.x import``, ``import lib.x``, ``lib.x.`` and, inside
+    lib, ``from . import x`` / ``from .x import``."""
+    out: set[str] = set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return out
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1 or mod == "lib" or mod.startswith("lib."):
+                base = mod[4:] if mod.startswith("lib.") else ("" if mod == "lib" else mod)
+                if base:
+                    out.add(base.split(".")[0])
+                else:
+                    out.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lib."))
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "lib":
+            out.add(node.attr)
+    return out
+
+
+def module_closure(names: set[str]) -> list[str]:
+    """The lib modules in ``names`` and everything they import from lib, as sorted file paths."""
+    known = {p.stem for p in paths.LIB.glob("*.py")}
+    todo, seen = [n for n in names if n in known], set(ALWAYS)
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        todo += [m for m in _imports((paths.LIB / f"{n}.py").read_text()) if m in known and m not in seen]
+    return sorted(f"lib/{n}.py" for n in seen if n in known)
+
+
+def notebook_modules(nb_path: Path) -> list[str]:
+    cells = json.loads(Path(nb_path).read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return module_closure(_imports(code))
+
+
+if __name__ == "__main__":
+    for nb in sorted(paths.NOTEBOOKS.glob("*.ipynb")):
+        print(f"NB_LIB_{nb.stem} := {' '.join(notebook_modules(nb))}")
+    sys.exit(0)

@@ -1,0 +1,303 @@
+"""TFLite conversion, the LiteRT interpreter (what a Pi runs), operator inventory, size breakdown and stripping.
+
+Conversion needs TensorFlow; :class:`LiteModel` needs only ``ai-edge-litert`` (or the legacy ``tflite-runtime``)
+and NumPy, so the Raspberry Pi runner (``lib/pi_runner.py``) can share it.
+
+Integer models take int8 inputs: a float input x becomes ``clip(round(x / scale + zero_point), -128, 127)``
+(:func:`quantize`). The authors' evaluation did ``(x / scale + zero_point).astype(uint8)``, which truncates
+instead of rounding and wraps around instead of clipping (reference section 7).
+"""
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+
+import numpy as np
+
+MODES = ("float", "dynamic", "int8")
+
+
+# ------------------------------------------------------------------------------------------------ interpreter
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # a Pi with the frozen legacy runtime
+        from tflite_runtime.interpreter import Interpreter
+    return Interpreter
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
+    """Float -> integer input with rounding and clipping to the dtype's range."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(np.asarray(x, dtype=np.float64) / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - zero_point) * scale
+
+
+class LiteModel:
+    """A .tflite model in the LiteRT interpreter, with float in / float out whatever its I/O types."""
+
+    def __init__(self, content: bytes, num_threads: int = 1):
+        Interpreter = _interpreter_class()
+        try:
+            self.interpreter = Interpreter(model_content=bytes(content), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"not a loadable TFLite model ({len(content)} bytes): {e}") from e
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self._batch = int(self.input["shape"][0])
+
+    @classmethod
+    def from_path(cls, path, num_threads: int = 1) -> "LiteModel":
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"TFLite model not found: {p}")
+        try:
+            return cls(p.read_bytes(), num_threads)
+        except ValueError as e:
+            raise ValueError(f"{p}: {e}") from e
+
+    @property
+    def input_dtype(self):
+        return self.input["dtype"]
+
+    def prepare_input(self, X: np.ndarray) -> np.ndarray:
+        """Float rows -> the model's input dtype (quantized with rounding and clipping for integer models)."""
+        if np.issubdtype(self.input_dtype, np.integer):
+            scale, zp = self.input["quantization"]
+            return quantize(X, scale, zp, self.input_dtype)
+        return np.asarray(X, dtype=self.input_dtype)
+
+    def _resize(self, n: int) -> None:
+        if n != self._batch:
+            self.interpreter.resize_tensor_input(self.input["index"], [n, *self.input["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.input = self.interpreter.get_input_details()[0]
+            self.output = self.interpreter.get_output_details()[0]
+            self._batch = n
+
+    def invoke(self, x_prepared: np.ndarray) -> np.ndarray:
+        """One call on already-prepared input (what the latency benchmark times)."""
+        self._resize(len(x_prepared))
+        self.interpreter.set_tensor(self.input["index"], x_prepared)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+    def predict(self, X: np.ndarray, batch: int = 1, prepare=None) -> np.ndarray:
+        """Float outputs for float rows X (n, F, 1), ``batch`` rows per invoke. ``prepare`` replaces
+        :meth:`prepare_input` (e.g. to evaluate the authors' input quantization)."""
+        prepare = prepare or self.prepare_input
+        outs = []
+        for i in range(0, len(X), batch):
+            raw = self.invoke(prepare(X[i:i + batch]))
+            if np.issubdtype(raw.dtype, np.integer):
+                scale, zp = self.output["quantization"]
+                raw = dequantize(raw, scale, zp)
+            outs.append(np.asarray(raw, dtype=np.float32).copy())
+        return np.concatenate(outs)
+
+
+# ------------------------------------------------------------------------------------------------ conversion
+def convert(model, mode: str = "float", representative: np.ndarray | None = None) -> bytes:
+    """Keras (tf_keras) model -> .tflite bytes.
+
+    ``float``: no optimisation. ``dynamic``: ``Optimize.DEFAULT`` (weight-only int8, float activations).
+    ``int8``: full-integer with int8 input and output, calibrated on ``representative`` rows (training rows only).
+    """
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode in ("dynamic", "int8"):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("int8 conversion needs representative rows (from the training part)")
+        rep = np.asarray(representative, dtype=np.float32)
+
+        def gen():
+            for i in range(len(rep)):
+                yield [rep[i:i + 1]]
+
+        conv.representative_dataset = gen
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return bytes(conv.convert())
+
+
+# ------------------------------------------------------------------------------------------------ inspection
+def _schema():
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    return flatbuffer_utils
+
+
+def _op_names(m) -> list[str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    out = []
+    for op in m.subgraphs[0].operators:
+        code = m.operatorCodes[op.opcodeIndex]
+        out.append(names.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode)))
+    return out
+
+
+def inventory(content: bytes) -> Counter:
+    """Operator counts of a .tflite model's main graph."""
+    return Counter(_op_names(_schema().convert_bytearray_to_object(bytearray(content))))
+
+
+def size_breakdown(content: bytes) -> dict:
+    """Where a .tflite file's bytes go: weight buffers, metadata buffers and everything else (graph structure,
+    tensor tables, quantization parameters, names, padding)."""
+    m = _schema().convert_bytearray_to_object(bytearray(content))
+    meta_buffers = {md.buffer for md in (m.metadata or [])}
+    weights = sum(len(b.data) for i, b in enumerate(m.buffers) if b.data is not None and i not in meta_buffers)
+    meta = sum(len(m.buffers[i].data) for i in meta_buffers if m.buffers[i].data is not None)
+    names = sum(len(t.name or b"") for t in m.subgraphs[0].tensors)
+    return {"total": len(content), "weights": weights, "metadata": meta, "tensor_names": names,
+            "structure": len(content) - weights - meta - names, "operators": len(m.subgraphs[0].operators),
+            "tensors": len(m.subgraphs[0].tensors)}
+
+
+def gzip_size(content: bytes) -> int:
+    return len(gzip.compress(bytes(content), compresslevel=9, mtime=0))
+
+
+# ------------------------------------------------------------------------------------------------ stripping
+_SHAPE_OPS = {"RESHAPE", "EXPAND_DIMS", "SQUEEZE"}
+
+
+def strip(content: bytes) -> bytes:
+    """Remove what inference does not need, keeping the predictions bit-identical:
+
+    1. tensor names, the description and the signature table (``flatbuffer_utils.strip_strings`` and more);
+    2. metadata entries and their buffers (``min_runtime_version``, ``CONVERSION_METADATA``);
+    3. shape-only ops that undo each other (RESHAPE then EXPAND_DIMS back to the same shape, between the
+       Conv1D layers) and a RESHAPE feeding a FULLY_CONNECTED (which flattens its input itself), when input
+       and output quantization are equal;
+    4. tensors and buffers nothing references any more.
+    Callers must check the result against the original in LiteRT (tests do).
+    """
+    fu = _schema()
+    m = fu.convert_bytearray_to_object(bytearray(content))
+    fu.strip_strings(m)
+    meta = {md.buffer for md in (m.metadata or [])}
+    m.metadata, m.signatureDefs, m.description = None, None, None
+    for i in meta:
+        m.buffers[i].data = None
+    g = m.subgraphs[0]
+    names = _op_names(m)
+
+    def same_q(a, b):
+        qa, qb = g.tensors[a].quantization, g.tensors[b].quantization
+        key = (lambda q: None if q is None or q.scale is None else (list(q.scale), list(q.zeroPoint)))
+        return key(qa) == key(qb)
+
+    def shape(t):
+        return list(g.tensors[t].shape)
+
+    consumers = lambda t: [k for k, op in enumerate(g.operators) if t in list(op.inputs)]  # noqa: E731
+    drop, rename = set(), {}
+    for k, op in enumerate(g.operators):
+        if names[k] not in _SHAPE_OPS or k in drop:
+            continue
+        src, dst = int(op.inputs[0]), int(op.outputs[0])
+        if dst in list(g.outputs) or not same_q(src, dst):
+            continue
+        users = consumers(dst)
+        if len(users) != 1:
+            continue
+        u = users[0]
+        if names[u] in _SHAPE_OPS and u not in drop:  # reshape + inverse reshape: a no-op pair
+            out2 = int(g.operators[u].outputs[0])
+            if shape(out2) == shape(src) and same_q(src, out2) and out2 not in list(g.outputs):
+                drop |= {k, u}
+                rename[out2] = src
+        elif names[u] == "FULLY_CONNECTED" and names[k] == "RESHAPE":
+            drop.add(k)
+            rename[dst] = src
+    if drop:
+        g.operators = [op for k, op in enumerate(g.operators) if k not in drop]
+        for op in g.operators:
+            op.inputs = np.array([rename.get(int(t), int(t)) for t in op.inputs], dtype=np.int32)
+        _compact(m)
+    return bytes(fu.convert_object_to_bytearray(m))
+
+
+def _compact(m) -> None:
+    """Drop tensors no operator or graph I/O uses, and buffers no tensor uses; renumber."""
+    g = m.subgraphs[0]
+    used = sorted({int(t) for op in g.operators for t in list(op.inputs) + list(op.outputs) if int(t) >= 0}
+                  | {int(t) for t in g.inputs} | {int(t) for t in g.outputs})
+    tmap = {old: new for new, old in enumerate(used)}
+    g.tensors = [g.tensors[i] for i in used]
+    for op in g.operators:
+        op.inputs = np.array([tmap.get(int(t), -1) if int(t) >= 0 else -1 for t in op.inputs], dtype=np.int32)
+        op.outputs = np.array([tmap[int(t)] for t in op.outputs], dtype=np.int32)
+    g.inputs = np.array([tmap[int(t)] for t in g.inputs], dtype=np.int32)
+    g.outputs = np.array([tmap[int(t)] for t in g.outputs], dtype=np.int32)
+    bufs = sorted({0} | {int(t.buffer) for t in g.tensors})
+    bmap = {old: new for new, old in enumerate(bufs)}
+    m.buffers = [m.buffers[i] for i in bufs]
+    for t in g.tensors:
+        t.buffer = bmap[int(t.buffer)]
+
+
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.ndarray | None = None) -> dict:
+    """Contract metrics of a .tflite model in LiteRT on (X, y), its sizes and, given the Keras source's
+    outputs, the share of rows where both predict the same class (``agreement``)."""
+    from . import metrics
+
+    out = LiteModel(content).predict(X)
+    m = metrics.classify(y, out)
+    m.update({"size_bytes": len(content), "size_gzip_bytes": gzip_size(content)})
+    if keras_outputs is not None:
+        m["agreement"] = float(np.mean(out.argmax(1) == np.asarray(keras_outputs).argmax(1)))
+    return m
+
+
+def model_file(run: str, name: str, split_id: str):
+    from . import paths
+
+    return paths.models_dir(run) / f"{name}_{split_id}.tflite"
+
+
+def save(content: bytes, run: str, name: str, split_id: str):
+    path = model_file(run, name, split_id)
+    tmp = path.with_suffix(".tflite.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+    return path
+
+
+def load(run: str, name: str, split_id: str) -> bytes:
+    path = model_file(run, name, split_id)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the notebook that converts {name} for run '{run}' first")
+    return path.read_bytes()
+
+
+def calibration_rows(X_train: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Representative rows for int8 calibration: all training rows, or ``n`` of them drawn at random (the
+    authors took the first 100 rows of their shuffled training split, i.e. a random 100)."""
+    if n is None or n >= len(X_train):
+        return X_train
+    return X_train[np.sort(np.random.default_rng(seed).choice(len(X_train), n, replace=False))]
+
+
+def quantize_like_authors(x: np.ndarray, scale: float, zero_point: int, dtype=np.uint8) -> np.ndarray:
+    """The authors' input quantization, for comparison only: no rounding (truncation) and no clipping
+    (values outside the range wrap around)."""
+    return (np.asarray(x, dtype=np.float64) / scale + zero_point).astype(np.int64).astype(dtype)

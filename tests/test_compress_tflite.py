@@ -1,0 +1,142 @@
+"""Pruning reaches the sparsity asked for; QAT on Conv1D builds and converts; int8 inputs round and clip;
+every converted model loads in LiteRT and agrees with its Keras source; stripping keeps outputs identical."""
+import numpy as np
+import pytest
+
+from lib import compress, data, models, params, preprocess, splits, tflite, training
+
+
+def test_quantize_rounds_and_clips():
+    q = tflite.quantize(np.array([0.26, 0.24, -0.26, 100.0, -100.0]), scale=0.5, zero_point=3)
+    # 0.26/0.5+3 = 3.52 -> 4 (rounded, not truncated to 3); 100/0.5+3 = 203 -> 127 (clipped, not wrapped)
+    np.testing.assert_array_equal(q, np.array([4, 3, 2, 127, -128], dtype=np.int8))
+    assert q.dtype == np.int8
+    authors = tflite.quantize_like_authors(np.array([0.26, 100.0]), 0.5, 3, np.int8)
+    assert authors[0] == 3 and authors[1] != 127  # truncation and wrap-around
+
+
+@pytest.fixture(scope="module")
+def trained():
+    P = params.load("wdbc-fast", teacher_epochs=15, kd_epochs=5, student_lr=1e-2)
+    ds = data.load(P)
+    s = splits.make_splits(P, ds.y)[0]
+    prep = preprocess.prepare(P, ds, s)
+    tm = training.train_teacher(P, prep, seed=s.seed).model
+    sm = training.distill(P, prep, tm, s.seed, "hinton", 0.1, 5.0, epochs=5, lr=1e-2).model
+    return P, prep, tm, sm
+
+
+@pytest.mark.parametrize("kind, target", [("constant", 0.5), ("polynomial", 0.8), ("polynomial", 0.9)])
+def test_pruned_model_has_requested_sparsity(trained, kind, target):
+    P, prep, tm, _ = trained
+    t = compress.prune(P, prep, tm, kind, target, epochs=2, lr=1e-4, seed=0)
+    for layer, sp in compress.layer_sparsity(t.model).items():
+        assert sp == pytest.approx(target, abs=0.02), layer
+    assert compress.overall_sparsity(t.model) == pytest.approx(target, abs=0.01)
+    assert compress.nonzero_params(t.model) < t.model.count_params()
+    assert not any("prune" in layer.name for layer in t.model.layers)  # stripped
+    assert compress.overall_sparsity(tm) == 0.0  # the teacher itself is untouched
+
+
+def test_bad_schedule():
+    with pytest.raises(ValueError, match="constant' or 'polynomial"):
+        compress.schedule("cubic", 0.5, 10)
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        compress.schedule("constant", 1.5, 10)
+
+
+def test_qat_conv1d_builds_and_converts(trained):
+    P, prep, tm, _ = trained
+    q = compress.quantize_aware(P, prep, tm, epochs=2, lr=1e-5, seed=0)
+    names = [layer.name for layer in q.model.layers]
+    assert "quant_conv1" in names and "quant_bn1" in names and "quant_logits" in names
+    content = tflite.convert(q.model, "int8", prep.X_train)
+    lm = tflite.LiteModel(content)
+    assert lm.input_dtype == np.int8
+    agree = np.mean(lm.predict(prep.X_test).argmax(1) == training.predict(q.model, prep.X_test).argmax(1))
+    assert agree >= 0.98
+
+
+@pytest.mark.parametrize("which, mode, min_agree", [
+    ("tm", "float", 1.0), ("tm", "dynamic", 0.98), ("tm", "int8", 0.98),
+    ("sm", "float", 1.0), ("sm", "int8", 0.98),
+])
+def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
+    P, prep, tm, sm = trained
+    model = tm if which == "tm" else sm
+    content = tflite.convert(model, mode, prep.X_train)
+    lm_out = tflite.LiteModel(content).predict(prep.X_test)
+    k_out = training.predict(model, prep.X_test)
+    assert np.mean(lm_out.argmax(1) == k_out.argmax(1)) >= min_agree
+    if mode == "float":
+        np.testing.assert_allclose(lm_out, k_out, atol=1e-5)
+    m = tflite.evaluate(content, prep.X_test, prep.y_test, k_out)
+    assert m["size_bytes"] == len(content) and m["agreement"] >= min_agree
+
+
+def test_int8_student_stripped_under_3000_bytes_identical_outputs(trained):
+    P, prep, _, sm = trained
+    full = tflite.convert(sm, "int8", prep.X_train)
+    small = tflite.strip(full)
+    assert len(small) <= 3000 < len(full)
+    a = tflite.LiteModel(full).predict(prep.X_test)
+    b = tflite.LiteModel(small).predict(prep.X_test)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(tflite.LiteModel(small).predict(prep.X_test, batch=16), b)  # batched too
+    bd = tflite.size_breakdown(small)
+    assert bd["tensor_names"] == 0 and bd["metadata"] == 0
+    assert "RESHAPE" not in tflite.inventory(small) and tflite.inventory(full)["RESHAPE"] == 2
+
+
+def test_strip_float_teacher_identical(trained):
+    P, prep, tm, _ = trained
+    full = tflite.convert(tm, "float")
+    small = tflite.strip(full)
+    np.testing.assert_array_equal(tflite.LiteModel(full).predict(prep.X_test[:20]),
+                                  tflite.LiteModel(small).predict(prep.X_test[:20]))
+
+
+def test_int8_needs_representative_rows(trained):
+    with pytest.raises(ValueError, match="representative rows"):
+        tflite.convert(trained[3], "int8", None)
+    with pytest.raises(ValueError, match="mode must be"):
+        tflite.convert(trained[3], "int4")
+
+
+def test_corrupt_tflite_is_named(tmp_path):
+    p = tmp_path / "bad.tflite"
+    p.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="bad.tflite: not a loadable TFLite model"):
+        tflite.LiteModel.from_path(p)
+    with pytest.raises(FileNotFoundError):
+        tflite.LiteModel.from_path(tmp_path / "none.tflite")
+
+
+def test_authors_qat_model_matches_reference_parameter_count():
+    qat = compress.quantize_model(models.build_teacher(26, dropout1=0.1), authors=True)
+    assert qat.count_params() == 748_372  # the reference's QAT model (only the Conv1D layers annotated)
+    assert not any(layer.name.startswith("quant_dense") for layer in qat.layers)
+
+
+def test_compression_fine_tunes_a_teacher_frozen_by_distillation(trained):
+    P, prep, tm, _ = trained  # the fixture distilled from tm, which freezes it
+    assert not tm.trainable
+    q = compress.quantize_model(tm)
+    assert len(q.trainable_weights) > 10
+    t = compress.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-3, seed=0)
+    moved = [not np.array_equal(a, b) for a, b in zip(tm.get_weights(), t.model.get_weights())]
+    assert sum(moved) > len(moved) // 2
+
+
+def test_paper_length_pruning_uses_tfmot_default_frequency():
+    s = compress.schedule("constant", 0.5, total_steps=800)  # the paper: 50 epochs x 16 steps
+    assert s.get_config()["config"] == {"target_sparsity": 0.5, "begin_step": 0, "end_step": -1, "frequency": 100}
+
+
+def test_calibration_rows_random_subset_of_training_rows():
+    X = np.arange(50, dtype="float32").reshape(50, 1, 1)
+    a, b = tflite.calibration_rows(X, 10, seed=3), tflite.calibration_rows(X, 10, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 10 and len(np.unique(a)) == 10 and set(a.ravel()) <= set(X.ravel())
+    assert not np.array_equal(a.ravel(), np.arange(10))  # not simply the first rows
+    assert tflite.calibration_rows(X, None, 0) is X

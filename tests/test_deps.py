@@ -1,0 +1,26 @@
+"""The Makefile's per-notebook lib dependencies (lib/deps.py) follow imports, transitively."""
+import subprocess
+import sys
+
+from lib import deps, paths
+
+
+def test_notebook_dependencies_follow_imports():
+    nb = paths.NOTEBOOKS
+    teacher = deps.notebook_modules(nb / "02_teacher.ipynb")
+    assert {"lib/training.py", "lib/stats.py", "lib/models.py", "lib/metrics.py", "lib/paths.py"} <= set(teacher)
+    assert "lib/pilogs.py" not in teacher and "lib/compress.py" not in teacher
+    pi = deps.notebook_modules(nb / "07_pi_measurements.ipynb")
+    assert "lib/pilogs.py" in pi and "lib/pi_runner.py" in pi and "lib/training.py" not in pi
+
+
+def test_imports_forms():
+    src = "import lib\nfrom lib import a, b\nfrom lib.c import x\nimport lib.d\nlib.e.f()\nfrom . import g\nfrom .h import y\n"
+    assert deps._imports(src) == {"a", "b", "c", "d", "e", "g", "h"}
+
+
+def test_runs_with_the_standard_library_only():
+    code = "import sys; sys.modules['numpy'] = None; sys.modules['pandas'] = None; import runpy; runpy.run_module('lib.deps', run_name='__main__')"
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "NB_LIB_01_data_exploration := " in out.stdout

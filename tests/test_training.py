@@ -1,0 +1,115 @@
+"""Distillation losses by hand, the teacher stays frozen, and the same seed gives the same numbers."""
+import numpy as np
+import pytest
+
+from lib import data, params, preprocess, splits, training
+
+
+def softmax(z, axis=1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def bce(y, p, eps=1e-7):
+    p = np.clip(p, eps, 1 - eps)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def kl(p, q, eps=1e-7):
+    p, q = np.clip(p, eps, 1), np.clip(q, eps, 1)
+    return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
+
+
+Y = np.array([[1, 0], [0, 1], [0, 1]], dtype="float32")
+S_LOGITS = np.array([[1.2, -0.3], [-0.5, 0.8], [0.1, 0.2]], dtype="float32")
+T_LOGITS = np.array([[3.0, -2.0], [-1.0, 2.5], [-0.4, 1.9]], dtype="float32")
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+@pytest.mark.parametrize("alpha, T", [(0.1, 10.0), (0.5, 2.0)])
+def test_paper_loss_matches_hand_computation(alpha, T):
+    s, t = sigmoid(S_LOGITS), sigmoid(T_LOGITS)
+    total, hard, soft = training.paper_kd_loss(Y, s, t, alpha, T)
+    exp_hard = bce(Y, s)
+    exp_soft = kl(softmax(t / T), softmax(s / T))  # softmax over sigmoid probabilities / T, no T^2
+    assert float(hard) == pytest.approx(exp_hard, rel=1e-5)
+    assert float(soft) == pytest.approx(exp_soft, rel=1e-4)
+    assert float(total) == pytest.approx(alpha * exp_hard + (1 - alpha) * exp_soft, rel=1e-5)
+    assert float(soft) < 1e-2  # the reference's observation: the paper's soft term barely acts
+
+
+@pytest.mark.parametrize("alpha, T", [(0.1, 10.0), (0.3, 3.0)])
+def test_hinton_loss_is_t2_kl_of_softened_logits(alpha, T):
+    total, hard, soft = training.hinton_kd_loss(Y, S_LOGITS, T_LOGITS, alpha, T)
+    exp_soft = T ** 2 * kl(softmax(T_LOGITS / T), softmax(S_LOGITS / T))
+    exp_hard = bce(Y, sigmoid(S_LOGITS))
+    assert float(soft) == pytest.approx(exp_soft, rel=1e-4)
+    assert float(total) == pytest.approx(alpha * exp_hard + (1 - alpha) * exp_soft, rel=1e-4)
+
+
+def test_unknown_kd_loss_is_rejected():
+    from lib import models
+
+    with pytest.raises(ValueError, match="kd loss must be"):
+        training.Distiller(models.build_student(5), models.build_teacher(5), "fancy", 0.1, 2.0)
+
+
+@pytest.fixture(scope="module")
+def fast_prep():
+    P = params.load("wdbc-fast", teacher_epochs=2, kd_epochs=2, student_epochs=2)
+    ds = data.load(P)
+    s = splits.make_splits(P, ds.y)[0]
+    return P, s, preprocess.prepare(P, ds, s)
+
+
+@pytest.mark.parametrize("loss", ["paper", "hinton"])
+def test_distillation_updates_student_only(fast_prep, loss):
+    P, s, prep = fast_prep
+    teacher = training.train_teacher(P, prep, seed=1).model
+    before_t = [w.copy() for w in teacher.get_weights()]
+    from lib import models, repro
+
+    repro.seed_everything(5)
+    init_s = [w.copy() for w in models.build_student(prep.n_features).get_weights()]
+    sm = training.distill(P, prep, teacher, seed=5, loss=loss, alpha=0.1, temperature=10.0).model
+    assert all(np.array_equal(a, b) for a, b in zip(before_t, teacher.get_weights()))
+    changed = [not np.array_equal(a, b) for a, b in zip(init_s, sm.get_weights())]
+    assert any(changed)
+
+
+def test_same_seed_same_numbers(fast_prep):
+    P, s, prep = fast_prep
+    runs = []
+    for _ in range(2):
+        tm = training.train_teacher(P, prep, seed=s.seed)
+        sm = training.distill(P, prep, tm.model, s.seed, "hinton", 0.1, 10.0)
+        scr = training.train_student(P, prep, s.seed)
+        runs.append([training.predict(m.model, prep.X_test) for m in (tm, sm, scr)] + [tm.history["loss"]])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_ablation_grid_and_choice(fast_prep):
+    P, s, prep = fast_prep
+    tm = training.train_teacher(P, prep, seed=s.seed).model
+    cells = training.ablation(P, prep, tm, s.seed, "val")
+    assert len(cells) == len(P.ablation_alphas) * len(P.ablation_temperatures)
+    assert all(c["scored_on"] == "val" for c in cells)
+    best = training.choose(cells)
+    assert best["accuracy"] == max(c["accuracy"] for c in cells)
+
+
+def test_saved_model_roundtrip_and_corrupt_file(fast_prep, scratch_outputs):
+    P, s, prep = fast_prep
+    tm = training.train_teacher(P, prep, seed=s.seed).model
+    training.save(tm, P.run, "TM", s.id)
+    back = training.load_model(P.run, "TM", s.id)
+    np.testing.assert_allclose(training.predict(back, prep.X_test), training.predict(tm, prep.X_test), rtol=1e-6)
+    training.model_path(P.run, "TM", "bad").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable Keras model"):
+        training.load_model(P.run, "TM", "bad")
+    with pytest.raises(FileNotFoundError, match="run the notebook that trains SM"):
+        training.load_model(P.run, "SM", s.id)
