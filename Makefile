@@ -103,17 +103,18 @@ outputs/%/results.csv: $$(call run_outputs,$$*)
 executed = $(filter-out %.tmp.ipynb %.failed.ipynb,$(sort $(wildcard outputs/$(1)/[0-9]*.ipynb)))
 NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(call executed,$(r))) $(foreach r,$(RUNS),$(filter %/01_data_exploration.ipynb,$(call executed,$(r))))
 NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(call executed,$(r)))
-NBVAL_ARGS := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# One pytest session: unit tests, notebooks under papermill, and nbval of the committed outputs. Notebooks of one
-# run execute in order on one worker (xdist groups, tests/conftest.py), in a scratch outputs tree.
+# Unit tests (two workers), then nbval of the committed outputs: each run's notebooks re-executed in order in
+# one process, in a scratch outputs tree, every NBVAL_CHECK_OUTPUT cell compared.
 test: $(STAMP) ## run the tests: unit tests, notebooks (fast profile), nbval of the committed outputs
+	$(VPY) -m pytest -n 2 -p no:cacheprovider tests
 	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -n 2 --dist loadgroup $(NBVAL_ARGS) tests $(NBVAL_FAST)
+	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(NBVAL_FAST)
 
 test-full: $(STAMP) ## nbval of every committed notebook, full runs included (slow)
 	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -n 2 --dist loadgroup $(NBVAL_ARGS) $(NBVAL_FULL)
+	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(NBVAL_FULL)
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.params

@@ -1,4 +1,4 @@
-"""Shared fixtures, and nbval settings (stderr is not compared: TensorFlow and LiteRT log there)."""
+"""Shared fixtures. The nbval settings live in tests/nbval_plugin.py (make test loads it with -p)."""
 from __future__ import annotations
 
 import os
@@ -12,19 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
-
-
-def pytest_collection_modifyitems(config, items):
-    """nbval: all cells of a run's notebooks on one xdist worker, in order (03 reads the models 02 saved)."""
-    for item in items:
-        path = getattr(item, "path", None)
-        if path is not None and path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(f"nbval-{path.parent.name}"))
-
-
-def pytest_collectstart(collector):
-    if getattr(collector, "path", None) is not None and collector.path.suffix == ".ipynb":
-        collector.skip_compare = tuple(collector.skip_compare) + ("stderr",)
 
 
 @pytest.fixture(scope="session")
