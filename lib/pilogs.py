@@ -42,15 +42,18 @@ def _error(path, lineno: int, what: str, line: str) -> PiLogError:
     return PiLogError(f"{path}:{lineno}: {what}: {line}")
 
 
-def _lines(path):
-    """(line number, text without trailing whitespace) for every non-blank line; CRLF and CR handled."""
-    p = Path(path)
+def _read_text(p: Path) -> str:
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PiLogError(f"{p}: file not found") from None
     except UnicodeDecodeError as e:
         raise PiLogError(f"{p}: not a UTF-8 text file: {e}") from None
+
+
+def _lines(path):
+    """(line number, text without trailing whitespace) for every non-blank line; CRLF and CR handled."""
+    text = _read_text(Path(path))
     for n, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
         line = line.rstrip()
         if line:
@@ -190,12 +193,7 @@ def parse_runner(path, file: str | None = None) -> pd.DataFrame:
     a warning."""
     p = Path(path)
     file = str(path) if file is None else file
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PiLogError(f"{p}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise PiLogError(f"{p}: not a UTF-8 text file: {e}") from None
+    text = _read_text(p)
     if text and not text.endswith(("\n", "\r")):
         cut = max(text.rfind("\n"), text.rfind("\r")) + 1
         last_no = text.count("\n", 0, cut) + 1
