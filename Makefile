@@ -38,6 +38,11 @@ endif
 
 # The study's notebooks, in order; each run executes all of them.
 NOTEBOOKS := 01_data_exploration 02_teacher 03_distillation 04_pruning 05_quantization 06_tflite_export 07_pi_measurements
+# The cross-dataset runs (train on WDBC, test on all of BCD) execute one notebook of their own.
+TRANSFER_NB := 03b_cross_dataset
+TRANSFER_RUN := wdbc-to-bcd
+# Notebook 08 reads every run's results and writes outputs/summary.{csv,md} (fast profile: summary-fast).
+SUMMARY_NB := 08_statistics
 LIB := $(wildcard lib/*.py)
 # NB_LIB_<notebook>: the lib modules a notebook imports, directly or not (lib/deps.py; stdlib only, so the
 # system python3 can run it before .venv exists). A notebook re-runs only when one of its modules changes.
@@ -76,24 +81,42 @@ $(STAMP): requirements.txt
 	  --env TF_USE_LEGACY_KERAS 1 --env TF_ENABLE_ONEDNN_OPTS 0 --env TF_CPP_MIN_LOG_LEVEL 2 --env PYTHONHASHSEED 0
 	touch $@
 
-reproduce: $(STAMP) ## run the whole study: every notebook for every run, then gather results
+reproduce: $(STAMP) ## run the whole study: every notebook for every run, the cross-dataset run, then 08
 	@$(PBCNT_NOTE)
-	$(MAKE) --no-print-directory $(foreach r,$(RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv)
+	$(MAKE) --no-print-directory $(foreach r,$(RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv) \
+	  outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb outputs/summary/$(SUMMARY_NB).ipynb
 
 reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI checks)
 	@$(PBCNT_NOTE)
-	$(MAKE) --no-print-directory $(foreach r,$(FAST_RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv)
+	$(MAKE) --no-print-directory $(foreach r,$(FAST_RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv) \
+	  outputs/$(TRANSFER_RUN)-fast/$(TRANSFER_NB).ipynb outputs/summary-fast/$(SUMMARY_NB).ipynb
 
 # One pattern rule executes notebook NN for a run. papermill writes to a temporary name, which is moved into
 # place only on success: a failed notebook never looks up to date (the partial one is kept as .failed.ipynb).
-outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of,$$*)) $$(NB_LIB_$$(notdir $$*)) | $(STAMP)
+# $(call papermill,<notebook>,<papermill parameter options>) is that recipe.
+define papermill
 	@mkdir -p $(@D)
-	@echo ">> $(notdir $*) for run $(call run_of,$*)"
 	@rm -f $@.failed.ipynb
-	@$(VPY) -m papermill $< $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
-	  -f params/$(call run_of,$*).yaml -p run $(call run_of,$*) 2> >(grep -v 'Passed unknown parameter' >&2) \
+	@$(VPY) -m papermill $(1) $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
+	  $(2) 2> >(grep -v 'Passed unknown parameter' >&2) \
 	  || { mv -f $@.tmp.ipynb $@.failed.ipynb 2>/dev/null; echo "!! $@ failed: see $@.failed.ipynb"; exit 1; }
 	@mv -f $@.tmp.ipynb $@
+endef
+outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of,$$*)) $$(NB_LIB_$$(notdir $$*)) | $(STAMP)
+	@echo ">> $(notdir $*) for run $(call run_of,$*)"
+	$(call papermill,$<,-f params/$(call run_of,$*).yaml -p run $(call run_of,$*))
+
+# Notebook 08 across runs: the full profile reads the full runs, the fast profile the -fast ones (lib/summary.py
+# lists them); it needs every run's results, latency (06) and Pi import (07), and the cross-dataset run.
+summary_inputs = $(foreach r,$(1),outputs/$(r)/results.csv outputs/$(r)/07_pi_measurements.ipynb)
+outputs/summary/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) \
+  $(call summary_inputs,$(RUNS)) outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb | $(STAMP)
+	@echo ">> $(SUMMARY_NB) (full profile)"
+	$(call papermill,$<,-p profile full)
+outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) \
+  $(call summary_inputs,$(FAST_RUNS)) outputs/$(TRANSFER_RUN)-fast/$(TRANSFER_NB).ipynb | $(STAMP)
+	@echo ">> $(SUMMARY_NB) (fast profile)"
+	$(call papermill,$<,-p profile fast)
 
 outputs/%/results.csv: $$(call run_outputs,$$*)
 	$(VPY) -m lib.results gather $*
@@ -101,8 +124,11 @@ outputs/%/results.csv: $$(call run_outputs,$$*)
 # nbval re-executes the committed notebooks of these runs (in order, in a scratch outputs tree) and compares
 # every NBVAL_CHECK_OUTPUT cell. The full runs' later notebooks take long: `make test-full` checks them too.
 executed = $(filter-out %.tmp.ipynb %.failed.ipynb,$(sort $(wildcard outputs/$(1)/[0-9]*.ipynb)))
-NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(call executed,$(r))) $(foreach r,$(RUNS),$(filter %/01_data_exploration.ipynb,$(call executed,$(r))))
-NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(call executed,$(r)))
+# The cross-dataset run and 08 come last: 08 reads what the others wrote into the scratch tree.
+NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(call executed,$(r))) $(foreach r,$(RUNS),$(filter %/01_data_exploration.ipynb,$(call executed,$(r)))) \
+  $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary-fast)
+NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(call executed,$(r))) $(call executed,$(TRANSFER_RUN)) \
+  $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary) $(call executed,summary-fast)
 NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Unit tests (two workers), then nbval of the committed outputs: each run's notebooks re-executed in order in
@@ -117,10 +143,15 @@ test-full: $(STAMP) ## nbval of every committed notebook, full runs included (sl
 	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(NBVAL_FULL)
 
 check-params: $(STAMP) ## validate every params/*.yaml
-	$(VPY) -m lib.params
+	$(VPY) -m lib.runs
 
 lab: $(STAMP) ## open the notebooks in JupyterLab on the study's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR)
+
+# The report renders what outputs/ holds and never runs a notebook. Asked for together with reproduce
+# (`make -j2 reproduce report`), it waits for it.
+report: $(STAMP) $(filter reproduce reproduce-fast,$(MAKECMDGOALS)) ## render every executed notebook and an index page to static HTML under outputs/report/
+	$(VPY) -m lib.report
 
 clean: ## remove generated outputs (keeps .venv)
 	rm -rf outputs/*/ outputs/summary.* .pytest_cache

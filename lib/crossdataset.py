@@ -23,7 +23,11 @@ Pure functions (no training) return ``(X_wdbc_train, X_wdbc_holdout, X_bcd)``, f
 - :func:`authors_features`: exactly the authors' features;
 - :func:`signed_features`: a label-free alternative (own scaler per dataset, PCA fit on WDBC training rows and on
   BCD, signs fixed by "loadings sum positive", unit-variance scores per dataset);
+- :func:`authors_orientation`: the solver's sign of each of the authors' components relative to "loadings sum
+  positive" (the starting point of the sign-flip analysis in :mod:`lib.transfer`);
 - :func:`authors_split`, :func:`majority_baseline`, :func:`authors_ci`, :func:`interval_table`.
+
+The training loop over seeds and k, the sign-flip analysis and the outputs live in :mod:`lib.transfer`.
 
 Data: ``lib.data.load_wdbc()`` (B/M -> 0/1) and ``lib.data.load_bcd(dropna=True)`` (2/4 -> 0/1; 683 rows,
 444 benign = 65.0%, the accuracy of always answering "benign").
@@ -40,6 +44,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from . import stats
+from .preprocess import as_model_input as _model_input  # float32, shape (n, k, 1)
 
 AUTHORS_TEST_SIZE = 0.4  # the notebook's train_test_split (the xlsx says 0.3; the code says 0.4)
 AUTHORS_CI_N = 13  # CONFIDENCE.NORM(0.05, SD, 13) for 10 runs
@@ -63,10 +68,6 @@ def _check(wdbc_X, bcd_X, k, train_idx, holdout_idx):
     if np.intersect1d(tr, ho).size:
         raise ValueError("train_idx and holdout_idx overlap")
     return W, B, tr, ho
-
-
-def _model_input(X: np.ndarray) -> np.ndarray:
-    return np.asarray(X, dtype=np.float32)[..., np.newaxis]
 
 
 def authors_split(y_wdbc, seed: int, test_size: float = AUTHORS_TEST_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +94,19 @@ def _authors_pca_scores(X: np.ndarray, k: int, convention: str) -> np.ndarray:
     pca = PCA(n_components=k, svd_solver="full").fit(X)
     scores = pca.transform(X)
     return scores * _orient(pca.components_, scores, convention)
+
+
+def authors_orientation(X, k: int, sign_convention: str = "v") -> np.ndarray:
+    """Signs (+1 / -1) of the authors' first ``k`` components of ``X`` (raw PCA on all rows, the solver's sign
+    under ``sign_convention``) relative to the label-free orientation of :func:`orient_by_loadings`: +1 where the
+    solver's component already has loadings summing positive (larger score = larger, i.e. more abnormal, feature
+    values), -1 where it points the other way. Multiplying the authors' scores by this pattern gives the
+    loadings-oriented scores; the sign-flip analysis enumerates every other pattern from there."""
+    X = _as_float(X)
+    pca = PCA(n_components=k, svd_solver="full").fit(X)
+    scores = pca.transform(X)
+    components = pca.components_ * _orient(pca.components_, scores, sign_convention)[:, None]
+    return orient_by_loadings(components)
 
 
 def authors_features(wdbc_X, bcd_X, k: int, train_idx, holdout_idx, sign_convention: str = "v"):

@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import params, paths
+from lib import paths, runs
 
 ROOT = paths.ROOT
-FAST_RUNS = [r for r in params.all_runs() if r.endswith("-fast")]
+FAST_RUNS = [r for r in runs.ordinary_runs() if r.endswith("-fast")]  # 01 runs no transfer run
 
 
 def run_papermill(notebook: str, run: str, out_dir: Path, env_extra=None) -> nbformat.NotebookNode:

@@ -1,0 +1,245 @@
+"""lib.transfer and lib.runs: transfer params (validation, extends, injection), the experiment's outputs and their
+determinism, label-freeness of the signed features, the sign-flip enumeration."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import crossdataset, params, runs, transfer
+from lib.params import ParamsError
+from tests.test_params import params_dir, write  # noqa: F401 (a fixture: params/ in a temp dir)
+
+BASE = "dataset: wdbc\nprotocol: paper\n"
+BLOCK = "transfer:\n  target: bcd\n"
+
+
+# ------------------------------------------------------------------------------------------------ params
+def test_committed_transfer_runs():
+    full, fast = transfer.load("wdbc-to-bcd"), transfer.load("wdbc-to-bcd-fast")
+    assert (full.source, full.target, full.seeds, full.holdout_size) == ("wdbc", "bcd", 10, 0.4)
+    assert full.k_values == tuple(range(3, 10)) and full.features == ("authors", "signed")
+    assert full.seed_list == list(range(42, 52)) and full.sign_convention == "v"
+    P = full.params  # the authors' training settings
+    assert (P.kd_loss, P.kd_lr, P.student_lr, P.teacher_lr, P.kd_alpha, P.kd_temperature) == \
+        ("paper", 1e-3, 1e-4, 1e-4, 0.1, 10.0)
+    assert (P.teacher_epochs, P.student_epochs, P.kd_epochs, P.batch_size) == (50, 50, 50, 32)
+    # the fast profile: nested block merged key by key over the parent's
+    assert (fast.seeds, fast.k_values, fast.holdout_size, fast.features) == (2, (3, 6), 0.4, ("authors", "signed"))
+    assert fast.params.teacher_epochs == 3 and fast.params.kd_lr == 1e-3
+    assert runs.transfer_runs() == ["wdbc-to-bcd", "wdbc-to-bcd-fast"]
+    assert "wdbc-to-bcd-fast" not in runs.ordinary_runs() and "wdbc-fast" in runs.ordinary_runs()
+    with pytest.raises(ParamsError, match="unknown key.*'transfer'"):  # lib.params knows no transfer runs
+        params.load("wdbc-to-bcd")
+
+
+def test_runs_validates_every_params_file(capsys):
+    assert runs.main([]) == 0
+    out = capsys.readouterr().out
+    assert all(f"ok  {r}" in out for r in params.all_runs())
+    assert isinstance(runs.load_any("wdbc-to-bcd"), transfer.TransferParams)
+    assert isinstance(runs.load_any("wdbc-fast"), params.Params)
+
+
+def test_runs_reports_a_bad_file(params_dir, capsys):
+    write(params_dir, "good", BASE)
+    write(params_dir, "bad", BASE + "transfer:\n  target: bcd\n  seeds: 0\n")
+    assert runs.main([]) == 1
+    captured = capsys.readouterr()
+    assert "ok  good" in captured.out and "ERR" in captured.err and "transfer.seeds" in captured.err
+
+
+@pytest.mark.parametrize("text, match", [
+    (BLOCK + "  folds: 3\n", r"bad.yaml: unknown key\(s\) 'transfer.folds'"),
+    ("transfer:\n  seeds: 2\n", "missing key 'transfer.target'"),
+    ("transfer: [bcd]\n", "'transfer' = \\['bcd'\\]: must be a mapping"),
+    ("transfer:\n  target: wdbc\n", "'transfer.target' = 'wdbc': the target must differ from the source"),
+    ("transfer:\n  target: pbcnt\n", "'transfer.target' = 'pbcnt': .*only WDBC -> BCD is implemented"),
+    (BLOCK + "  k_values: [2, 3]\n", "'transfer.k_values'.*k = 2 < 3: the reference CNNs need >= 3 inputs"),
+    (BLOCK + "  k_values: [3, 10]\n", "'transfer.k_values'.*k = 10 > 9: BCD has 9 features"),
+    (BLOCK + "  k_values: [3, 3]\n", "'transfer.k_values'.*twice"),
+    (BLOCK + "  k_values: []\n", "'transfer.k_values'.*non-empty list"),
+    (BLOCK + "  k_values: [3.5]\n", "'transfer.k_values'.*integers"),
+    (BLOCK + "  seeds: 0\n", "'transfer.seeds' = 0: must be an integer >= 1"),
+    (BLOCK + "  seeds: true\n", "'transfer.seeds' = True"),
+    (BLOCK + "  holdout_size: 0.6\n", "'transfer.holdout_size' = 0.6: must be a fraction in \\(0, 0.5\\]"),
+    (BLOCK + "  holdout_size: 0\n", "'transfer.holdout_size' = 0:"),
+    (BLOCK + "  features: [authors, pls]\n", "'transfer.features'.*authors, signed"),
+    (BLOCK + "  features: []\n", "'transfer.features' = \\[\\]"),
+    (BLOCK + "  features: [signed, signed]\n", "'transfer.features'.*twice"),
+    (BLOCK + "  sign_convention: w\n", "'transfer.sign_convention' = 'w'"),
+    (BLOCK + "teacher_epochs: 0\n", "'teacher_epochs' = 0: must be at least 1"),  # ordinary keys: Params' rules
+    (BLOCK + "epochs: 3\n", "unknown key.*'epochs'"),
+    (BLOCK + "pca_components: 6\n", "'pca_components' = 6: a transfer run sets its PCA sizes"),
+])
+def test_bad_transfer_params_name_the_key(params_dir, text, match):
+    write(params_dir, "bad", (BASE + text) if "dataset" not in text else text)
+    with pytest.raises(ParamsError, match=match):
+        runs.load_any("bad")
+
+
+def test_source_must_be_wdbc(params_dir):
+    write(params_dir, "bad", "dataset: bcd\nprotocol: paper\n" + BLOCK)
+    with pytest.raises(ParamsError, match="'dataset' = 'bcd'.*only WDBC -> BCD"):
+        transfer.load("bad")
+
+
+def test_extends_merges_the_nested_block(params_dir):
+    write(params_dir, "base", BASE + BLOCK + "  seeds: 5\n  k_values: [4, 5]\n  sign_convention: u\n")
+    write(params_dir, "child", "extends: base\nteacher_epochs: 2\ntransfer:\n  k_values: [9, 3]\n")
+    write(params_dir, "grandchild", "extends: child\n")
+    for run in ("child", "grandchild"):
+        T = transfer.load(run)
+        assert (T.seeds, T.k_values, T.sign_convention, T.target) == (5, (3, 9), "u", "bcd")
+        assert T.params.teacher_epochs == 2 and T.run == run
+    assert runs.is_transfer("grandchild")
+    write(params_dir, "plain", BASE)
+    assert not runs.is_transfer("plain")
+    with pytest.raises(ParamsError, match="not a transfer run"):
+        transfer.load("plain")
+    write(params_dir, "loop", "extends: loop2\n")
+    write(params_dir, "loop2", "extends: loop\n")
+    with pytest.raises(ParamsError, match="loops"):
+        transfer.load("loop")
+
+
+def test_for_notebook_applies_injected_values():
+    # papermill -f params/wdbc-to-bcd-fast.yaml injects the file's own (partial) transfer block
+    ns = {"run": "wdbc-to-bcd-fast", "extends": "wdbc-to-bcd", "teacher_epochs": 3,
+          "transfer": {"seeds": 2, "k_values": [3, 6]}, "description": "x"}
+    T = transfer.for_notebook(ns)
+    assert (T.seeds, T.k_values, T.params.teacher_epochs, T.params.description) == (2, (3, 6), 3, "x")
+    T = transfer.for_notebook({"run": "wdbc-to-bcd", "seed": 7, "transfer": {"seeds": 3}})
+    assert T.seed_list == [7, 8, 9] and T.k_values == tuple(range(3, 10))
+    with pytest.raises(ParamsError, match="'transfer.k_values'"):
+        transfer.for_notebook({"run": "wdbc-to-bcd", "transfer": {"k_values": [1]}})
+    with pytest.raises(ParamsError, match="must define 'run'"):
+        transfer.for_notebook({})
+    # re-running the notebook's cell: by then 'transfer' is the module, not the injected block
+    assert transfer.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": transfer}).seeds == 2
+    with pytest.raises(ParamsError, match="injected 'transfer' = 3 must be a mapping"):
+        transfer.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": 3})
+
+
+# ------------------------------------------------------------------------------------------------ pure parts
+@pytest.fixture(scope="module")
+def D():
+    return transfer.load_data(transfer.load("wdbc-to-bcd-fast"))
+
+
+def test_signed_features_are_label_free(D):
+    """BCD labels are never an input: permuting them leaves every feature array unchanged."""
+    tr, ho = crossdataset.authors_split(D.y_source, seed=0)
+    permuted = transfer.Data(D.W, D.y_source, D.B, np.random.default_rng(0).permutation(D.y_target),
+                             D.source_features, D.target_features)
+    for method in ("signed", "authors"):
+        for a, b in zip(transfer.features(method, D, 4, tr, ho), transfer.features(method, permuted, 4, tr, ho)):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="unknown feature method"):
+        transfer.features("pls", D, 4, tr, ho)
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_sign_patterns_enumerate_every_pattern(k):
+    pats = transfer.sign_patterns(k)
+    assert pats.shape == (2 ** k, k) and len({transfer.pattern_string(p) for p in pats}) == 2 ** k
+    assert transfer.pattern_string(pats[0]) == "+" * k and set(np.unique(pats)) == {-1.0, 1.0}
+
+
+def test_sign_flip_scores_one_row_per_pattern_and_solver_pattern_is_the_plain_input(D):
+    from lib import metrics, models
+
+    tr, ho = crossdataset.authors_split(D.y_source, seed=0)
+    _, _, Xt = transfer.features("authors", D, 3, tr, ho)
+    solver = crossdataset.authors_orientation(D.B, 3, "v")
+    model = models.build_student(3)
+    flips = transfer.sign_flip_scores(model, Xt, D.y_target, solver)
+    assert len(flips) == 2 ** 3 and flips.pattern.is_unique
+    direct = metrics.classify(D.y_target, model.predict(Xt, verbose=0))
+    row = flips.set_index("pattern").loc[transfer.pattern_string(solver)]
+    assert row.accuracy == pytest.approx(direct["accuracy"])
+    assert row.sensitivity == pytest.approx(direct["sensitivity"])
+    # authors_orientation: the solver's components times the pattern have loadings summing positive
+    from sklearn.decomposition import PCA
+
+    comps = PCA(3, svd_solver="full").fit(D.B).components_  # installed scikit-learn: convention 'v'
+    assert ((comps * solver[:, None]).sum(axis=1) > 0).all()
+
+
+def test_summarize_and_verdict_on_synthetic_rows():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(65), np.ones(35)].astype(int)
+    rows = []
+    for f, m in (("authors", "SM"), ("authors", "TM"), ("signed", "LR")):
+        for s in range(4):
+            for part in transfer.PARTS:
+                acc = 0.9 if m == "LR" else rng.uniform(0.5, 0.8)
+                rows.append({"run": "r", "features": f, "k": 3, "seed": s, "model": m, "part": part, "n": 100,
+                             "accuracy": acc, "sensitivity": acc, "specificity": acc, "balanced_accuracy": acc,
+                             "roc_auc": acc, "brier": 0.1, "tp": 1, "fp": 1, "tn": 1, "fn": 1})
+    summ = transfer.summarize(pd.DataFrame(rows), y)
+    assert list(summ.columns) == list(transfer.SUMMARY_COLUMNS)
+    assert len(summ) == 3 * len(transfer.PARTS) * len(transfer.SUMMARY_METRICS) and (summ.n == 4).all()
+    tgt = summ[(summ.part == "target")].set_index(["features", "model", "metric"])
+    assert tgt.loc[("authors", "SM", "accuracy"), "majority"] == pytest.approx(0.65)
+    assert tgt.loc[("authors", "SM", "sensitivity"), "majority"] == 0
+    assert tgt.loc[("authors", "SM", "specificity"), "majority"] == 1
+    assert summ[summ.part != "target"].majority.isna().all()
+    has_authors = summ.authors_low.notna()
+    assert has_authors.sum() == 1 and tgt.loc[("authors", "SM", "accuracy"), "authors_low"] > \
+        tgt.loc[("authors", "SM", "accuracy"), "ci_low"]  # z with n = 13 is narrower than t with n = 4
+    text = "\n".join(transfer.verdict(summ))
+    assert "1 of 3 cells have a 95% t-interval entirely above 65.0%" in text and "signed k=3 LR" in text
+
+
+# ------------------------------------------------------------------------------------------------ experiment
+def _tiny():
+    return transfer.load("wdbc-to-bcd-fast", teacher_epochs=1, student_epochs=1, kd_epochs=1,
+                         transfer={"seeds": 1, "k_values": [3]})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("KDSTUDY_OUTPUTS", str(tmp_path_factory.mktemp("outputs")))
+    try:
+        T = _tiny()
+        out = transfer.experiment(T, log=lambda s: None)
+        files = {k: p.read_bytes() for k, p in transfer.output_paths(T.run).items()}
+        yield T, out, files
+    finally:
+        mp.undo()
+
+
+def test_experiment_outputs_schema(tiny_run):
+    T, out, files = tiny_run
+    df, summ = out.transfer, out.summary
+    assert list(df.columns) == list(transfer.TRANSFER_COLUMNS)
+    cnn = df[df.model != "LR"]
+    assert len(cnn) == 2 * 1 * 1 * 3 * 3  # features x k x seeds x models x parts
+    assert set(cnn.model) == set(transfer.CNN_MODELS) and set(df.part) == set(transfer.PARTS)
+    lr = df[df.model == "LR"]
+    assert sorted(lr.k.unique()) == list(transfer.LR_K_VALUES) and set(lr.features) == {"signed"}
+    n = df.groupby("part").n.first()
+    assert (n.wdbc_train, n.wdbc_holdout, n.target) == (341, 228, 683)
+    assert ((df.tp + df.fn + df.tn + df.fp) == df.n).all() and df.accuracy.between(0, 1).all()
+    assert out.majority == pytest.approx(444 / 683)
+    assert list(summ.columns) == list(transfer.SUMMARY_COLUMNS) and (summ.n == 1).all()
+    assert out.sign_flips.empty and list(out.sign_flips.columns) == list(transfer.FLIP_COLUMNS)  # k = 6 not run
+    assert set(files) == {"transfer", "summary", "sign_flips"}
+    assert pd.read_csv(transfer.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
+    assert not list(transfer.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
+    assert "no interval" in "\n".join(transfer.verdict(summ))
+
+
+def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
+    """A second run of the same (features, k, seed) in the same process gives identical rows, hence identical
+    CSVs (to keep the suite fast it re-runs the authors' half of the tiny experiment only)."""
+    T, first, _ = tiny_run
+    monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
+    again = transfer.experiment(dataclasses.replace(T, features=("authors",)), log=lambda s: None)
+    written = pd.read_csv(transfer.output_paths(T.run)["transfer"])
+    for df in (again.transfer, written):
+        assert df.to_csv(index=False) == first.transfer[first.transfer.features == "authors"].to_csv(index=False)
+    assert again.summary.to_csv(index=False) == \
+        first.summary[first.summary.features == "authors"].to_csv(index=False)
