@@ -69,6 +69,7 @@ def test_paired_degenerate_cases_are_flagged_not_p0():
     assert same["corrected_p"] == 1.0 and same["note"] == "identical on every split"
     const = summary.paired([0.91, 0.96, 0.93], [0.90, 0.95, 0.92], 455, 114)
     assert math.isnan(const["corrected_p"]) and math.isnan(const["naive_p"]) and "constant" in const["note"]
+    assert math.isnan(const["corrected_ci_low"]) and math.isnan(const["naive_ci_high"])  # no interval either
     one = summary.paired([0.9], [0.8], 455, 114)
     assert math.isnan(one["corrected_p"]) and one["n_splits"] == 1
     normal = summary.paired([0.91, 0.97, 0.93, 0.95], [0.90, 0.95, 0.94, 0.92], 455, 114)
