@@ -356,10 +356,9 @@ def pareto(accuracy: pd.Series, cost: pd.Series) -> pd.Series:
 
 # ------------------------------------------------------------------------------------------------ writing
 def write_csv(df: pd.DataFrame, path) -> None:
+    """Atomic CSV write (lib.results' writer), creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    results._atomic_csv(df, path)
 
 
 def write_text(text: str, path) -> None:
