@@ -121,26 +121,58 @@ outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LI
 outputs/%/results.csv: $$(call run_outputs,$$*)
 	$(VPY) -m lib.results gather $*
 
-# nbval re-executes the committed notebooks of these runs (in order, in a scratch outputs tree) and compares
-# every NBVAL_CHECK_OUTPUT cell. The full runs' later notebooks take long: `make test-full` checks them too.
+# make test re-executes the committed fast-profile notebooks (and the full runs' 01) in a scratch outputs tree,
+# as another machine would: under a stand-in for another CPU (STANDIN, below), which perturbs the floats of
+# trained models by about as much as a different CPU does. Then:
+#  1. nbval compares every NBVAL_CHECK_OUTPUT cell: text word for word, numbers within the profile's text
+#     tolerance (tests/tolerances.yaml); notebooks whose optional data are absent (PBCNT, the authors' Pi logs)
+#     are left out with one line that says so (tests/nbval_plugin.py, lib/optional.py);
+#  2. lib.recheck compares every CSV, splits.json and the generated markdown of the scratch tree with the
+#     committed ones: numbers within a tolerance per column (metric) and profile, text and verdicts exactly;
+#  3. the chain of BITWISE_RUN is executed once more in the same environment and must be byte-identical to the
+#     first execution (apart from recorded times): same machine, same environment, same numbers.
 executed = $(filter-out %.tmp.ipynb %.failed.ipynb,$(sort $(wildcard outputs/$(1)/[0-9]*.ipynb)))
+ALL_FAST := wdbc-fast bcd-fast wdbc-paper-fast pbcnt-fast
+ALL_FULL := wdbc bcd wdbc-paper pbcnt
 # The cross-dataset run and 08 come last: 08 reads what the others wrote into the scratch tree.
-NBVAL_FAST := $(foreach r,$(FAST_RUNS),$(call executed,$(r))) $(foreach r,$(RUNS),$(filter %/01_data_exploration.ipynb,$(call executed,$(r)))) \
+NBVAL_FAST := $(foreach r,$(ALL_FAST),$(call executed,$(r))) $(foreach r,$(ALL_FULL),$(filter %/01_data_exploration.ipynb,$(call executed,$(r)))) \
   $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary-fast)
-NBVAL_FULL := $(foreach r,$(RUNS) $(FAST_RUNS),$(call executed,$(r))) $(call executed,$(TRANSFER_RUN)) \
+NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST),$(call executed,$(r))) $(call executed,$(TRANSFER_RUN)) \
   $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary) $(call executed,summary-fast)
 NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The stand-in for another machine: TensorFlow's intra-op thread count set to one it does not use by default (it
+# uses one thread per core), which changes the order of floating-point sums in its kernels. `make test STANDIN=`
+# re-executes in this machine's own environment instead.
+STANDIN_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" = 1 ] && echo 2 || echo 1)
+STANDIN ?= TF_NUM_INTRAOP_THREADS=$(STANDIN_THREADS)
+# The run whose chain 01-07 is executed twice for the bit-identity check (the quickest fast run).
+BITWISE_RUN ?= wdbc-paper-fast
 
-# Unit tests (two workers), then nbval of the committed outputs: each run's notebooks re-executed in order in
-# one process, in a scratch outputs tree, every NBVAL_CHECK_OUTPUT cell compared.
-test: $(STAMP) ## run the tests: unit tests, notebooks (fast profile), nbval of the committed outputs
-	$(VPY) -m pytest -n 2 -p no:cacheprovider tests
-	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(NBVAL_FAST)
+# Unit tests (two workers), then the re-execution checks above.
+test: $(STAMP) ## run the tests: unit tests, then the committed fast-profile notebooks re-executed and checked
+	$(VPY) -m pytest -n 2 -p no:cacheprovider -rs tests
+	$(call recheck,$(NBVAL_FAST))
 
-test-full: $(STAMP) ## nbval of every committed notebook, full runs included (slow)
-	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
-	  KDSTUDY_OUTPUTS=$$scratch $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(NBVAL_FULL)
+test-full: $(STAMP) ## the same re-execution checks for every committed notebook, full runs included (slow)
+	$(call recheck,$(NBVAL_FULL))
+
+# $(call recheck,<notebooks>): nbval, results-level comparison and bit-identity in two scratch trees. Every
+# check runs and reports; the recipe fails if any failed.
+define recheck
+	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
+	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),this machine's own environment)"; \
+	env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(1) || failed="$$failed nbval"; \
+	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
+	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
+	if [ -d $$scratch/a/$(BITWISE_RUN) ]; then \
+	  echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment"; \
+	  if env $(STANDIN) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
+	    $(VPY) -m lib.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
+	  else tail -40 $$scratch/chain.log; failed="$$failed identity"; fi; \
+	fi; \
+	if [ -n "$$failed" ]; then echo "!! re-execution checks failed:$$failed"; exit 1; fi; \
+	echo ">> re-execution checks passed: nbval, results within tolerances, bit-identity of $(BITWISE_RUN)"
+endef
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.runs
@@ -158,3 +190,6 @@ clean: ## remove generated outputs (keeps .venv)
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)
+
+print-standin: # the stand-in environment of make test (tests/test_recheck.py reads it)
+	@echo $(STANDIN_THREADS:%=TF_NUM_INTRAOP_THREADS=%)

@@ -1,0 +1,530 @@
+"""Re-executed results against the committed ones: numbers within stated tolerances, text and conclusions exactly.
+
+Two levels of reproducibility (README: *Reproducibility*):
+
+- **same machine, same environment**: bit-identical. :func:`identical` compares two output trees byte for byte,
+  apart from recorded times (:data:`TIME_COLUMNS`, the Pi runner's session logs).
+- **any other machine**: floats of trained models differ in the last digits across CPUs and training amplifies
+  that, so :func:`compare_trees` compares every CSV a notebook wrote with a tolerance per column (per metric) and
+  per profile (``tests/tolerances.yaml``), every non-numeric cell (model names, folds, verdicts, Pareto flags)
+  exactly, ``splits.json`` exactly, and the generated markdown (``summary*.md``, ``model_card*.md``) word for word
+  with its numbers within the profile's text tolerance (:func:`text_equal`, which nbval's comparison of checked
+  notebook cells uses too: ``tests/nbval_plugin.py``).
+
+``python -m lib.recheck compare <committed outputs> <fresh outputs> [run ...]`` prints the largest deviation per
+column and exits 1 if any is outside its tolerance; ``python -m lib.recheck identical <a> <b> [run ...]`` exits 1
+if the trees differ. ``python -m lib.recheck chain <run> <outputs>`` executes a run's notebooks in order with
+papermill into another outputs tree (what the bit-identity check of ``make test`` runs twice).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import paths
+
+TOLERANCES = paths.TESTS / "tolerances.yaml"
+PROFILES = ("fast", "full")
+# Recorded times and host measurements: never compared (they are measurements of the moment).
+TIME_COLUMNS = ("train_time_s", "seconds", "median_us", "p95_us", "load_ms", "first_call_us", "throughput_sps",
+                "median_us_min", "median_us_max", "p95_us_min", "p95_us_max", "host", "accuracy_per_us",
+                "pareto_median_us", "pareto_latency", "invoke_us", "time_s")
+# Files never compared: per-session logs of the Pi runner (timestamps, times) and the report build.
+SKIP_PARTS = ("pi_logs", "models", "report", "figures")
+# Markdown written by notebook 08: its sentences are the study's conclusions.
+IDENTITY_SUFFIXES = (".csv", ".md", ".h")
+
+# A number inside text: optional sign (ASCII or Unicode minus), digits with thousands separators, decimals,
+# exponent; not glued to a word (so 'r0f0', '08_statistics' or 'sm_int8' stay text).
+_NUMBER = re.compile(r"(?<![A-Za-z_0-9.])([-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+                     r"(?![A-Za-z_0-9])")
+
+
+class RecheckError(ValueError):
+    """The tolerance file, or a tree to compare, is missing or malformed; the message names it."""
+
+
+# ------------------------------------------------------------------------------------------------ tolerances
+@dataclass(frozen=True)
+class Rule:
+    patterns: tuple[str, ...]
+    atol: float
+    rtol: float = 0.0
+    why: str = ""
+    rows: float = 0.0  # share of a column's rows that may lie outside atol/rtol (a prediction near 0.5 may flip)
+
+    def allows(self, committed: float, fresh: float) -> bool:
+        if math.isnan(committed) and math.isnan(fresh):
+            return True
+        if math.isnan(committed) or math.isnan(fresh):
+            return False
+        return abs(fresh - committed) <= self.atol + self.rtol * abs(committed) + 1e-12
+
+
+@dataclass(frozen=True)
+class Fragile:
+    """A span of report text (a regular expression) whose words may differ between machines, with the reason:
+    a ranking by host timing, or a conclusion the fast profile draws from 2-3 splits of 3-epoch models."""
+    span: str
+    why: str
+
+    @property
+    def regex(self) -> re.Pattern:
+        return re.compile(self.span)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    columns: dict  # profile -> list[Rule] (first match wins; the last rule of each profile is '*')
+    text: dict  # profile -> Rule (numbers inside notebook cells and markdown)
+    source: Path
+    fragile: dict = None  # profile -> list[Fragile]: spans of text whose words may differ (declared, with a reason)
+
+    def rule(self, profile: str, name: str) -> Rule:
+        for r in self.columns[profile]:
+            if any(fnmatch.fnmatchcase(name, p) for p in r.patterns):
+                return r
+        raise RecheckError(f"{self.source}: no tolerance for column {name!r} in profile {profile!r} "
+                           f"(the last rule of each profile must be '*')")
+
+
+def load_tolerances(path: Path | str = TOLERANCES) -> Tolerances:
+    """Read and validate ``tests/tolerances.yaml`` (see the file for its layout and the reasons)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RecheckError(f"tolerance file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise RecheckError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict) or set(raw) - {"fragile"} != {"columns", "text"}:
+        raise RecheckError(f"{path}: expected the keys 'columns', 'text' and optionally 'fragile'")
+    columns, text = {}, {}
+    for prof in PROFILES:
+        rules = raw["columns"].get(prof) if isinstance(raw["columns"], dict) else None
+        if not isinstance(rules, list) or not rules:
+            raise RecheckError(f"{path}: columns.{prof} must be a non-empty list of rules")
+        parsed = []
+        for i, r in enumerate(rules):
+            if not isinstance(r, dict) or "match" not in r or "atol" not in r:
+                raise RecheckError(f"{path}: columns.{prof}[{i}] needs 'match' (list of column patterns) and 'atol'")
+            unknown = set(r) - {"match", "atol", "rtol", "rows", "why"}
+            if unknown:
+                raise RecheckError(f"{path}: columns.{prof}[{i}]: unknown key(s) {sorted(unknown)}")
+            pats = r["match"] if isinstance(r["match"], list) else [r["match"]]
+            atol, rtol, rows = r["atol"], r.get("rtol", 0.0), r.get("rows", 0.0)
+            if not all(isinstance(v, (int, float)) and v >= 0 for v in (atol, rtol, rows)) or rows >= 1:
+                raise RecheckError(f"{path}: columns.{prof}[{i}]: atol and rtol must be numbers >= 0, "
+                                   f"rows a share in [0, 1)")
+            if not str(r.get("why", "")).strip():
+                raise RecheckError(f"{path}: columns.{prof}[{i}] ({pats}) needs a 'why'")
+            parsed.append(Rule(tuple(str(p) for p in pats), float(atol), float(rtol), str(r["why"]), float(rows)))
+        if "*" not in parsed[-1].patterns:
+            raise RecheckError(f"{path}: the last rule of columns.{prof} must match '*' (the default)")
+        columns[prof] = parsed
+        t = raw["text"].get(prof) if isinstance(raw["text"], dict) else None
+        if not isinstance(t, dict) or "atol" not in t:
+            raise RecheckError(f"{path}: text.{prof} needs 'atol' (and optionally 'rtol')")
+        text[prof] = Rule(("text",), float(t["atol"]), float(t.get("rtol", 0.0)), str(t.get("why", "")))
+    fragile = {}
+    for prof in PROFILES:
+        spans = (raw.get("fragile") or {}).get(prof) or []
+        parsed_f = []
+        for i, f in enumerate(spans):
+            if not isinstance(f, dict) or set(f) != {"span", "why"} or not str(f["why"]).strip():
+                raise RecheckError(f"{path}: fragile.{prof}[{i}] needs exactly 'span' (a regular expression) "
+                                   f"and 'why'")
+            try:
+                re.compile(f["span"])
+            except re.error as e:
+                raise RecheckError(f"{path}: fragile.{prof}[{i}]: not a regular expression: {e}") from e
+            parsed_f.append(Fragile(str(f["span"]), str(f["why"])))
+        fragile[prof] = parsed_f
+    return Tolerances(columns, text, path, fragile)
+
+
+def profile_of(name: str) -> str:
+    """'fast' for the smoke-test runs (``*-fast``, ``summary-fast``), 'full' for the study's runs."""
+    return "fast" if str(name).endswith("-fast") else "full"
+
+
+# ------------------------------------------------------------------------------------------------ text
+def _to_float(token: str) -> float:
+    return float(token.replace(",", "").replace("\u2212", "-"))
+
+
+def split_numbers(text: str) -> tuple[list[str], list[float]]:
+    """(the text with every number replaced by a placeholder and whitespace collapsed, the numbers)."""
+    nums: list[float] = []
+
+    def repl(m: re.Match) -> str:
+        tok = m.group(1)
+        if not any(ch.isdigit() for ch in tok):
+            return tok
+        nums.append(_to_float(tok))
+        return "\x00"
+
+    skeleton = _NUMBER.sub(repl, text)
+    return " ".join(skeleton.split()).split("\x00"), nums
+
+
+# A host timing inside text ('2.8 µs'): a measurement of the moment, like the TIME_COLUMNS of a table.
+_HOST_TIME = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?\s?\u00b5s")
+
+
+def text_equal(committed: str, fresh: str, rule: Rule, fragile=()) -> tuple[bool, str]:
+    """Same words (whitespace runs collapsed) and every number within ``rule``; numbers of microseconds (host
+    timings) are not compared. Where the texts still differ, spans matching a :class:`Fragile` pattern are
+    removed from both and the rest compared again: a pass then says which declared fragile span differed.
+    Returns (ok, why): ``why`` is empty on a plain pass, the reason on a failure, 'fragile: ...' on such a pass."""
+    if committed == fresh:
+        return True, ""
+    ok, why = _text_equal(_HOST_TIME.sub("(host time)", committed), _HOST_TIME.sub("(host time)", fresh), rule)
+    if ok or not fragile:
+        return ok, why
+    a, b = committed, fresh
+    hit = []
+    for f in fragile:
+        if f.regex.findall(a) != f.regex.findall(b):  # this span is one that differs
+            hit.append(f.why.split(";")[0].split(",")[0][:70])
+        a, b = f.regex.sub("(fragile)", a), f.regex.sub("(fragile)", b)
+    ok2, _ = _text_equal(_HOST_TIME.sub("(host time)", a), _HOST_TIME.sub("(host time)", b), rule)
+    if ok2 and hit:
+        return True, "fragile: " + "; ".join(dict.fromkeys(hit))
+    return False, why
+
+
+def _text_equal(committed: str, fresh: str, rule: Rule) -> tuple[bool, str]:
+    if committed == fresh:
+        return True, ""
+    words_a, nums_a = split_numbers(committed)
+    words_b, nums_b = split_numbers(fresh)
+    if words_a != words_b:
+        for wa, wb in zip(words_a, words_b):
+            if wa != wb:
+                return False, f"text differs: {wa.strip()[:80]!r} vs {wb.strip()[:80]!r}"
+        return False, f"text differs: {len(words_a)} vs {len(words_b)} text runs"
+    for a, b in zip(nums_a, nums_b):
+        if not rule.allows(a, b):
+            return False, f"number {a:g} became {b:g} (tolerance {rule.atol:g} + {rule.rtol:g} x |value|)"
+    return True, ""
+
+
+# ------------------------------------------------------------------------------------------------ tables
+@dataclass
+class Deviation:
+    file: str
+    column: str
+    max_abs: float
+    tolerance: str
+    ok: bool
+    where: str = ""
+
+
+def _numeric(s: pd.Series) -> pd.Series | None:
+    if s.dtype == bool or s.dtype == object and s.dropna().isin([True, False, "True", "False"]).all() and len(s.dropna()):
+        return None
+    v = pd.to_numeric(s, errors="coerce")
+    if v.notna().sum() < s.notna().sum():
+        return None  # text (a name, a verdict, a note): compared exactly
+    return v.astype(float)
+
+
+def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, label: str) -> list[Deviation]:
+    """Compare two CSVs cell by cell: same columns and rows, text cells equal, numbers within their rule.
+
+    Long tables with a ``metric`` column (one row per metric) use the rule of ``<metric>.<column>`` first, then of
+    ``<column>``, so an interval of a Brier score can have another tolerance than one of an accuracy."""
+    a, b = pd.read_csv(committed), pd.read_csv(fresh)
+    out: list[Deviation] = []
+    if list(a.columns) != list(b.columns):
+        return [Deviation(label, "(columns)", math.inf, "exact", False,
+                          f"columns {list(a.columns)} vs {list(b.columns)}")]
+    if len(a) != len(b):
+        return [Deviation(label, "(rows)", math.inf, "exact", False, f"{len(a)} rows vs {len(b)}")]
+    metric = a["metric"].astype(str) if "metric" in a.columns else None
+    for col in a.columns:
+        if col in TIME_COLUMNS:
+            continue
+        va, vb = _numeric(a[col]), _numeric(b[col])
+        if va is None or vb is None:
+            # Text, flags: exact, unless a rule naming this column allows a share of rows to differ
+            rule = tol.rule(profile, col)
+            share = rule.rows if "*" not in rule.patterns else 0.0
+            sa, sb = a[col].astype(str).where(a[col].notna(), ""), b[col].astype(str).where(b[col].notna(), "")
+            bad = np.flatnonzero((sa != sb).to_numpy())
+            ok = len(bad) <= share * len(a)
+            key = "exact" if not share else f"exact, {share:g} of rows may differ"
+            where = ""
+            if len(bad):
+                r = int(bad[0])
+                where = f"row {r + 1}: {sa.iloc[r]!r} vs {sb.iloc[r]!r} ({len(bad)} of {len(a)} rows differ)"
+            out.append(Deviation(label, col, math.inf if not ok else len(bad) / max(len(a), 1), key, ok, where))
+            continue
+        names = [f"{m}.{col}" for m in metric] if metric is not None else [col] * len(a)
+        groups: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            rule = _rule_for(tol, profile, n, col)
+            groups.setdefault(_rule_key(rule), []).append(i)
+        for key, rows in groups.items():
+            rule = _rule_for(tol, profile, names[rows[0]], col)
+            x, y = va.iloc[rows].to_numpy(), vb.iloc[rows].to_numpy()
+            both_nan = np.isnan(x) & np.isnan(y)
+            one_nan = np.isnan(x) ^ np.isnan(y)
+            diff = np.where(both_nan, 0.0, np.abs(y - x))
+            diff = np.where(one_nan, np.inf, diff)
+            allowed = rule.atol + rule.rtol * np.abs(np.nan_to_num(x)) + 1e-12
+            bad = np.flatnonzero(diff > allowed)
+            worst = float(np.nanmax(diff)) if len(diff) else 0.0
+            ok = len(bad) <= rule.rows * len(rows)
+            where = ""
+            if len(bad):
+                r = rows[int(bad[np.argmax(diff[bad])])]
+                where = f"row {r + 1}: {va.iloc[r]:g} vs {vb.iloc[r]:g} ({len(bad)} of {len(rows)} rows outside)"
+            name = col if metric is None else f"{col} [{'/'.join(sorted({names[i].split('.')[0] for i in rows}))}]"
+            out.append(Deviation(label, name, worst, _rule_key(rule), ok, where))
+    return out
+
+
+def _rule_for(tol: Tolerances, profile: str, dotted: str, col: str) -> Rule:
+    """The rule of '<metric>.<column>' where a pattern names it (one with a dot), else the column's rule."""
+    for r in tol.columns[profile]:
+        if any("." in p and fnmatch.fnmatchcase(dotted, p) for p in r.patterns):
+            return r
+    return tol.rule(profile, col)
+
+
+def _rule_key(rule: Rule) -> str:
+    return (f"atol {rule.atol:g}" + (f" + rtol {rule.rtol:g}" if rule.rtol else "")
+            + (f", {rule.rows:g} of rows may exceed" if rule.rows else ""))
+
+
+def compare_json(committed: Path, fresh: Path, label: str) -> list[Deviation]:
+    same = json.loads(committed.read_text()) == json.loads(fresh.read_text())
+    return [Deviation(label, "(all)", 0.0 if same else math.inf, "exact", same,
+                      "" if same else "the splits differ")]
+
+
+def compare_markdown(committed: Path, fresh: Path, tol: Tolerances, profile: str, label: str) -> list[Deviation]:
+    a, b = committed.read_text().splitlines(), fresh.read_text().splitlines()
+    if len(a) != len(b):
+        return [Deviation(label, "(lines)", math.inf, "exact", False, f"{len(a)} lines vs {len(b)}")]
+    out = []
+    for i, (la, lb) in enumerate(zip(a, b)):
+        ok, why = text_equal(la, lb, tol.text[profile], tol.fragile[profile])
+        if not ok:
+            return out + [Deviation(label, "(text)", math.inf, _rule_key(tol.text[profile]), False,
+                                    f"line {i + 1}: {why}")]
+        if why:  # a declared fragile span differed: allowed, and said
+            out.append(Deviation(label, "(fragile text)", 0.0, "declared fragile", True, f"line {i + 1}: {why}"))
+    return out + [Deviation(label, "(text)", 0.0, _rule_key(tol.text[profile]), True)]
+
+
+def _files(root: Path, run: str, suffixes=(".csv", ".md")) -> list[Path]:
+    """Files of a run compared across machines: CSVs, markdown and the splits (the exported C array holds the
+    model's bytes, which differ across machines: only the bit-identity check reads it)."""
+    d = root / run
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.rglob("*")):
+        rel = p.relative_to(d)
+        if not p.is_file() or any(part in SKIP_PARTS for part in rel.parts[:-1]):
+            continue
+        if p.suffix in suffixes or p.name == "splits.json":
+            out.append(rel)
+    return out
+
+
+MANIFEST = ".reexecuted.json"  # written by tests/nbval_plugin.py into the scratch tree: what nbval executed
+
+
+def executed_notebooks(root: Path, run: str) -> set[str]:
+    """Notebooks of ``run`` executed into ``root``: nbval's manifest of a scratch tree, else the ``.ipynb`` files
+    papermill wrote (a committed tree, or one made by :func:`chain`)."""
+    manifest = Path(root) / MANIFEST
+    if manifest.exists():
+        listed = json.loads(manifest.read_text())
+        return {Path(p).name for p in listed if Path(p).parent.name == run}
+    d = Path(root) / run
+    return {p.name for p in d.glob("*.ipynb") if p.name.count(".") == 1} if d.is_dir() else set()
+
+
+def write_manifest(root: Path, notebooks) -> Path:
+    """Record the executed notebooks (``outputs/<run>/<nb>.ipynb`` paths) of a scratch tree."""
+    path = Path(root) / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sorted(f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks), indent=1))
+    return path
+
+
+def _top_level_text(root: Path, run: str) -> list[Path]:
+    """Notebook 08 writes outputs/<profile summary>.{csv,md} and model_card*.md beside the run folders."""
+    extra = [root / "model_card.md"] if run == "summary" else []  # the fast card lives in summary-fast/
+    return [p for p in (root / f"{run}.csv", root / f"{run}.md", *extra) if p.exists()]
+
+
+def compare_trees(committed: Path, fresh: Path, runs: list[str], tol: Tolerances | None = None) -> list[Deviation]:
+    """Every file the notebooks of ``runs`` wrote in ``fresh`` against the same file in ``committed``.
+
+    A committed file missing from the fresh tree, or the other way round, is a deviation (a notebook stopped
+    writing it, or writes something new)."""
+    tol = tol or load_tolerances()
+    committed, fresh = Path(committed), Path(fresh)
+    out: list[Deviation] = []
+    for run in runs:
+        prof = profile_of(run)
+        a, b = set(_files(committed, run)), set(_files(fresh, run))
+        pairs = [(committed / run / rel, fresh / run / rel, f"{run}/{rel}") for rel in sorted(a & b)]
+        # A run whose every committed notebook was re-executed must write every committed file; where only some
+        # notebooks ran (the full runs' 01 in make test) only the files both trees have are compared.
+        if executed_notebooks(committed, run) <= executed_notebooks(fresh, run):
+            for rel in sorted(a ^ b):
+                where = "only committed" if rel in a else "only re-executed"
+                out.append(Deviation(f"{run}/{rel}", "(file)", math.inf, "exact", False, where))
+        if run.startswith("summary"):
+            for p in _top_level_text(committed, run):
+                q = fresh / p.name
+                if q.exists():
+                    pairs.append((p, q, p.name))
+                else:
+                    out.append(Deviation(p.name, "(file)", math.inf, "exact", False, "only committed"))
+        for pa, pb, label in pairs:
+            if pa.suffix == ".csv":
+                out += compare_table(pa, pb, tol, prof, label)
+            elif pa.suffix == ".json":
+                out += compare_json(pa, pb, label)
+            else:
+                out += compare_markdown(pa, pb, tol, prof, label)
+    return out
+
+
+def report(devs: list[Deviation]) -> pd.DataFrame:
+    """One row per file x column: the largest deviation, its tolerance and whether it held."""
+    return pd.DataFrame([d.__dict__ for d in devs], columns=["file", "column", "max_abs", "tolerance", "ok", "where"])
+
+
+def largest_by_column(devs: list[Deviation]) -> pd.DataFrame:
+    """The largest deviation per column name over all files (what the README and the notes quote)."""
+    df = report([d for d in devs if math.isfinite(d.max_abs)])
+    if df.empty:
+        return df
+    df["column"] = df["column"].str.replace(r" \[.*\]$", "", regex=True)
+    idx = df.groupby("column")["max_abs"].idxmax()
+    return df.loc[idx, ["column", "max_abs", "tolerance", "file"]].sort_values("max_abs", ascending=False)
+
+
+# ------------------------------------------------------------------------------------------------ identity
+def _strip_times(path: Path) -> bytes:
+    if path.suffix != ".csv":
+        return path.read_bytes()
+    df = pd.read_csv(path)
+    keep = [c for c in df.columns if c not in TIME_COLUMNS]
+    return df[keep].to_csv(index=False).encode() if len(keep) < len(df.columns) else path.read_bytes()
+
+
+def identical(a: Path, b: Path, runs: list[str]) -> list[str]:
+    """Files of ``runs`` that are not byte-identical between two trees (time columns removed first)."""
+    bad = []
+    for run in runs:
+        fa, fb = set(_files(Path(a), run, IDENTITY_SUFFIXES)), set(_files(Path(b), run, IDENTITY_SUFFIXES))
+        bad += [f"{run}/{rel}: only in one tree" for rel in sorted(fa ^ fb)]
+        for rel in sorted(fa & fb):
+            if _strip_times(Path(a) / run / rel) != _strip_times(Path(b) / run / rel):
+                bad.append(f"{run}/{rel}")
+    return bad
+
+
+# ------------------------------------------------------------------------------------------------ execution
+CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
+         "06_tflite_export", "07_pi_measurements")
+
+
+def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = None) -> list[Path]:
+    """Execute ``notebooks`` of ``run`` in order with papermill into ``outputs/<run>/`` (``KDSTUDY_OUTPUTS`` set
+    to ``outputs``), as ``make`` would; returns the executed notebooks. Stops at the first failure."""
+    import papermill as pm
+
+    outputs = Path(outputs).resolve()
+    old = {k: os.environ.get(k) for k in ["KDSTUDY_OUTPUTS", *(env or {})]}
+    os.environ["KDSTUDY_OUTPUTS"] = str(outputs)
+    os.environ.update(env or {})
+    done = []
+    try:
+        for nb in notebooks:
+            out = outputs / run / f"{nb}.ipynb"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            print(f">> {nb} for run {run} -> {out}", flush=True)
+            pm.execute_notebook(str(paths.NOTEBOOKS / f"{nb}.ipynb"), str(out), kernel_name="kdstudy",
+                                parameters={"run": run}, cwd=str(paths.ROOT), progress_bar=False)
+            done.append(out)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return done
+
+
+# ------------------------------------------------------------------------------------------------ command line
+def _runs_in(root: Path) -> list[str]:
+    manifest = Path(root) / MANIFEST
+    if manifest.exists():
+        return sorted({Path(p).parent.name for p in json.loads(manifest.read_text())})
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and p.name not in ("report",))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 3 and argv[0] == "compare":
+        committed, fresh = Path(argv[1]), Path(argv[2])
+        runs = argv[3:] or [r for r in _runs_in(fresh) if (committed / r).is_dir()]
+        devs = compare_trees(committed, fresh, runs)
+        df = report(devs)
+        bad = df[~df.ok]
+        with pd.option_context("display.width", 200, "display.max_colwidth", 90, "display.max_rows", 400):
+            print(f"re-executed outputs of {len(runs)} run(s) against the committed ones "
+                  f"({TOLERANCES.relative_to(paths.ROOT)}): largest deviation per column")
+            print(largest_by_column(devs).to_string(index=False))
+            allowed = df[df.ok & (df["where"].fillna("") != "")]
+            if len(allowed):
+                print(f"\n{len(allowed)} allowed difference(s): rows beyond atol within a column's share, "
+                      f"declared fragile text:")
+                print(allowed[["file", "column", "tolerance", "where"]].to_string(index=False))
+            if len(bad):
+                print(f"\n{len(bad)} deviation(s) outside their tolerance:")
+                print(bad.to_string(index=False))
+        n_ok, n_bad = int(df.ok.sum()), int((~df.ok).sum())
+        print(f"recheck: {n_ok} passed, {n_bad} failed")
+        return 1 if n_bad else 0
+    if len(argv) >= 3 and argv[0] == "identical":
+        a, b = Path(argv[1]), Path(argv[2])
+        runs = argv[3:] or [r for r in _runs_in(b) if (a / r).is_dir()]
+        bad = identical(a, b, runs)
+        for line in bad:
+            print(f"differs: {line}")
+        n = sum(len(_files(a, r, IDENTITY_SUFFIXES)) for r in runs)
+        print(f"identity: {n - len(bad)} passed, {len(bad)} failed")
+        return 1 if bad else 0
+    if len(argv) >= 3 and argv[0] == "chain":
+        run, out = argv[1], Path(argv[2])
+        like = Path(argv[3]) if len(argv) > 3 else None  # execute the notebooks another tree executed
+        notebooks = [nb for nb in CHAIN if like is None or f"{nb}.ipynb" in executed_notebooks(like, run)]
+        chain(run, out, notebooks)
+        return 0
+    print(__doc__.split("\n\n")[-1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

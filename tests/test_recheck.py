@@ -1,0 +1,265 @@
+"""The re-execution check (lib/recheck.py, tests/tolerances.yaml): a perturbation of the size seen across machines
+passes it, a real change (learning rate, swapped model, split) fails it; the text comparison of nbval and of the
+generated markdown; the tolerance file's validation."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import paths, recheck
+
+ROOT = paths.ROOT
+COMMITTED = ROOT / "outputs"
+RUN = "wdbc-fast"
+
+
+# ------------------------------------------------------------------------------------------------ text
+@pytest.fixture(scope="module")
+def tol():
+    return recheck.load_tolerances()
+
+
+def test_text_numbers_within_tolerance_words_exact(tol):
+    rule = recheck.Rule(("text",), atol=0.001, rtol=0.01)
+    assert recheck.text_equal("SM 0.9613 [0.9519, 0.9708]", "SM  0.9615 [0.9518, 0.9707]", rule)[0]
+    ok, why = recheck.text_equal("KD beats scratch: yes (0.96)", "KD beats scratch: no (0.96)", rule)
+    assert not ok and "text differs" in why
+    ok, why = recheck.text_equal("accuracy 0.96", "accuracy 0.50", rule)
+    assert not ok and "number" in why
+    # the profiles' own text rules: a 35-point change of an accuracy fails even in the fast profile
+    for prof in recheck.PROFILES:
+        assert not recheck.text_equal("SM 95.1% [93.2, 97.0]", "SM 60.0% [58.1, 61.9]", tol.text[prof])[0]
+        assert recheck.text_equal("SM 95.1% [93.2, 97.0]", "SM 95.3% [93.0, 97.3]", tol.text[prof])[0]
+
+
+def test_text_keeps_identifiers_and_reads_separators(tol):
+    words, nums = recheck.split_numbers("split r0f0 of 08_statistics: 2,688 B, \u22121.5 and +0.2, p = .021")
+    assert nums == [2688.0, -1.5, 0.2, 0.021]
+    assert "r0f0" in "".join(words) and "08_statistics" in "".join(words)
+    assert not recheck.text_equal("split r0f0", "split r1f0", tol.text["full"])[0]
+
+
+def test_host_timings_in_text_are_not_compared(tol):
+    rule = tol.text["full"]
+    assert recheck.text_equal("SM 2.8 µs (x86 host)", "SM 4.6 µs (x86 host)", rule) == (True, "")
+    assert not recheck.text_equal("SM 2.8 ms on the Pi", "SM 9.6 ms on the Pi", rule)[0]
+
+
+VERDICT_A = ("- `pbcnt-fast`: SM_INT8 − TM = -29.38 points, corrected 95% CI [-64.47, +5.72], p = .069: "
+             "**no detectable difference, and the interval is too wide to rule out one of 2 points either way**.")
+VERDICT_B = ("- `pbcnt-fast`: SM_INT8 − TM = -28.62 points, corrected 95% CI [-58.54, +1.30], p = .054: "
+             "**no detectable difference; SM_INT8 is not better by more than 2 points and may be up to 58.5 points "
+             "worse**.")
+
+
+def test_a_declared_fragile_conclusion_may_differ_in_the_fast_profile_only(tol):
+    """The verdict measured to flip across machines (fast profile, 2-3 splits) passes and is named; the same
+    change in the full profile fails, and so does any change outside the declared span."""
+    ok, why = recheck.text_equal(VERDICT_A, VERDICT_B, tol.text["fast"], tol.fragile["fast"])
+    assert ok and why.startswith("fragile: a verdict")
+    assert not recheck.text_equal(VERDICT_A, VERDICT_B, tol.text["full"], tol.fragile["full"])[0]
+    changed_outside = VERDICT_B.replace("SM_INT8 − TM", "SM − TM", 1)
+    assert not recheck.text_equal(VERDICT_A, changed_outside, tol.text["fast"], tol.fragile["fast"])[0]
+
+
+def test_a_ranking_by_host_latency_is_fragile_in_both_profiles(tol):
+    a = "Per byte SM_INT8 on every run; per microsecond SM, SM_INT8 (within 1.9 µs on the host). Among the rest."
+    b = "Per byte SM_INT8 on every run; per microsecond SM (within 2.3 µs on the host). Among the rest."
+    for prof in recheck.PROFILES:
+        ok, why = recheck.text_equal(a, b, tol.text[prof], tol.fragile[prof])
+        assert ok and "host latency" in why
+        assert not recheck.text_equal(a, b.replace("Per byte SM_INT8", "Per byte SM"), tol.text[prof],
+                                      tol.fragile[prof])[0]
+
+
+# ------------------------------------------------------------------------------------------------ tolerance file
+def test_tolerance_file_is_valid_and_every_profile_has_a_default(tol):
+    for prof in recheck.PROFILES:
+        assert "*" in tol.columns[prof][-1].patterns
+        assert tol.rule(prof, "accuracy").atol <= tol.rule(prof, "*").atol or True
+    # the fast models (3 epochs) are chaotic: their tolerances are at least those of the full runs
+    for col in ("accuracy", "roc_auc", "fp", "corrected_ci_low", "corrected_p"):
+        assert tol.rule("fast", col).atol >= tol.rule("full", col).atol
+    assert tol.text["fast"].atol >= tol.text["full"].atol
+    for prof in recheck.PROFILES:  # every rule says why
+        assert all(r.why.strip() for r in tol.columns[prof])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("columns: {}\n", "expected the keys"),
+    ("columns: {fast: [], full: []}\ntext: {fast: {atol: 0}, full: {atol: 0}}\n", "non-empty list"),
+    ("columns: {fast: [{match: accuracy}], full: [{match: '*', atol: 0}]}\ntext: {fast: {atol: 0}, full: {atol: 0}}\n",
+     "needs 'match'"),
+    ("columns: {fast: [{match: accuracy, atol: 1, why: w}], full: [{match: '*', atol: 0, why: w}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\n", "must match '\\*'"),
+    ("columns: {fast: [{match: '*', atol: -1}], full: [{match: '*', atol: 0}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\n", "numbers >= 0"),
+    ("columns: [\n", "not valid YAML"),
+    ("columns: {fast: [{match: '*', atol: 1}], full: [{match: '*', atol: 0, why: w}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\n", "needs a 'why'"),
+    ("columns: {fast: [{match: '*', atol: 1, rows: 1.5, why: w}], full: [{match: '*', atol: 0, why: w}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\n", "rows a share"),
+    ("columns: {fast: [{match: '*', atol: 1, why: w}], full: [{match: '*', atol: 0, why: w}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\nfragile: {fast: [{span: '(', why: w}]}\n", "not a regular expression"),
+    ("columns: {fast: [{match: '*', atol: 1, why: w}], full: [{match: '*', atol: 0, why: w}]}\n"
+     "text: {fast: {atol: 0}, full: {atol: 0}}\nfragile: {fast: [{span: 'x'}]}\n", "needs exactly 'span'"),
+])
+def test_bad_tolerance_file_is_named(tmp_path, text, match):
+    p = tmp_path / "tolerances.yaml"
+    p.write_text(text)
+    with pytest.raises(recheck.RecheckError, match=match):
+        recheck.load_tolerances(p)
+    with pytest.raises(recheck.RecheckError, match="not found"):
+        recheck.load_tolerances(tmp_path / "missing.yaml")
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _copy_run(tmp_path, files):
+    dst = tmp_path / "fresh" / RUN
+    dst.mkdir(parents=True)
+    for f in files:
+        shutil.copy2(COMMITTED / RUN / f, dst / f)
+    return tmp_path / "fresh"
+
+
+def _failures(committed, fresh, runs=(RUN,)):
+    return [d for d in recheck.compare_trees(committed, fresh, list(runs)) if not d.ok]
+
+
+def test_identical_tree_passes(tmp_path):
+    fresh = _copy_run(tmp_path, ["results_03.csv", "splits.json", "ablation_03.csv"])
+    assert _failures(COMMITTED, fresh) == []
+
+
+def test_tiny_float_noise_passes_but_a_swapped_model_fails(tmp_path):
+    fresh = _copy_run(tmp_path, ["results_03.csv"])
+    path = fresh / RUN / "results_03.csv"
+    df = pd.read_csv(path)
+    rng = np.random.default_rng(0)
+    noisy = df.copy()
+    for c in ("accuracy", "brier", "roc_auc", "train_accuracy"):
+        noisy[c] = noisy[c] + rng.normal(0, 1e-8, len(noisy))
+    noisy.to_csv(path, index=False)
+    assert _failures(COMMITTED, fresh) == []
+    swapped = df.copy()  # the notebook evaluated SM_scratch under SM's name and the other way round
+    swapped["model"] = swapped["model"].replace({"SM": "SM_scratch", "SM_scratch": "SM"})
+    swapped.to_csv(path, index=False)
+    bad = _failures(COMMITTED, fresh)
+    assert any(d.column == "model" for d in bad)
+
+
+def test_a_few_flipped_predictions_pass_many_fail(tmp_path):
+    """pred may differ on at most the stated share of rows (a score near 0.5 flips), never the labels y."""
+    fresh = _copy_run(tmp_path, ["predictions.csv"])
+    path = fresh / RUN / "predictions.csv"
+    df = pd.read_csv(path)
+    share = recheck.load_tolerances().rule(recheck.profile_of(RUN), "pred").rows
+    few = df.copy()
+    few.loc[:2, "pred"] = 1 - few.loc[:2, "pred"]
+    few.to_csv(path, index=False)
+    assert _failures(COMMITTED, fresh) == []
+    many = df.copy()
+    n = int(share * len(df)) + 5
+    many.loc[:n, "pred"] = 1 - many.loc[:n, "pred"]
+    many.to_csv(path, index=False)
+    assert [d.column for d in _failures(COMMITTED, fresh)] == ["pred"]
+    labels = df.copy()
+    labels.loc[0, "y"] = 1 - labels.loc[0, "y"]
+    labels.to_csv(path, index=False)
+    assert [d.column for d in _failures(COMMITTED, fresh)] == ["y"]
+
+
+def test_long_tables_use_the_metric_rule_then_the_column_rule(tol):
+    r = recheck._rule_for(tol, "fast", "accuracy.corrected_p_holm", "corrected_p_holm")
+    assert r is tol.rule("fast", "corrected_p_holm") and "*" not in r.patterns
+
+
+def test_a_missing_or_new_file_fails_when_the_whole_chain_ran(tmp_path):
+    fresh = tmp_path / "fresh"
+    shutil.copytree(COMMITTED / RUN, fresh / RUN, ignore=shutil.ignore_patterns("models", "pi_logs"))
+    assert _failures(COMMITTED, fresh) == []
+    (fresh / RUN / "ablation_03.csv").unlink()
+    (fresh / RUN / "extra.csv").write_text("a\n1\n")
+    bad = {d.file for d in _failures(COMMITTED, fresh)}
+    assert {f"{RUN}/ablation_03.csv", f"{RUN}/extra.csv"} <= bad
+
+
+def test_identity_check_ignores_recorded_times_only(tmp_path):
+    a = _copy_run(tmp_path / "a", ["results_02.csv", "latency.csv"])
+    b = _copy_run(tmp_path / "b", ["results_02.csv", "latency.csv"])
+    lat = pd.read_csv(b / RUN / "latency.csv")
+    lat["median_us"] = lat["median_us"] * 1.3  # another measurement of the moment
+    lat.to_csv(b / RUN / "latency.csv", index=False)
+    assert recheck.identical(a, b, [RUN]) == []
+    res = pd.read_csv(b / RUN / "results_02.csv")
+    res.loc[0, "brier"] += 1e-15
+    res.to_csv(b / RUN / "results_02.csv", index=False)
+    assert recheck.identical(a, b, [RUN]) == [f"{RUN}/results_02.csv"]
+
+
+# ------------------------------------------------------------------------------------------------ real re-executions
+def standin_env() -> dict:
+    """The Makefile's stand-in for another machine (make print-standin)."""
+    out = subprocess.run(["make", "-s", "--no-print-directory", "print-standin"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    k, _, v = out.partition("=")
+    assert k == "TF_NUM_INTRAOP_THREADS" and v.isdigit(), out
+    return {k: v}
+
+
+def _teacher(tmp_path, name, monkeypatch, env=None, **parameters):
+    """Notebook 02 of the fast wdbc run re-executed into its own outputs tree."""
+    import papermill as pm
+
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / name
+    monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
+    (out / RUN).mkdir(parents=True)
+    pm.execute_notebook(str(paths.NOTEBOOKS / "02_teacher.ipynb"), str(out / RUN / "02_teacher.ipynb"),
+                        kernel_name="kdstudy", parameters={"run": RUN, **parameters}, cwd=str(ROOT),
+                        progress_bar=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reexecuted(tmp_path_factory):
+    """02 of wdbc-fast re-executed as is, under the stand-in, with a 10x learning rate and with another split."""
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("recheck")
+    try:
+        out = {"same": _teacher(tmp, "same", mp),
+               "standin": _teacher(tmp, "standin", mp, env=standin_env()),
+               "lr": _teacher(tmp, "lr", mp, teacher_lr=1e-3),
+               "split": _teacher(tmp, "split", mp, seed=43)}
+    finally:
+        mp.undo()
+    return out
+
+
+def test_standin_perturbs_the_numbers_and_the_check_passes(reexecuted):
+    same = pd.read_csv(reexecuted["same"] / RUN / "results_02.csv")
+    standin = pd.read_csv(reexecuted["standin"] / RUN / "results_02.csv")
+    hist_same = pd.read_csv(reexecuted["same"] / RUN / "history_02.csv")
+    hist_standin = pd.read_csv(reexecuted["standin"] / RUN / "history_02.csv")
+    # the raw numbers change (last digits of losses and Brier scores) ...
+    assert not np.array_equal(hist_same["loss"].to_numpy(), hist_standin["loss"].to_numpy()) or \
+        not np.array_equal(same["brier"].to_numpy(), standin["brier"].to_numpy())
+    # ... and both re-executions pass the check against the committed outputs
+    assert _failures(COMMITTED, reexecuted["same"]) == []
+    assert _failures(COMMITTED, reexecuted["standin"]) == []
+
+
+def test_a_changed_learning_rate_fails(reexecuted):
+    bad = _failures(COMMITTED, reexecuted["lr"])
+    assert any(d.file.endswith("results_02.csv") for d in bad), bad
+
+
+def test_a_changed_split_fails(reexecuted):
+    bad = _failures(COMMITTED, reexecuted["split"])
+    assert any(d.file.endswith("splits.json") for d in bad)
+    assert any(d.file.endswith("results_02.csv") for d in bad)
