@@ -159,17 +159,16 @@ test-full: $(STAMP) ## the same re-execution checks for every committed notebook
 # $(call recheck,<notebooks>): nbval, results-level comparison and bit-identity in two scratch trees. Every
 # check runs and reports; the recipe fails if any failed.
 define recheck
-	scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
+	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
 	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),this machine's own environment)"; \
 	env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(1) || failed="$$failed nbval"; \
 	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
 	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
-	if [ -d $$scratch/a/$(BITWISE_RUN) ]; then \
-	  echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment"; \
-	  if env $(STANDIN) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
-	    $(VPY) -m lib.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
-	  else tail -40 $$scratch/chain.log; failed="$$failed identity"; fi; \
-	fi; \
+	echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment"; \
+	if [ ! -d $$scratch/a/$(BITWISE_RUN) ]; then echo "!! $(BITWISE_RUN) was not re-executed"; failed="$$failed identity"; \
+	elif env $(STANDIN) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
+	  $(VPY) -m lib.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
+	else tail -40 $$scratch/chain.log; failed="$$failed identity"; fi; \
 	if [ -n "$$failed" ]; then echo "!! re-execution checks failed:$$failed"; exit 1; fi; \
 	echo ">> re-execution checks passed: nbval, results within tolerances, bit-identity of $(BITWISE_RUN)"
 endef
@@ -191,5 +190,5 @@ clean: ## remove generated outputs (keeps .venv)
 clean-venv: ## remove .venv
 	rm -rf $(VENV)
 
-print-standin: # the stand-in environment of make test (tests/test_recheck.py reads it)
-	@echo $(STANDIN_THREADS:%=TF_NUM_INTRAOP_THREADS=%)
+print-standin: # the stand-in environment of make test, STANDIN (tests/test_recheck.py reads it)
+	@echo $(STANDIN)
