@@ -163,6 +163,7 @@ define recheck
 	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),this machine's own environment)"; \
 	env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(1) || failed="$$failed nbval"; \
 	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
+	$(VPY) -m lib.recheck gather $$scratch/a > /dev/null || failed="$$failed gather"; \
 	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
 	echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment"; \
 	if [ ! -d $$scratch/a/$(BITWISE_RUN) ]; then echo "!! $(BITWISE_RUN) was not re-executed"; failed="$$failed identity"; \

@@ -14,7 +14,8 @@ Two levels of reproducibility (README: *Reproducibility*):
 ``python -m lib.recheck compare <committed outputs> <fresh outputs> [run ...]`` prints the largest deviation per
 column and exits 1 if any is outside its tolerance; ``python -m lib.recheck identical <a> <b> [run ...]`` exits 1
 if the trees differ. ``python -m lib.recheck chain <run> <outputs>`` executes a run's notebooks in order with
-papermill into another outputs tree (what the bit-identity check of ``make test`` runs twice).
+papermill into another outputs tree (what the bit-identity check of ``make test`` runs twice);
+``python -m lib.recheck gather <outputs>`` merges each run's ``results.csv`` there, as make does.
 """
 from __future__ import annotations
 
@@ -557,6 +558,24 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
     return done
 
 
+def gather_tree(root: Path | str) -> list[Path]:
+    """Merge ``results.csv`` of every run in ``root`` that has ``results_*.csv``, as make does after a run's
+    notebooks (nbval executes notebooks, not make's rules)."""
+    from . import results
+
+    root = Path(root).resolve()
+    old = os.environ.get("KDSTUDY_OUTPUTS")
+    os.environ["KDSTUDY_OUTPUTS"] = str(root)
+    try:
+        return [results.gather(d.name) for d in sorted(root.iterdir())
+                if d.is_dir() and any(d.glob("results_*.csv"))]
+    finally:
+        if old is None:
+            os.environ.pop("KDSTUDY_OUTPUTS", None)
+        else:
+            os.environ["KDSTUDY_OUTPUTS"] = old
+
+
 # ------------------------------------------------------------------------------------------------ command line
 def _runs_in(root: Path) -> list[str]:
     manifest = Path(root) / MANIFEST
@@ -591,10 +610,12 @@ def main(argv: list[str]) -> int:
             if len(allowed):
                 print(f"\n{len(allowed)} allowed difference(s): rows beyond atol within a column's share, "
                       f"declared fragile text:")
-                print(allowed[["file", "column", "tolerance", "where"]].to_string(index=False))
+                for r in allowed.itertuples():
+                    print(f"  {r.file} {r.column} [{r.tolerance}]: {r.where}")
             if len(bad):
                 print(f"\n{len(bad)} deviation(s) outside their tolerance:")
-                print(bad.to_string(index=False))
+                for r in bad.itertuples():
+                    print(f"  {r.file} {r.column} [{r.tolerance}]: {r.where or f'largest deviation {r.max_abs:g}'}")
         n_ok, n_bad = int(df.ok.sum()), int((~df.ok).sum())
         print(f"recheck: {n_ok} passed, {n_bad} failed")
         return 1 if n_bad else 0
@@ -612,6 +633,10 @@ def main(argv: list[str]) -> int:
         n = sum(len(_files(a, r, IDENTITY_SUFFIXES)) for r in runs)
         print(f"identity: {n - len(bad)} passed, {len(bad)} failed")
         return 1 if bad else 0
+    if len(argv) == 2 and argv[0] == "gather":
+        for p in gather_tree(Path(argv[1])):
+            print(f"gathered {p}")
+        return 0
     if len(argv) >= 3 and argv[0] == "chain":
         run, out = argv[1], Path(argv[2])
         like = Path(argv[3]) if len(argv) > 3 else None  # execute the notebooks another tree executed

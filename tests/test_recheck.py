@@ -342,3 +342,11 @@ def test_a_changed_split_fails(reexecuted):
     bad = _failures(COMMITTED, reexecuted["split"])
     assert any(d.file.endswith("splits.json") for d in bad)
     assert any(d.file.endswith("results_02.csv") for d in bad)
+
+
+def test_gather_merges_results_as_make_does(tmp_path):
+    """nbval executes notebooks, not make's rules: the check merges results.csv itself, byte for byte as make."""
+    shutil.copytree(COMMITTED / RUN, tmp_path / RUN, ignore=shutil.ignore_patterns("models", "*.ipynb"))
+    (tmp_path / RUN / "results.csv").unlink()
+    assert recheck.gather_tree(tmp_path) == [tmp_path.resolve() / RUN / "results.csv"]
+    assert (tmp_path / RUN / "results.csv").read_bytes() == (COMMITTED / RUN / "results.csv").read_bytes()
