@@ -44,10 +44,11 @@ TRANSFER_RUN := wdbc-to-bcd
 # Notebook 08 reads every run's results and writes outputs/summary.{csv,md} (fast profile: summary-fast).
 SUMMARY_NB := 08_statistics
 LIB := $(wildcard lib/*.py)
-# NB_LIB_<notebook>: the lib modules a notebook imports, directly or not (lib/deps.py; stdlib only, so the
-# system python3 can run it before .venv exists). A notebook re-runs only when one of its modules changes.
+# NB_LIB_<notebook>: the lib modules a notebook imports, directly or not; PARAMS_<run>: its params file and those
+# it extends (lib/deps.py; stdlib only, so the system python3 can run it before .venv exists). A notebook re-runs
+# only when one of its modules or params files changes.
 -include .deps.mk
-.deps.mk: $(wildcard notebooks/*.ipynb) $(LIB)
+.deps.mk: $(wildcard notebooks/*.ipynb) $(LIB) $(wildcard params/*.yaml)
 	@$(PYTHON) -m lib.deps > $@.tmp && mv -f $@.tmp $@
 # The notebook a stage reads artefacts from (splits, models): it must run first.
 after_01_data_exploration :=
@@ -58,8 +59,8 @@ after_05_quantization := 04_pruning
 after_06_tflite_export := 05_quantization
 after_07_pi_measurements := 06_tflite_export
 
-# params/<run>.yaml and the files it extends.
-params_of = params/$(1).yaml $(foreach b,$(shell sed -n 's/^extends: *//p' params/$(1).yaml 2>/dev/null),$(call params_of,$(b)))
+# params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/deps.py).
+params_of = $(or $(PARAMS_$(1)),params/$(1).yaml)
 run_of = $(patsubst %/,%,$(dir $(1)))
 # Each notebook's output depends on the upstream notebook's output of the same run (explicit rules, so any
 # single output can be asked for and make runs what it needs first).
@@ -67,7 +68,7 @@ ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
 $(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: outputs/$(r)/$(after_$(nb)).ipynb))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
-.PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params
+.PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params bench
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
@@ -173,6 +174,14 @@ define recheck
 	if [ -n "$$failed" ]; then echo "!! re-execution checks failed:$$failed"; exit 1; fi; \
 	echo ">> re-execution checks passed: nbval, results within tolerances, bit-identity of $(BITWISE_RUN)"
 endef
+
+# The benchmark (lib/bench.py): executes every notebook of BENCH_RUNS in a scratch outputs tree and times it, and
+# sets the teacher's measured time per epoch against its floor (FLOPs / measured matrix-product throughput).
+# Writes outputs/bench/bench.{csv,md}. `make bench BENCH_ARGS=` reads the recorded times of outputs/ instead.
+BENCH_RUNS ?= wdbc $(filter-out pbcnt-fast,$(ALL_FAST)) $(if $(PBCNT_NOTE),,pbcnt-fast) $(TRANSFER_RUN)-fast
+BENCH_ARGS ?= --execute
+bench: $(STAMP) ## benchmark: each notebook of one full run (wdbc) and of the fast profile; the teacher against its floor
+	$(VPY) -m lib.bench --runs $(BENCH_RUNS) $(BENCH_ARGS)
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.runs

@@ -1,19 +1,25 @@
 """Which lib/ modules each notebook uses, for the Makefile: a notebook re-runs when a module it imports
 (directly or through other lib modules) changes, not when an unrelated one does.
 
-``python -m lib.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` (the Makefile includes
-them from ``.deps.mk``, regenerated whenever a notebook or a lib module changes).
+``python -m lib.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` and, for every params
+file, ``PARAMS_<run> := params/<run>.yaml params/<base>.yaml ...`` (the file and those it ``extends``); the
+Makefile includes them from ``.deps.mk``, regenerated whenever a notebook, a lib module or a params file changes.
+Standard library only: the system python3 runs it before ``.venv`` exists, so ``extends:`` is read with a
+pattern for its one form (a top-level ``extends: <run>``, optionally quoted, optionally commented), which
+``tests/test_deps.py`` checks against :func:`lib.params.extends_chain` for every committed run.
 """
 from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 from pathlib import Path
 
 from . import paths
 
 ALWAYS = ("__init__", "paths")
+_EXTENDS = re.compile(r"""^extends:[ \t]*(["']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$""", re.M)
 
 
 def _imports(source: str) -> set[str]:
@@ -59,7 +65,26 @@ def notebook_modules(nb_path: Path) -> list[str]:
     return module_closure(_imports(code))
 
 
+def extends_chain(run: str, params_dir: Path | None = None) -> list[str]:
+    """The params files ``run`` reads: itself, then the run it ``extends``, and so on (missing files and loops
+    end the chain; ``lib.params`` reports them when the run is loaded)."""
+    d = Path(params_dir or paths.PARAMS)
+    chain = [run]
+    while True:
+        f = d / f"{chain[-1]}.yaml"
+        m = _EXTENDS.search(f.read_text()) if f.exists() else None
+        if not m or m.group(2) in chain:
+            return chain
+        chain.append(m.group(2))
+
+
+def rules() -> list[str]:
+    out = [f"NB_LIB_{nb.stem} := {' '.join(notebook_modules(nb))}" for nb in sorted(paths.NOTEBOOKS.glob("*.ipynb"))]
+    out += [f"PARAMS_{f.stem} := {' '.join(f'params/{r}.yaml' for r in extends_chain(f.stem))}"
+            for f in sorted(paths.PARAMS.glob("*.yaml"))]
+    return out
+
+
 if __name__ == "__main__":
-    for nb in sorted(paths.NOTEBOOKS.glob("*.ipynb")):
-        print(f"NB_LIB_{nb.stem} := {' '.join(notebook_modules(nb))}")
+    print("\n".join(rules()))
     sys.exit(0)

@@ -146,6 +146,21 @@ class Params:
             if not ok:
                 raise bad("prune_schedules", f"entry {item!r} is not 'constant:<s>' or 'polynomial:<s>' with "
                                              f"0 < s < 1")
+        from .results import MODELS  # each variant is a model of the results contract (docs/results.md)
+
+        names = [name for name, _, _ in self.pruning_variants()]
+        # constant:0.8 would be named like polynomial:0.8 (TM_pruned80): only the paper's constant 50% has a name
+        unknown = [f"{item!r} -> {name}" for item, name, (_, kind, _) in
+                   zip(self.prune_schedules, names, self.pruning_variants())
+                   if name not in MODELS or (kind == "constant" and name != "TM_pruned")]
+        if unknown:
+            known = ", ".join(m for m in MODELS if m.startswith("TM_pruned"))
+            raise bad("prune_schedules", f"{'; '.join(unknown)} is not a model of the results contract (known: "
+                                         f"{known}: constant:0.5, polynomial:0.8, polynomial:0.9); add the name to "
+                                         f"lib/results.py MODELS and docs/results.md first")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise bad("prune_schedules", f"two entries make the same model {', '.join(repeated)}")
         if self.dataset == "pbcnt" and not self.data_path:
             raise bad("data_path", "pbcnt is read from a CSV: give its path (README: 'Data')")
 
@@ -271,16 +286,3 @@ def for_notebook(namespace: dict) -> Params:
 def all_runs() -> list[str]:
     return sorted(p.stem for p in paths.PARAMS.glob("*.yaml"))
 
-
-if __name__ == "__main__":  # python -m lib.params <run> [...]: validate files (make check-params)
-    import sys
-
-    status = 0
-    for name in sys.argv[1:] or all_runs():
-        try:
-            load(name)
-            print(f"ok  {name}")
-        except ParamsError as e:
-            print(f"ERR {e}", file=sys.stderr)
-            status = 1
-    sys.exit(status)

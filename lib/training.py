@@ -58,7 +58,7 @@ class Distiller(keras.Model):
     each student's weights as its own loss, and Adam is elementwise), which is how the alpha x T ablation
     trains its 15 cells at the cost of one. ``fit`` batches and shuffles exactly like ``fit`` on a student
     alone, so SM and SM_scratch see the same data order at the same budget. Metrics, ``evaluate`` and
-    validation report the first student.
+    validation report the first student. The caller's teacher is not modified (its ``trainable`` flag included).
     """
 
     def __init__(self, students, teacher: keras.Model, loss: str, alpha, temperature):
@@ -71,8 +71,7 @@ class Distiller(keras.Model):
         self.temperatures = [float(t) for t in (temperature if isinstance(temperature, (list, tuple)) else [temperature] * n)]
         if not len(self.alphas) == len(self.temperatures) == n:
             raise ValueError("one alpha and one temperature per student")
-        self.teacher = teacher
-        self.teacher.trainable = False
+        self.teacher = teacher  # frozen by construction: called with training=False, never in ``variables`` below
         self.student_logits = [models.logits_model(s) for s in self.students]
         self.teacher_logits = models.logits_model(teacher)
         self.kind = loss
@@ -246,13 +245,6 @@ def load_model(run: str, name: str, split_id: str) -> keras.Model:
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path} is not a readable Keras model ({type(e).__name__}: {e}); delete it and re-run "
                          f"the notebook that trains {name}") from e
-
-
-def file_sizes(path: Path) -> dict:
-    import gzip
-
-    raw = Path(path).read_bytes()
-    return {"size_bytes": len(raw), "size_gzip_bytes": len(gzip.compress(raw, compresslevel=9, mtime=0))}
 
 
 def history_rows(history: dict, split_id: str, model: str) -> list[dict]:

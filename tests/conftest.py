@@ -28,3 +28,22 @@ def scratch_outputs(tmp_path, monkeypatch) -> Path:
     out.mkdir()
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
     return out
+
+
+@pytest.fixture
+def params_dir(tmp_path, monkeypatch) -> Path:
+    """An empty params/ folder in a temp dir, where lib.params (and lib.transfer, lib.runs) look for runs."""
+    from lib import params
+
+    monkeypatch.setattr(params.paths, "PARAMS", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def write():
+    """``write(folder, run, text)``: writes ``<folder>/<run>.yaml`` (a params file of a test)."""
+    def _write(d: Path, name: str, text: str) -> Path:
+        path = d / f"{name}.yaml"
+        path.write_text(text)
+        return path
+    return _write

@@ -24,3 +24,20 @@ def test_runs_with_the_standard_library_only():
     out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "NB_LIB_01_data_exploration := " in out.stdout
+    assert "PARAMS_wdbc-fast := params/wdbc-fast.yaml params/wdbc.yaml" in out.stdout.splitlines()
+
+
+def test_params_chain_equals_lib_params_for_every_run():
+    from lib import params
+
+    for run in params.all_runs():
+        assert deps.extends_chain(run) == params.extends_chain(run), run
+
+
+def test_params_chain_reads_quotes_and_comments(tmp_path):
+    (tmp_path / "a.yaml").write_text("description: 'extends: nothing here'\nextends: \"b\"   # the base run\nseed: 1\n")
+    (tmp_path / "b.yaml").write_text("# extends: c  (a comment, not a key)\nextends: 'c'\n")
+    (tmp_path / "c.yaml").write_text("dataset: wdbc\n")
+    assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
+    (tmp_path / "c.yaml").write_text("extends: a\n")  # a loop ends the chain (lib.params reports it)
+    assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]

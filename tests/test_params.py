@@ -5,16 +5,6 @@ from lib import params, runs
 from lib.params import ParamsError
 
 
-@pytest.fixture
-def params_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(params.paths, "PARAMS", tmp_path)
-    return tmp_path
-
-
-def write(d, name, text):
-    (d / f"{name}.yaml").write_text(text)
-
-
 @pytest.mark.parametrize("run", params.all_runs())
 def test_committed_params_validate(run):
     p = runs.load_any(run)  # transfer runs (a 'transfer:' block) are lib.transfer's; see tests/test_transfer.py
@@ -57,20 +47,26 @@ def test_paper_run_is_the_authors_setting():
     ("dataset: wdbc\nprotocol: rigorous\nrun: other\n", "'run' is the file's name"),
     ("- a\n- b\n", "expected a mapping"),
     ("dataset: [wdbc\n", "not valid YAML"),
+    ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['polynomial:0.7']\n",
+     "'polynomial:0.7' -> TM_pruned70 is not a model of the results contract"),
+    ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['constant:0.8']\n",
+     "'constant:0.8' -> TM_pruned80 is not a model of the results contract"),
+    ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['polynomial:0.9', 'polynomial:0.90']\n",
+     "two entries make the same model TM_pruned90"),
 ])
-def test_bad_params_name_the_key(params_dir, text, match):
+def test_bad_params_name_the_key(params_dir, text, match, write):
     write(params_dir, "bad", text)
     with pytest.raises(ParamsError, match=match):
         params.load("bad")
 
 
-def test_unknown_run_lists_known(params_dir):
+def test_unknown_run_lists_known(params_dir, write):
     write(params_dir, "a", "dataset: wdbc\nprotocol: paper\n")
     with pytest.raises(ParamsError, match="no params file .*known runs: a"):
         params.load("zzz")
 
 
-def test_extends_loop(params_dir):
+def test_extends_loop(params_dir, write):
     write(params_dir, "a", "extends: b\n")
     write(params_dir, "b", "extends: a\n")
     with pytest.raises(ParamsError, match="loops"):

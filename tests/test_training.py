@@ -76,6 +76,7 @@ def test_distillation_updates_student_only(fast_prep, loss):
     init_s = [w.copy() for w in models.build_student(prep.n_features).get_weights()]
     sm = training.distill(P, prep, teacher, seed=5, loss=loss, alpha=0.1, temperature=10.0).model
     assert all(np.array_equal(a, b) for a, b in zip(before_t, teacher.get_weights()))
+    assert teacher.trainable  # the caller's teacher is left as it was (Distiller does not set its flag)
     changed = [not np.array_equal(a, b) for a, b in zip(init_s, sm.get_weights())]
     assert any(changed)
 

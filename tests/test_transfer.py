@@ -8,7 +8,6 @@ import pytest
 
 from lib import crossdataset, params, runs, transfer
 from lib.params import ParamsError
-from tests.test_params import params_dir, write  # noqa: F401 (a fixture: params/ in a temp dir)
 
 BASE = "dataset: wdbc\nprotocol: paper\n"
 BLOCK = "transfer:\n  target: bcd\n"
@@ -41,7 +40,7 @@ def test_runs_validates_every_params_file(capsys):
     assert isinstance(runs.load_any("wdbc-fast"), params.Params)
 
 
-def test_runs_reports_a_bad_file(params_dir, capsys):
+def test_runs_reports_a_bad_file(params_dir, capsys, write):
     write(params_dir, "good", BASE)
     write(params_dir, "bad", BASE + "transfer:\n  target: bcd\n  seeds: 0\n")
     assert runs.main([]) == 1
@@ -72,19 +71,19 @@ def test_runs_reports_a_bad_file(params_dir, capsys):
     (BLOCK + "epochs: 3\n", "unknown key.*'epochs'"),
     (BLOCK + "pca_components: 6\n", "'pca_components' = 6: a transfer run sets its PCA sizes"),
 ])
-def test_bad_transfer_params_name_the_key(params_dir, text, match):
+def test_bad_transfer_params_name_the_key(params_dir, text, match, write):
     write(params_dir, "bad", (BASE + text) if "dataset" not in text else text)
     with pytest.raises(ParamsError, match=match):
         runs.load_any("bad")
 
 
-def test_source_must_be_wdbc(params_dir):
+def test_source_must_be_wdbc(params_dir, write):
     write(params_dir, "bad", "dataset: bcd\nprotocol: paper\n" + BLOCK)
     with pytest.raises(ParamsError, match="'dataset' = 'bcd'.*only WDBC -> BCD"):
         transfer.load("bad")
 
 
-def test_extends_merges_the_nested_block(params_dir):
+def test_extends_merges_the_nested_block(params_dir, write):
     write(params_dir, "base", BASE + BLOCK + "  seeds: 5\n  k_values: [4, 5]\n  sign_convention: u\n")
     write(params_dir, "child", "extends: base\nteacher_epochs: 2\ntransfer:\n  k_values: [9, 3]\n")
     write(params_dir, "grandchild", "extends: child\n")

@@ -1,0 +1,282 @@
+"""The study's run time as a benchmark: what each notebook costs, and how far the teacher is from its floor.
+
+``python -m lib.bench`` (``make bench``) has three parts:
+
+1. **Machine throughput**: a float32 matrix product in TensorFlow (the kernels training uses), with warm-up and
+   many timed repeats; GFLOP/s as median and interquartile range.
+2. **The teacher against its floor**: the FLOPs of one training epoch of the reference teacher, counted from its
+   layers (:func:`forward_flops`; one training step costs about three forward passes: forward, and the two
+   products of back-propagation), divided by that throughput, beside the measured seconds per epoch
+   (``train_time_s`` of notebook 02 over ``teacher_epochs``). The ratio says how much of the teacher's time is
+   arithmetic and how much is everything else (per-step Python, graph building, small kernels).
+3. **Notebook wall times**: with ``--execute``, each notebook of the named runs is executed with papermill into
+   a scratch outputs tree (``lib.recheck.chain``) and timed; without it, the times are read from the papermill
+   metadata of the executed notebooks already in ``outputs/``. A notebook takes minutes, so each is executed
+   once (``--repeats`` to do more); the spread comes from the repeats when there are several.
+
+Writes ``outputs/bench/bench.csv`` (one row per measurement) and ``outputs/bench/bench.md``, and prints the
+tables. Times are measurements of the moment on this machine: no test compares them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+
+# The chain of an ordinary run, in order; the cross-dataset run has its own notebook, 08 reads every run.
+CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
+         "06_tflite_export", "07_pi_measurements")
+TRAIN_PASSES = 3  # one training step = forward + backward (input and weight gradients): about 3 forward passes
+
+
+class BenchError(ValueError):
+    """A run, notebook or output the benchmark needs is missing; the message names it."""
+
+
+# ------------------------------------------------------------------------------------------------ FLOPs
+def layer_flops(layer) -> int:
+    """FLOPs of one sample through ``layer`` (a multiply-add counts 2), from its configuration and shapes.
+
+    Conv1D: 2 * out_steps * kernel * in_channels * filters (+ bias); Dense: 2 * inputs * units (+ bias);
+    BatchNormalization at inference: 2 per element; activations, dropout, flatten: ignored (memory-bound and
+    below 1% here)."""
+    kind = type(layer).__name__
+    out_shape = layer.output_shape
+    if kind == "Conv1D":
+        steps, filters = out_shape[1], out_shape[2]
+        in_channels = layer.input_shape[-1]
+        k = layer.kernel_size[0]
+        return int(2 * steps * k * in_channels * filters + (steps * filters if layer.use_bias else 0))
+    if kind == "Dense":
+        n_in, units = layer.input_shape[-1], layer.units
+        return int(2 * n_in * units + (units if layer.use_bias else 0))
+    if kind == "BatchNormalization":
+        return int(2 * np.prod([d for d in out_shape[1:]]))
+    return 0
+
+
+def forward_flops(model) -> int:
+    """FLOPs of one sample's forward pass through ``model`` (sum of :func:`layer_flops`)."""
+    return int(sum(layer_flops(layer) for layer in model.layers))
+
+
+def training_flops(model, n_rows: int, epochs: int) -> int:
+    """FLOPs of ``epochs`` of training on ``n_rows`` rows: about :data:`TRAIN_PASSES` forward passes a row."""
+    return int(TRAIN_PASSES * forward_flops(model) * n_rows * epochs)
+
+
+# ------------------------------------------------------------------------------------------------ throughput
+def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
+    """GFLOP/s of an ``n x n`` float32 matrix product in TensorFlow: median and quartiles over ``repeats`` timed
+    calls after ``warmup`` untimed ones (a benchmark, not a test)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
+    b = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
+    for _ in range(warmup):
+        tf.linalg.matmul(a, b).numpy()
+    secs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        secs.append(time.perf_counter() - t0)
+    gflops = 2 * n ** 3 / np.asarray(secs) / 1e9
+    q1, med, q3 = np.percentile(gflops, [25, 50, 75])
+    return {"n": n, "repeats": repeats, "warmup": warmup, "gflops_median": float(med), "gflops_q1": float(q1),
+            "gflops_q3": float(q3), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "default")}
+
+
+# ------------------------------------------------------------------------------------------------ teacher floor
+def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
+    """The reference teacher of ``run`` against its floor: FLOPs per epoch on one split's training rows, the floor
+    in seconds at ``gflops``, and the measured seconds per epoch (mean ``train_time_s`` of TM in
+    ``results_02.csv`` over ``teacher_epochs``)."""
+    from . import models, params
+
+    P = params.load(run)
+    outputs = Path(outputs or paths.outputs_root())
+    splits_file = outputs / run / "splits.json"
+    res_file = outputs / run / "results_02.csv"
+    for f in (splits_file, res_file):
+        if not f.exists():
+            raise BenchError(f"{f} not found: run notebooks 01-02 of run '{run}' first (make reproduce)")
+    splits = json.loads(splits_file.read_text())["splits"]
+    n_train = int(np.mean([len(s["train"]) for s in splits]))
+    res = pd.read_csv(res_file)
+    tm = res[(res.model == "TM") & res.train_time_s.notna()]
+    if tm.empty:
+        raise BenchError(f"{res_file} has no TM row with train_time_s")
+    n_features = P.pca_components or _n_features(P)
+    teacher = models.build_teacher(n_features)
+    per_epoch = training_flops(teacher, n_train, 1)
+    floor_s = per_epoch / (gflops * 1e9)
+    measured_s = float(tm.train_time_s.median()) / P.teacher_epochs
+    return {"run": run, "n_features": n_features, "n_train": n_train, "teacher_params": int(teacher.count_params()),
+            "forward_mflops_per_row": forward_flops(teacher) / 1e6, "gflops_per_epoch": per_epoch / 1e9,
+            "floor_s_per_epoch": floor_s, "measured_s_per_epoch": measured_s,
+            "measured_s_per_epoch_min": float(tm.train_time_s.min()) / P.teacher_epochs,
+            "measured_s_per_epoch_max": float(tm.train_time_s.max()) / P.teacher_epochs,
+            "times_floor": measured_s / floor_s, "epochs": P.teacher_epochs, "splits": len(tm)}
+
+
+def _n_features(P) -> int:
+    from . import data
+
+    return int(data.load(P).X.shape[1])
+
+
+# ------------------------------------------------------------------------------------------------ notebooks
+def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
+    """Wall time of every executed notebook of ``runs`` under ``outputs``, from papermill's metadata."""
+    rows = []
+    for run in runs:
+        for nb in sorted((Path(outputs) / run).glob("[0-9]*.ipynb")):
+            if nb.name.count(".") != 1:  # .tmp / .failed
+                continue
+            meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+            if meta.get("duration") is not None:
+                rows.append({"run": run, "notebook": nb.stem, "seconds": float(meta["duration"]), "repeat": 0,
+                             "source": "recorded"})
+    return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source"])
+
+
+def execute_times(runs: list[str], repeats: int = 1, keep: Path | None = None) -> pd.DataFrame:
+    """Execute each run's notebooks in order into a scratch outputs tree, ``repeats`` times, and time each one
+    (papermill's recorded duration of the notebook, which excludes kernel start-up)."""
+    from . import recheck, runs as runs_mod
+
+    rows = []
+    for rep in range(repeats):
+        root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="kdbench."))
+        try:
+            for run in runs:
+                nbs = ("03b_cross_dataset",) if runs_mod.is_transfer(run) else CHAIN
+                t0 = time.perf_counter()
+                recheck.chain(run, root, nbs)
+                print(f"   {run}: {time.perf_counter() - t0:.0f} s", flush=True)
+                df = recorded_times(root, [run])
+                df["repeat"], df["source"] = rep, "executed"
+                rows.append(df)
+        finally:
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+    return pd.concat(rows, ignore_index=True) if rows else recorded_times(Path("/nonexistent"), [])
+
+
+def per_notebook_table(times: pd.DataFrame) -> pd.DataFrame:
+    """Runs x notebooks, minutes (median over repeats), with a total per run."""
+    if times.empty:
+        return pd.DataFrame()
+    med = times.groupby(["run", "notebook"])["seconds"].median().unstack("notebook") / 60
+    med["total"] = med.sum(axis=1)
+    return med.round(2)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def machine() -> dict:
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
+    from .summary import md_table
+
+    m = machine()
+    lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {m['cores']} cores, {m['processor']})", "",
+             f"float32 {mm['n']}x{mm['n']} matrix product in TensorFlow, {mm['warmup']} warm-up + {mm['repeats']} "
+             f"timed calls, intra-op threads {mm['threads']}: median {mm['gflops_median']:.1f} GFLOP/s "
+             f"(IQR {mm['gflops_q1']:.1f}-{mm['gflops_q3']:.1f}).", ""]
+    if floors:
+        df = pd.DataFrame([{
+            "run": f["run"], "features": f["n_features"], "training rows": f["n_train"],
+            "MFLOP per row (forward)": f"{f['forward_mflops_per_row']:.2f}",
+            "GFLOP per epoch": f"{f['gflops_per_epoch']:.2f}", "floor s/epoch": f"{f['floor_s_per_epoch']:.3f}",
+            "measured s/epoch (min-max)": f"{f['measured_s_per_epoch']:.3f} ({f['measured_s_per_epoch_min']:.3f}-"
+                                          f"{f['measured_s_per_epoch_max']:.3f})",
+            "x floor": f"{f['times_floor']:.1f}"} for f in floors])
+        lines += ["## The teacher against its floor", "",
+                  f"One training epoch costs about {TRAIN_PASSES} forward passes per training row; the floor is those "
+                  "FLOPs at the measured throughput. Measured: median over splits of notebook 02's `train_time_s` / "
+                  "`teacher_epochs`.", "", md_table(df), ""]
+    table = per_notebook_table(times)
+    if not table.empty:
+        src = ", ".join(sorted(set(times.source)))
+        reps = int(times.repeat.max()) + 1
+        lines += [f"## Notebook wall times (minutes; {src}, {reps} repeat(s), median)", "",
+                  md_table(table.reset_index().map(lambda v: f"{v:.2f}" if isinstance(v, float) else v)), "",
+                  f"All notebooks added up: {table['total'].sum():.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import runs as runs_mod
+
+    ap = argparse.ArgumentParser(prog="python -m lib.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", nargs="*", default=None,
+                    help="runs whose notebooks are timed (default: wdbc and every fast run)")
+    ap.add_argument("--execute", action="store_true",
+                    help="execute the notebooks into a scratch tree and time them (default: read the recorded times)")
+    ap.add_argument("--repeats", type=int, default=1, help="executions of each notebook with --execute (default 1)")
+    ap.add_argument("--floor-runs", nargs="*", default=None,
+                    help="runs whose teacher is compared with its floor (default: the full ordinary runs with results)")
+    ap.add_argument("--matmul-n", type=int, default=512)
+    ap.add_argument("--out", type=Path, default=None, help="folder for bench.csv and bench.md (default outputs/bench)")
+    a = ap.parse_args(argv)
+    known = set(runs_mod.all_runs())
+    runs = a.runs if a.runs is not None else ["wdbc"] + [r for r in runs_mod.ordinary_runs() if r.endswith("-fast")] \
+        + [r for r in runs_mod.transfer_runs() if r.endswith("-fast")]
+    unknown = [r for r in runs + (a.floor_runs or []) if r not in known]
+    if unknown:
+        print(f"bench: unknown run(s) {', '.join(unknown)}; runs are the files of params/: {', '.join(sorted(known))}",
+              file=sys.stderr)
+        return 2
+    if a.repeats < 1:
+        print("bench: --repeats must be at least 1", file=sys.stderr)
+        return 2
+    outputs = paths.outputs_root()
+    print(">> matrix-product throughput", flush=True)
+    mm = matmul_throughput(a.matmul_n)
+    print(f"   {mm['gflops_median']:.1f} GFLOP/s (IQR {mm['gflops_q1']:.1f}-{mm['gflops_q3']:.1f})", flush=True)
+    floor_runs = a.floor_runs if a.floor_runs is not None else [
+        r for r in runs_mod.ordinary_runs() if not r.endswith("-fast") and (outputs / r / "results_02.csv").exists()]
+    floors = []
+    for r in floor_runs:
+        try:
+            floors.append(teacher_floor(r, mm["gflops_median"], outputs))
+        except BenchError as e:
+            print(f"bench: {e}", file=sys.stderr)
+            return 1
+    if a.execute:
+        print(f">> executing the notebooks of {', '.join(runs)} ({a.repeats} repeat(s))", flush=True)
+        times = execute_times(runs, a.repeats)
+    else:
+        times = recorded_times(outputs, runs)
+    out = a.out or (outputs / "bench")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{"kind": "matmul", **mm, **machine()}] + [{"kind": "teacher_floor", **f} for f in floors] + \
+        [{"kind": "notebook", **r} for r in times.to_dict("records")]
+    from .results import _atomic_csv  # one atomic writer for the study's CSVs
+
+    _atomic_csv(pd.DataFrame(rows), out / "bench.csv")
+    md = markdown(mm, floors, times)
+    tmp = out / "bench.md.tmp"
+    tmp.write_text(md + "\n")
+    tmp.replace(out / "bench.md")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,78 @@
+"""lib.bench: FLOP counts of the reference architectures by hand, the teacher-floor arithmetic, recorded notebook
+times and the command line's errors. Nothing here times anything (times are benchmarks, not tests)."""
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from lib import bench, models
+
+
+def test_layer_flops_by_hand():
+    t = models.build_teacher(26)
+    flops = {layer.name: bench.layer_flops(layer) for layer in t.layers}
+    # conv1: 25 steps x kernel 2 x 1 channel x 64 filters, multiply-add = 2, plus a bias per output
+    assert flops["conv1"] == 2 * 25 * 2 * 1 * 64 + 25 * 64
+    assert flops["conv2"] == 2 * 24 * 2 * 64 * 448 + 24 * 448
+    assert flops["dense"] == 2 * 24 * 448 * 64 + 64
+    assert flops["logits"] == 2 * 64 * 2 + 2
+    assert flops["bn1"] == 2 * 25 * 64 and flops["bn2"] == 2 * 24 * 448
+    assert flops["drop1"] == flops["flatten"] == flops["probs"] == 0
+    assert bench.forward_flops(t) == sum(flops.values()) == 4_172_546
+
+
+def test_student_is_three_orders_cheaper():
+    s, t = models.build_student(26), models.build_teacher(26)
+    assert bench.forward_flops(s) == 5_118
+    assert bench.forward_flops(t) / bench.forward_flops(s) > 800
+
+
+def test_training_flops_is_three_forward_passes_per_row():
+    t = models.build_teacher(9)
+    assert bench.training_flops(t, n_rows=100, epochs=2) == 3 * bench.forward_flops(t) * 100 * 2
+
+
+def _executed_nb(path, seconds):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"duration": seconds}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_recorded_times_and_table(tmp_path):
+    _executed_nb(tmp_path / "wdbc" / "02_teacher.ipynb", 120.0)
+    _executed_nb(tmp_path / "wdbc" / "03_distillation.ipynb", 300.0)
+    _executed_nb(tmp_path / "wdbc" / "03_distillation.ipynb.failed.ipynb", 5.0)  # never counted
+    times = bench.recorded_times(tmp_path, ["wdbc"])
+    assert sorted(times.notebook) == ["02_teacher", "03_distillation"]
+    table = bench.per_notebook_table(times)
+    assert table.loc["wdbc", "total"] == pytest.approx(7.0)
+    md = bench.markdown({"n": 8, "warmup": 1, "repeats": 2, "gflops_median": 10.0, "gflops_q1": 9.0,
+                         "gflops_q3": 11.0, "threads": "default"}, [], times)
+    assert "| wdbc | 2.00 | 5.00 | 7.00 |" in md and "added up: 7.0 min" in md
+
+
+def test_teacher_floor_from_outputs(tmp_path):
+    run = tmp_path / "wdbc"
+    run.mkdir()
+    (run / "splits.json").write_text(json.dumps({"splits": [{"train": list(range(100))}, {"train": list(range(102))}]}))
+    pd.DataFrame({"model": ["TM", "TM", "SM"], "train_time_s": [10.0, 20.0, 1.0]}).to_csv(run / "results_02.csv")
+    f = bench.teacher_floor("wdbc", gflops=1.0, outputs=tmp_path)
+    per_epoch = bench.training_flops(models.build_teacher(26), 101, 1)
+    assert f["n_train"] == 101 and f["gflops_per_epoch"] == pytest.approx(per_epoch / 1e9)
+    assert f["floor_s_per_epoch"] == pytest.approx(per_epoch / 1e9)
+    assert f["measured_s_per_epoch"] == pytest.approx(15.0 / 50)  # median of TM's times over 50 epochs
+    assert f["times_floor"] == pytest.approx(f["measured_s_per_epoch"] / f["floor_s_per_epoch"])
+
+
+def test_teacher_floor_names_missing_outputs(tmp_path):
+    with pytest.raises(bench.BenchError, match="splits.json not found.*notebooks 01-02 of run 'wdbc'"):
+        bench.teacher_floor("wdbc", 1.0, tmp_path)
+
+
+def test_cli_rejects_unknown_run_and_bad_repeats(capsys):
+    assert bench.main(["--runs", "nosuchrun"]) == 2
+    assert "unknown run(s) nosuchrun" in capsys.readouterr().err
+    assert bench.main(["--runs", "wdbc", "--repeats", "0"]) == 2
+    assert "--repeats must be at least 1" in capsys.readouterr().err
