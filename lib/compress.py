@@ -73,7 +73,7 @@ def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr
     repro.seed_everything(seed)
     base = keras.models.clone_model(start)
     base.set_weights(start.get_weights())
-    base.trainable = True  # a teacher used by a Distiller was frozen
+    base.trainable = True  # fine-tune all of it, even where the caller froze the teacher
     steps = epochs * int(np.ceil(len(prep.y_train) / P.batch_size))
     pruned = sparsity.prune_low_magnitude(base, pruning_schedule=schedule(kind, target, steps))
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=["accuracy"])

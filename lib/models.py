@@ -32,16 +32,18 @@ def build_teacher(n_features: int, name: str = "TM", dropout1: float = 0.2) -> k
     return keras.Model(inp, out, name=name)
 
 
-def build_student(n_features: int, name: str = "SM") -> keras.Model:
-    """Student: Conv1D(4, linear)-BN-Drop-Conv1D(8, linear)-BN-Drop-Flatten-Dense(2, sigmoid); 518 params at 26."""
+def build_student(n_features: int, name: str = "SM", dropout: float = 0.2) -> keras.Model:
+    """Student: Conv1D(4, linear)-BN-Drop-Conv1D(8, linear)-BN-Drop-Flatten-Dense(2, sigmoid); 518 params at 26.
+
+    ``dropout`` is both dropout rates (0.2, the reference; tests set 0 to compare training step for step)."""
     L = keras.layers
     inp = keras.Input((n_features, 1), name="features")
     x = L.Conv1D(4, 2, name="conv1")(inp)
     x = L.BatchNormalization(name="bn1")(x)
-    x = L.Dropout(0.2, name="drop1")(x)
+    x = L.Dropout(dropout, name="drop1")(x)
     x = L.Conv1D(8, 2, name="conv2")(x)
     x = L.BatchNormalization(name="bn2")(x)
-    x = L.Dropout(0.2, name="drop2")(x)
+    x = L.Dropout(dropout, name="drop2")(x)
     x = L.Flatten(name="flatten")(x)
     x = L.Dense(2, name="logits")(x)
     out = L.Activation("sigmoid", name="probs")(x)

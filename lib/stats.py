@@ -45,25 +45,17 @@ def describe(df: pd.DataFrame, metrics: list[str], by: str | None = None) -> pd.
 
 def paired(a, b, n_train: int, n_test: int, level: float = 0.95) -> dict:
     """Compare models A and B on the same J splits (arrays in split order): mean of A - B, the naive paired
-    t-test and the Nadeau-Bengio corrected one (CI and two-sided p-value).
-
-    Degenerate inputs have no test, and say so rather than claim certainty: fewer than 2 splits (or a split
-    missing in either model) gives NaN intervals and p-values; a difference that is the same on every split
-    (no variance) gives p = 1 and the interval [0, 0] when it is 0 (the models agree), and NaN p-values and
-    intervals when it is not (a constant nonzero difference is not 'p = 0')."""
+    t-test and the Nadeau-Bengio corrected one (CI and two-sided p-value)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     J = len(d)
-    nan = float("nan")
-    out = {"mean_diff": float(d.mean()) if J else nan, "n_splits": J}
-    if J < 2 or np.isnan(d).any():
-        return {**out, **{f"{name}_{k}": nan for name in ("naive", "corrected") for k in ("ci_low", "ci_high", "p")}}
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    constant = bool(np.allclose(d, d[0], rtol=0, atol=1e-12))
-    tcrit = st.t.ppf(0.5 + level / 2, J - 1)
+    mean, sd = float(d.mean()), float(d.std(ddof=1)) if J > 1 else float("nan")
+    out = {"mean_diff": mean, "n_splits": J}
+    tcrit = st.t.ppf(0.5 + level / 2, J - 1) if J > 1 else float("nan")
     for name, var in (("naive", sd ** 2 / J), ("corrected", (1 / J + n_test / n_train) * sd ** 2)):
         se = np.sqrt(var)
-        if constant:
-            p, lo, hi = (1.0, 0.0, 0.0) if abs(d[0]) <= 1e-12 else (nan, nan, nan)
+        if se == 0 or np.isnan(se):
+            p = 1.0 if mean == 0 else 0.0
+            lo = hi = mean
         else:
             t = mean / se
             p = float(2 * st.t.sf(abs(t), J - 1))

@@ -20,19 +20,6 @@ def test_existing_functions_unchanged():
     assert p["mean_diff"] == 2.0 and p["corrected_p"] > p["naive_p"]
 
 
-def test_paired_degenerate_inputs_have_no_test():
-    """A constant nonzero difference has no variance: no p-value and no interval (not p = 0); a zero one is
-    agreement (p = 1, [0, 0]); fewer than 2 splits, or a missing split, have no test at all."""
-    const = stats.paired([0.91, 0.96, 0.93], [0.90, 0.95, 0.92], n_train=455, n_test=114)
-    assert const["mean_diff"] == pytest.approx(0.01)
-    assert all(np.isnan(const[f"{n}_{k}"]) for n in ("naive", "corrected") for k in ("p", "ci_low", "ci_high"))
-    same = stats.paired([0.9, 0.95], [0.9, 0.95], n_train=455, n_test=114)
-    assert (same["naive_p"], same["corrected_p"], same["corrected_ci_low"], same["corrected_ci_high"]) == (1, 1, 0, 0)
-    for a, b in (([0.9], [0.8]), ([0.9, np.nan, 0.8], [0.8, 0.7, 0.7])):
-        out = stats.paired(a, b, n_train=455, n_test=114)
-        assert np.isnan(out["naive_p"]) and np.isnan(out["corrected_ci_high"]) and out["n_splits"] == len(a)
-
-
 # ------------------------------------------------------------------------------------------------ wilson
 def test_wilson_edges_by_hand():
     n = 20

@@ -1,0 +1,332 @@
+"""Many students of one split trained side by side as one vectorised model: the study's students near their
+arithmetic floor (issue 11).
+
+A 518-parameter student does well under a millisecond of arithmetic per epoch; training it through Keras costs
+seconds, almost all of it graph tracing (measured on a wdbc split: 74 of the 121 s that notebook 03 spends on its
+18 students are ``trace_function``; ``lib.bench`` has the floor). A :class:`Bank` holds K students of the
+reference architecture (:func:`lib.models.build_student`) as stacked weights (each tensor has a leading axis of
+size K) and trains them in one step function that is traced once per (K, features, dropout) and reused for every
+split and every call: each member has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha
+and T), its own learning rate and its own number of epochs, and all members see the same batches in the same
+order from the same initial weights.
+
+The computation of one member is that of the Keras student trained alone (``tests/test_bank.py`` checks it step
+for step against ``train_on_batch`` of the Keras student and of :class:`lib.training.Distiller`, dropout off):
+
+- layers: Conv1D(4, 2) - BatchNorm - Dropout - Conv1D(8, 2) - BatchNorm - Dropout - Flatten - Dense(2) -
+  sigmoid, written as products over the stacked axis (``tf.einsum``); BatchNorm as Keras does it for 3-D
+  inputs (batch moments, biased variance, momentum 0.99, epsilon 1e-3);
+- losses: Keras' binary cross-entropy on the sigmoid pair and its KL divergence (probabilities clipped at 1e-7),
+  exactly the formulas of :func:`lib.training.hinton_kd_loss` and :func:`lib.training.paper_kd_loss`; the loss
+  of the bank is the sum of its members' losses, whose gradient for each member's weights is that member's own;
+- optimiser: Keras' Adam (beta 0.9 / 0.999, epsilon 1e-7, bias-corrected step size), elementwise, so stacking
+  changes nothing, with one learning rate per member; a member past its epochs is frozen (weights, moments and
+  BatchNorm statistics);
+- what differs from Keras by construction: the batch order is a NumPy permutation per epoch from the split's
+  seed, and the dropout masks come from stateless random numbers keyed by (seed, step, layer): both are fixed
+  by the seed and independent of what ran before in the process.
+
+The teacher is frozen, and its inputs are fixed, so its logits are computed once per split
+(:func:`teacher_logits`) rather than at every step of every distillation. Each member comes back as an ordinary
+Keras student (:meth:`Bank.to_keras`), ready for saving, evaluation and TFLite conversion, with the history of
+its epochs (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and, for distilled members,
+``distillation_loss``), and with its weights at the epochs asked for in ``snapshots`` (the alpha x T ablation is
+scored at ``ablation_epochs`` while the chosen cell trains on to ``kd_epochs``: that cell *is* SM, the same
+loss, initial weights and batches as a fresh student distilled with it).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from . import models
+
+LOSSES = ("bce", "hinton", "paper")
+EPS = 1e-7          # Keras' clipping epsilon of probabilities in BCE and KL
+BN_EPS = 1e-3       # Keras' BatchNormalization epsilon
+BN_MOMENTUM = 0.99  # Keras' BatchNormalization momentum
+BETA_1, BETA_2, ADAM_EPS = 0.9, 0.999, 1e-7  # Keras' Adam defaults
+# The student's weights in Keras' get_weights() order: (name, shape given n_features). Moving statistics last
+# within each BatchNorm, as Keras lists them.
+_CONV1, _CONV2 = 4, 8
+
+
+def _shapes(n_features: int) -> list[tuple[str, tuple]]:
+    flat = (n_features - 2) * _CONV2
+    return [("conv1_kernel", (2, 1, _CONV1)), ("conv1_bias", (_CONV1,)),
+            ("bn1_gamma", (_CONV1,)), ("bn1_beta", (_CONV1,)), ("bn1_mean", (_CONV1,)), ("bn1_var", (_CONV1,)),
+            ("conv2_kernel", (2, _CONV1, _CONV2)), ("conv2_bias", (_CONV2,)),
+            ("bn2_gamma", (_CONV2,)), ("bn2_beta", (_CONV2,)), ("bn2_mean", (_CONV2,)), ("bn2_var", (_CONV2,)),
+            ("logits_kernel", (flat, 2)), ("logits_bias", (2,))]
+
+
+TRAINABLE = ("conv1_kernel", "conv1_bias", "bn1_gamma", "bn1_beta", "conv2_kernel", "conv2_bias", "bn2_gamma",
+             "bn2_beta", "logits_kernel", "logits_bias")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One student of a bank: its name, loss ('bce' = hard labels only, 'hinton', 'paper'), alpha and T (KD
+    losses only), Adam learning rate, epochs, and the epochs after which its weights are kept (``snapshots``)."""
+    name: str
+    loss: str
+    lr: float
+    epochs: int
+    alpha: float = 1.0
+    temperature: float = 1.0
+    snapshots: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"member {self.name!r}: loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.epochs < 1 or self.lr <= 0:
+            raise ValueError(f"member {self.name!r}: epochs must be >= 1 and lr > 0 (got {self.epochs}, {self.lr})")
+        if self.loss != "bce" and not (0 <= self.alpha <= 1 and self.temperature > 0):
+            raise ValueError(f"member {self.name!r}: alpha in [0, 1] and T > 0 (got {self.alpha}, {self.temperature})")
+        bad = [e for e in self.snapshots if not 1 <= e <= self.epochs]
+        if bad:
+            raise ValueError(f"member {self.name!r}: snapshot epoch(s) {bad} outside 1..{self.epochs}")
+
+
+@dataclass
+class Trained:
+    """A member after training: the Keras student, its per-epoch history, its weights at the snapshot epochs,
+    and the bank's wall time (shared by all members)."""
+    model: object
+    history: dict = field(default_factory=dict)
+    snapshots: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
+    """The frozen teacher's pre-sigmoid logits of ``X`` (inference mode), once per split."""
+    view = models.logits_model(teacher)
+    return np.asarray(view.predict(np.asarray(X, dtype=np.float32), batch_size=256, verbose=0), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ the graph
+class _Graph:
+    """Stacked variables and the traced step / predict functions for one (K, n_features, dropout)."""
+
+    def __init__(self, k: int, n_features: int, dropout: float):
+        self.k, self.n_features, self.dropout = k, n_features, float(dropout)
+        self.shapes = _shapes(n_features)
+        self.vars = {n: tf.Variable(tf.zeros((k, *s)), name=n, trainable=False) for n, s in self.shapes}
+        self.m = {n: tf.Variable(tf.zeros((k, *dict(self.shapes)[n])), trainable=False) for n in TRAINABLE}
+        self.v = {n: tf.Variable(tf.zeros((k, *dict(self.shapes)[n])), trainable=False) for n in TRAINABLE}
+        self.step_count = tf.Variable(0.0, trainable=False)
+        spec_x = tf.TensorSpec((None, n_features, 1), tf.float32)
+        spec_y = tf.TensorSpec((None, 2), tf.float32)
+        spec_k = tf.TensorSpec((k,), tf.float32)
+        self.step = tf.function(self._step, input_signature=[
+            spec_x, spec_y, tf.TensorSpec((None, 2), tf.float32), spec_k, spec_k, spec_k, spec_k, spec_k,
+            tf.TensorSpec((2,), tf.int32)])
+        self.predict = tf.function(self._predict, input_signature=[spec_x])
+
+    # -- layers ------------------------------------------------------------------------------------------
+    def _conv(self, x, kernel, bias):
+        """Conv1D with kernel 2, 'valid', on x [K, B, T, C_in] (or [B, T, C_in] shared): [K, B, T-1, C_out]."""
+        if x.shape.rank == 3:
+            pair = tf.stack([x[:, :-1, :], x[:, 1:, :]], axis=2)  # [B, T-1, 2, C_in]
+            out = tf.einsum("btji,kjio->kbto", pair, kernel)
+        else:
+            pair = tf.stack([x[:, :, :-1, :], x[:, :, 1:, :]], axis=3)  # [K, B, T-1, 2, C_in]
+            out = tf.einsum("kbtji,kjio->kbto", pair, kernel)
+        return out + bias[:, None, None, :]
+
+    def _bn(self, x, name, training):
+        gamma, beta = self.vars[f"{name}_gamma"], self.vars[f"{name}_beta"]
+        if training:
+            mean, var = tf.nn.moments(x, axes=[1, 2])  # per member and channel; biased, as Keras for 3-D inputs
+        else:
+            mean, var = self.vars[f"{name}_mean"], self.vars[f"{name}_var"]
+        inv = tf.math.rsqrt(var + BN_EPS) * gamma
+        out = x * inv[:, None, None, :] + (beta - mean * inv)[:, None, None, :]
+        return out, mean, var
+
+    def _drop(self, x, seed, layer: int):
+        if self.dropout <= 0:
+            return x
+        u = tf.random.stateless_uniform(tf.shape(x), seed=seed + tf.constant([0, layer], tf.int32) * 1_000_003)
+        keep = tf.cast(u >= self.dropout, x.dtype)
+        return x * keep / (1.0 - self.dropout)
+
+    def _forward(self, x, training: bool, seed=None):
+        """Logits [K, B, 2] of every member, and the batch moments of both BatchNorms when training."""
+        V = self.vars
+        h = self._conv(x, V["conv1_kernel"], V["conv1_bias"])
+        h, m1, v1 = self._bn(h, "bn1", training)
+        if training:
+            h = self._drop(h, seed, 1)
+        h = self._conv(h, V["conv2_kernel"], V["conv2_bias"])
+        h, m2, v2 = self._bn(h, "bn2", training)
+        if training:
+            h = self._drop(h, seed, 2)
+        flat = tf.reshape(h, (self.k, tf.shape(h)[1], -1))
+        logits = tf.einsum("kbf,kfo->kbo", flat, V["logits_kernel"]) + V["logits_bias"][:, None, :]
+        return logits, (m1, v1, m2, v2)
+
+    def _predict(self, x):
+        logits, _ = self._forward(x, training=False)
+        return logits
+
+    # -- losses (Keras' formulas, per member: [K]) -------------------------------------------------------
+    @staticmethod
+    def _bce(y, logits):
+        """Keras' BinaryCrossentropy of a sigmoid output: in a graph it takes the sigmoid's input (the logits)."""
+        y = tf.broadcast_to(y, tf.shape(logits))
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits), axis=[1, 2])
+
+    @staticmethod
+    def _kl(p, q):
+        p, q = tf.clip_by_value(p, EPS, 1.0), tf.clip_by_value(q, EPS, 1.0)
+        return tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p / q), axis=-1), axis=1)
+
+    def _losses(self, y, logits, t_logits, kind, alpha, temperature):
+        """Per-member (total, hard, soft). kind: 0 bce, 1 hinton, 2 paper (floats, [K])."""
+        probs = tf.sigmoid(logits)
+        hard = self._bce(y[None], logits)
+        T = temperature[:, None, None]
+        hinton = self._kl(tf.nn.softmax(t_logits[None] / T, axis=-1), tf.nn.softmax(logits / T, axis=-1)) \
+            * temperature ** 2
+        paper = self._kl(tf.nn.softmax(tf.sigmoid(t_logits)[None] / T, axis=-1), tf.nn.softmax(probs / T, axis=-1))
+        soft = tf.where(kind == 1.0, hinton, tf.where(kind == 2.0, paper, tf.zeros_like(hard)))
+        total = tf.where(kind == 0.0, hard, alpha * hard + (1 - alpha) * soft)
+        return total, hard, soft, probs
+
+    # -- one training step ---------------------------------------------------------------------------------
+    def _step(self, x, y, t_logits, kind, alpha, temperature, lr, active, seed):
+        trainable = [self.vars[n] for n in TRAINABLE]
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            logits, (m1, v1, m2, v2) = self._forward(x, training=True, seed=seed)
+            total, hard, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature)
+            objective = tf.reduce_sum(total * active)
+        grads = tape.gradient(objective, trainable)
+        self.step_count.assign_add(1.0)
+        t = self.step_count
+        step_size = lr * tf.sqrt(1 - BETA_2 ** t) / (1 - BETA_1 ** t)  # [K]
+        for name, var, g in zip(TRAINABLE, trainable, grads):
+            on = tf.reshape(active, (-1,) + (1,) * (var.shape.rank - 1))
+            m, v = self.m[name], self.v[name]
+            m.assign_add(on * (g - m) * (1 - BETA_1))
+            v.assign_add(on * (tf.square(g) - v) * (1 - BETA_2))
+            size = tf.reshape(step_size, on.shape)
+            var.assign_sub(on * (m * size) / (tf.sqrt(v) + ADAM_EPS))
+        for name, value in (("bn1_mean", m1), ("bn1_var", v1), ("bn2_mean", m2), ("bn2_var", v2)):
+            var = self.vars[name]
+            var.assign_sub(active[:, None] * (var - value) * (1 - BN_MOMENTUM))
+        correct = tf.cast(tf.equal(tf.argmax(probs, -1), tf.argmax(y, -1)[None]), tf.float32)
+        return total, soft, tf.reduce_sum(correct, axis=1)
+
+
+_GRAPHS: dict[tuple, _Graph] = {}
+
+
+def _graph(k: int, n_features: int, dropout: float) -> _Graph:
+    key = (k, n_features, float(dropout))
+    if key not in _GRAPHS:
+        _GRAPHS[key] = _Graph(k, n_features, dropout)
+    return _GRAPHS[key]
+
+
+# ------------------------------------------------------------------------------------------------ training
+def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_train, seed: int, batch_size: int,
+          t_logits_train: np.ndarray | None = None, X_val=None, y_val=None, dropout: float = 0.2,
+          names_as_models: bool = True) -> dict[str, Trained]:
+    """Train every member from ``init_weights`` (one student's ``get_weights()``: all members start alike) on
+    (``X_train``, ``y_train``) in batches of ``batch_size``, one NumPy permutation of the rows per epoch from
+    ``seed``; KD members need the teacher's logits of the training rows. Returns ``{name: Trained}``."""
+    if not members:
+        raise ValueError("a bank needs at least one member")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"member names must be unique, got {names}")
+    X = np.asarray(X_train, dtype=np.float32)
+    if X.ndim == 2:
+        X = X[..., None]
+    y = np.asarray(y_train).astype(int)
+    n, n_features = X.shape[0], X.shape[1]
+    Y = np.eye(2, dtype=np.float32)[y]
+    needs_teacher = any(m.loss != "bce" for m in members)
+    if needs_teacher and (t_logits_train is None or np.shape(t_logits_train) != (n, 2)):
+        raise ValueError(f"KD members need the teacher's logits of the {n} training rows, shape ({n}, 2)")
+    TL = np.zeros((n, 2), np.float32) if t_logits_train is None else np.asarray(t_logits_train, np.float32)
+    g = _graph(len(members), n_features, dropout)
+    shapes = dict(g.shapes)
+    if [tuple(w.shape) for w in init_weights] != [shapes[k] for k, _ in g.shapes]:
+        raise ValueError(f"init_weights do not match the student at {n_features} features")
+    for (name, _), w in zip(g.shapes, init_weights):
+        g.vars[name].assign(np.broadcast_to(np.asarray(w, np.float32), (len(members), *w.shape)).copy())
+    for d in (g.m, g.v):
+        for var in d.values():
+            var.assign(tf.zeros_like(var))
+    g.step_count.assign(0.0)
+    f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
+    kind = f32([LOSSES.index(m.loss) for m in members])
+    alpha, temp = f32([m.alpha for m in members]), f32([m.temperature for m in members])
+    lr = f32([m.lr for m in members])
+    epochs = np.array([m.epochs for m in members])
+    Xv = None if X_val is None or len(X_val) == 0 else np.asarray(X_val, np.float32).reshape(len(X_val), n_features, 1)
+    Yv = None if Xv is None else np.eye(2, dtype=np.float32)[np.asarray(y_val).astype(int)]
+    hist = {m.name: {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "distillation_loss")
+                     if not (k == "distillation_loss" and m.loss == "bce") and not (k.startswith("val") and Xv is None)}
+            for m in members}
+    snaps: dict[str, dict] = {m.name: {} for m in members}
+    rng = np.random.default_rng(seed)
+    start, step = time.perf_counter(), 0
+    for epoch in range(1, int(epochs.max()) + 1):
+        active = f32(epochs >= epoch)
+        order = rng.permutation(n)
+        loss_sum, soft_sum, correct = np.zeros(len(members)), np.zeros(len(members)), np.zeros(len(members))
+        for b0 in range(0, n, batch_size):
+            idx = order[b0:b0 + batch_size]
+            total, soft, corr = g.step(tf.constant(X[idx]), tf.constant(Y[idx]), tf.constant(TL[idx]), kind, alpha,
+                                       temp, lr, active, tf.constant([seed, step], tf.int32))
+            step += 1
+            loss_sum += total.numpy() * len(idx)
+            soft_sum += soft.numpy() * len(idx)
+            correct += corr.numpy()
+        val = None
+        if Xv is not None:
+            zv = g.predict(tf.constant(Xv)).numpy()
+            val = (_np_bce(Yv, zv), (zv.argmax(-1) == Yv.argmax(-1)[None]).mean(axis=1))
+        for i, m in enumerate(members):
+            if epoch > m.epochs:
+                continue
+            h = hist[m.name]
+            h["loss"].append(float(loss_sum[i] / n))
+            h["accuracy"].append(float(correct[i] / n))
+            if "distillation_loss" in h:
+                h["distillation_loss"].append(float(soft_sum[i] / n))
+            if val is not None:
+                h["val_loss"].append(float(val[0][i]))
+                h["val_accuracy"].append(float(val[1][i]))
+            if epoch in m.snapshots:
+                snaps[m.name][epoch] = _member_weights(g, i)
+    seconds = time.perf_counter() - start
+    out = {}
+    for i, m in enumerate(members):
+        model = to_keras(_member_weights(g, i), n_features, m.name if names_as_models else "SM")
+        out[m.name] = Trained(model, hist[m.name], snaps[m.name], seconds)
+    return out
+
+
+def _np_bce(Y: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Per member: BCE of the sigmoid of ``logits`` [K, B, 2] against one-hot ``Y`` [B, 2] (the stable form)."""
+    z = logits
+    return np.mean(np.maximum(z, 0) - z * Y[None] + np.log1p(np.exp(-np.abs(z))), axis=(1, 2))
+
+
+def _member_weights(g: _Graph, i: int) -> list[np.ndarray]:
+    return [g.vars[name][i].numpy().copy() for name, _ in g.shapes]
+
+
+def to_keras(weights: list[np.ndarray], n_features: int, name: str = "SM"):
+    """An ordinary Keras student (:func:`lib.models.build_student`) holding ``weights`` (Keras' order)."""
+    model = models.build_student(n_features, name=name)
+    model.set_weights(weights)
+    return model

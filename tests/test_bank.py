@@ -1,0 +1,157 @@
+"""lib.bank: a member of a bank trains exactly as the Keras student (or lib.training.Distiller) trained alone on
+the same batches, members do not interact, epochs and snapshots freeze and keep the right weights, the graph is
+traced once per shape, and the same seed gives the same numbers. Dropout is off where a step-for-step
+comparison needs the same masks (the bank draws its own, keyed by seed and step)."""
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from lib import bank, models, repro, training
+
+N, F, BATCH, SEED = 70, 9, 16, 7  # 70 rows: four full batches and a remainder of 6
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, F)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.standard_normal(N) > 0).astype(int)
+    repro.seed_everything(3)
+    teacher = models.build_teacher(F)
+    return X, y, teacher, bank.teacher_logits(teacher, X)
+
+
+def _init(seed=SEED, dropout=0.0):
+    repro.seed_everything(seed)
+    return models.build_student(F, dropout=dropout).get_weights()
+
+
+def _orders(epochs, seed=SEED):
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(N) for _ in range(epochs)]
+
+
+def _keras_alone(model, X, y, epochs):
+    """``model`` (compiled) trained with train_on_batch on the bank's batches, in the bank's order."""
+    Y = training.onehot(y)
+    for order in _orders(epochs):
+        for b0 in range(0, N, BATCH):
+            idx = order[b0:b0 + BATCH]
+            model.train_on_batch(X[idx][..., None], Y[idx])
+    return model
+
+
+# The student's convolutions are linear, so conv1's bias, bn1's beta and conv2's bias only shift what a later
+# BatchNorm subtracts again: their true gradient is 0 and their computed one rounding noise (about 1e-9), which
+# Adam scales up to full-size steps, so they drift apart between any two summation orders without changing what
+# the model computes; the moving means of both BatchNorms track those shifts. They are left out of the weight
+# comparison; predictions of both models (which depend on them only through bias - moving mean) are compared.
+NULL_DIRECTIONS = (1, 3, 4, 7, 10)  # conv1 bias, bn1 beta, bn1 moving mean, conv2 bias, bn2 moving mean
+
+
+def _close(a, b, rtol=2e-4, atol=2e-5, X=None):
+    for i, (wa, wb) in enumerate(zip(a, b)):
+        if i not in NULL_DIRECTIONS:
+            np.testing.assert_allclose(wa, wb, rtol=rtol, atol=atol, err_msg=f"weight {i}")
+    if X is not None:
+        pa, pb = (bank.to_keras(w, F).predict(X[..., None], verbose=0) for w in (a, b))
+        np.testing.assert_allclose(pa, pb, atol=2e-3)  # measured 3.4e-4: the moving means' lag behind drifting biases
+
+
+def test_bce_member_equals_the_keras_student(data):
+    X, y, _, _ = data
+    w0 = _init()
+    student = models.build_student(F, dropout=0.0)
+    student.set_weights(w0)
+    student.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+    _keras_alone(student, X, y, epochs=3)
+    out = bank.train([bank.Member("s", "bce", lr=1e-2, epochs=3)], w0, X, y, SEED, BATCH, dropout=0.0)
+    assert len(out["s"].model.get_weights()) == len(student.get_weights()) == 14
+    _close(out["s"].model.get_weights(), student.get_weights(), X=X)
+    assert len(out["s"].history["loss"]) == 3 and "distillation_loss" not in out["s"].history
+
+
+@pytest.mark.parametrize("loss, alpha, T", [("hinton", 0.3, 5.0), ("paper", 0.1, 10.0)])
+def test_kd_member_equals_the_distiller(data, loss, alpha, T):
+    X, y, teacher, tl = data
+    w0 = _init()
+    student = models.build_student(F, dropout=0.0)
+    student.set_weights(w0)
+    d = training.Distiller(student, teacher, loss, alpha, T)
+    d.compile(optimizer=keras.optimizers.Adam(1e-2))
+    _keras_alone(d, X, y, epochs=2)
+    out = bank.train([bank.Member("kd", loss, lr=1e-2, epochs=2, alpha=alpha, temperature=T)], w0, X, y, SEED,
+                     BATCH, t_logits_train=tl, dropout=0.0)
+    _close(out["kd"].model.get_weights(), student.get_weights(), X=X)
+    assert len(out["kd"].history["distillation_loss"]) == 2
+
+
+def test_members_do_not_interact_and_freeze_after_their_epochs(data):
+    X, y, _, tl = data
+    w0 = _init()
+    members = [bank.Member("a", "bce", lr=1e-2, epochs=4, snapshots=(2,)),
+               bank.Member("b", "hinton", lr=3e-3, epochs=2, alpha=0.5, temperature=2.0),
+               bank.Member("c", "paper", lr=1e-2, epochs=3, alpha=0.1, temperature=10.0)]
+    together = bank.train(members, w0, X, y, SEED, BATCH, t_logits_train=tl, dropout=0.0)
+    for m in members:
+        alone = bank.train([m], w0, X, y, SEED, BATCH, t_logits_train=tl, dropout=0.0)
+        _close(together[m.name].model.get_weights(), alone[m.name].model.get_weights(), rtol=1e-5, atol=1e-6)
+        assert len(together[m.name].history["loss"]) == m.epochs
+    # the snapshot after epoch 2 is the member trained for 2 epochs
+    two = bank.train([bank.Member("a", "bce", lr=1e-2, epochs=2)], w0, X, y, SEED, BATCH, dropout=0.0)
+    _close(together["a"].snapshots[2], two["a"].model.get_weights(), rtol=1e-5, atol=1e-6)
+
+
+def test_validation_history_matches_keras_evaluate(data):
+    X, y, _, _ = data
+    w0 = _init()
+    out = bank.train([bank.Member("s", "bce", lr=1e-2, epochs=2)], w0, X[:50], y[:50], SEED, BATCH,
+                     X_val=X[50:], y_val=y[50:], dropout=0.0)
+    m = out["s"].model
+    m.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    loss, acc = m.evaluate(X[50:][..., None], training.onehot(y[50:]), verbose=0)
+    assert out["s"].history["val_loss"][-1] == pytest.approx(loss, rel=1e-5)
+    assert out["s"].history["val_accuracy"][-1] == pytest.approx(acc)
+
+
+def test_same_seed_same_numbers_and_dropout_acts(data):
+    X, y, _, tl = data
+    w0 = _init(dropout=0.2)
+    members = [bank.Member("s", "bce", lr=1e-2, epochs=2), bank.Member("k", "hinton", lr=1e-2, epochs=2,
+                                                                        alpha=0.1, temperature=3.0)]
+    a = bank.train(members, w0, X, y, SEED, BATCH, t_logits_train=tl)
+    b = bank.train(members, w0, X, y, SEED, BATCH, t_logits_train=tl)
+    c = bank.train(members, w0, X, y, SEED + 1, BATCH, t_logits_train=tl)
+    off = bank.train(members, w0, X, y, SEED, BATCH, t_logits_train=tl, dropout=0.0)
+    for name in ("s", "k"):
+        for wa, wb in zip(a[name].model.get_weights(), b[name].model.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+        assert any(not np.allclose(wa, wc) for wa, wc in zip(a[name].model.get_weights(), c[name].model.get_weights()))
+        assert any(not np.allclose(wa, wo) for wa, wo in zip(a[name].model.get_weights(), off[name].model.get_weights()))
+
+
+def test_graph_traced_once_per_shape(data):
+    X, y, _, _ = data
+    w0 = _init()
+    m = [bank.Member("s", "bce", lr=1e-2, epochs=1)]
+    bank.train(m, w0, X, y, SEED, BATCH, dropout=0.0)
+    g = bank._graph(1, F, 0.0)
+    traces = g.step.experimental_get_tracing_count()
+    bank.train(m, w0, X[:40], y[:40], SEED + 1, BATCH, dropout=0.0)  # another split: other rows, same shape
+    assert g.step.experimental_get_tracing_count() == traces == 1
+
+
+def test_bad_members_and_inputs_are_named(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match="loss must be one of"):
+        bank.Member("x", "mse", lr=1e-3, epochs=1)
+    with pytest.raises(ValueError, match="snapshot epoch"):
+        bank.Member("x", "bce", lr=1e-3, epochs=2, snapshots=(3,))
+    with pytest.raises(ValueError, match="teacher's logits"):
+        bank.train([bank.Member("k", "hinton", lr=1e-3, epochs=1, alpha=0.1, temperature=2.0)], _init(), X, y,
+                   SEED, BATCH)
+    with pytest.raises(ValueError, match="unique"):
+        bank.train([bank.Member("a", "bce", lr=1e-3, epochs=1)] * 2, _init(), X, y, SEED, BATCH)
+    with pytest.raises(ValueError, match="do not match the student"):
+        bank.train([bank.Member("a", "bce", lr=1e-3, epochs=1)], models.build_student(F + 1).get_weights(), X, y,
+                   SEED, BATCH)
