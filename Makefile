@@ -59,8 +59,9 @@ after_05_quantization := 04_pruning
 after_06_tflite_export := 05_quantization
 after_07_pi_measurements := 06_tflite_export
 
-# params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/deps.py).
-params_of = $(or $(PARAMS_$(1)),params/$(1).yaml)
+# params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/deps.py); every params file
+# if .deps.mk could not be made (a run then re-runs more often than needed, never less).
+params_of = $(or $(PARAMS_$(1)),$(wildcard params/*.yaml))
 run_of = $(patsubst %/,%,$(dir $(1)))
 # Each notebook's output depends on the upstream notebook's output of the same run (explicit rules, so any
 # single output can be asked for and make runs what it needs first).

@@ -16,15 +16,17 @@ for step against ``train_on_batch`` of the Keras student and of :class:`lib.trai
 - layers: Conv1D(4, 2) - BatchNorm - Dropout - Conv1D(8, 2) - BatchNorm - Dropout - Flatten - Dense(2) -
   sigmoid, written as products over the stacked axis (``tf.einsum``); BatchNorm as Keras does it for 3-D
   inputs (batch moments, biased variance, momentum 0.99, epsilon 1e-3);
-- losses: Keras' binary cross-entropy on the sigmoid pair and its KL divergence (probabilities clipped at 1e-7),
-  exactly the formulas of :func:`lib.training.hinton_kd_loss` and :func:`lib.training.paper_kd_loss`; the loss
-  of the bank is the sum of its members' losses, whose gradient for each member's weights is that member's own;
+- losses: :func:`lib.training.hinton_kd_loss` and :func:`lib.training.paper_kd_loss` themselves, called per
+  member inside the traced step (their hard term is the BCE of a student trained alone); the loss of the bank
+  is the sum of its members' losses, whose gradient for each member's weights is that member's own;
 - optimiser: Keras' Adam (beta 0.9 / 0.999, epsilon 1e-7, bias-corrected step size), elementwise, so stacking
   changes nothing, with one learning rate per member; a member past its epochs is frozen (weights, moments and
   BatchNorm statistics);
 - what differs from Keras by construction: the batch order is a NumPy permutation per epoch from the split's
-  seed, and the dropout masks come from stateless random numbers keyed by (seed, step, layer): both are fixed
-  by the seed and independent of what ran before in the process.
+  seed, and the dropout masks come from stateless random numbers keyed by (seed, step, layer), drawn once per
+  step and shared by every member: both are fixed by the seed, independent of what ran before in the process
+  and of how many members the bank holds or where a member sits in it (a member trained alone gets the same
+  masks), and every member of a split sees the same masks (common random numbers for the paired comparisons).
 
 The teacher is frozen, and its inputs are fixed, so its logits are computed once per split
 (:func:`teacher_logits`) rather than at every step of every distillation. Each member comes back as an ordinary
@@ -41,11 +43,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
-from . import models
+from . import models, training
 
 LOSSES = ("bce", "hinton", "paper")
-EPS = 1e-7          # Keras' clipping epsilon of probabilities in BCE and KL
 BN_EPS = 1e-3       # Keras' BatchNormalization epsilon
 BN_MOMENTUM = 0.99  # Keras' BatchNormalization momentum
 BETA_1, BETA_2, ADAM_EPS = 0.9, 0.999, 1e-7  # Keras' Adam defaults
@@ -92,13 +94,10 @@ class Member:
 
 
 @dataclass
-class Trained:
-    """A member after training: the Keras student, its per-epoch history, its weights at the snapshot epochs,
-    and the bank's wall time (shared by all members)."""
-    model: object
-    history: dict = field(default_factory=dict)
+class Trained(training.Trained):
+    """:class:`lib.training.Trained` plus the member's weights at its snapshot epochs. ``seconds`` is the whole
+    bank's wall time, shared by all its members (not one member's cost)."""
     snapshots: dict = field(default_factory=dict)
-    seconds: float = 0.0
 
 
 def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
@@ -125,6 +124,7 @@ class _Graph:
             spec_x, spec_y, tf.TensorSpec((None, 2), tf.float32), spec_k, spec_k, spec_k, spec_k, spec_k,
             tf.TensorSpec((2,), tf.int32)])
         self.predict = tf.function(self._predict, input_signature=[spec_x])
+        self.val_loss = tf.function(self._val_loss, input_signature=[spec_x, spec_y])
 
     # -- layers ------------------------------------------------------------------------------------------
     def _conv(self, x, kernel, bias):
@@ -148,11 +148,13 @@ class _Graph:
         return out, mean, var
 
     def _drop(self, x, seed, layer: int):
+        """Keras' Dropout (keep where u >= rate, scale by 1 / (1 - rate)) with one mask [B, T, C] per step and
+        layer, shared by every member (broadcast over the stacked axis)."""
         if self.dropout <= 0:
             return x
-        u = tf.random.stateless_uniform(tf.shape(x), seed=seed + tf.constant([0, layer], tf.int32) * 1_000_003)
+        u = tf.random.stateless_uniform(tf.shape(x)[1:], seed=seed + tf.constant([0, layer], tf.int32) * 1_000_003)
         keep = tf.cast(u >= self.dropout, x.dtype)
-        return x * keep / (1.0 - self.dropout)
+        return x * keep[None] / (1.0 - self.dropout)
 
     def _forward(self, x, training: bool, seed=None):
         """Logits [K, B, 2] of every member, and the batch moments of both BatchNorms when training."""
@@ -173,29 +175,25 @@ class _Graph:
         logits, _ = self._forward(x, training=False)
         return logits
 
-    # -- losses (Keras' formulas, per member: [K]) -------------------------------------------------------
-    @staticmethod
-    def _bce(y, logits):
-        """Keras' BinaryCrossentropy of a sigmoid output: in a graph it takes the sigmoid's input (the logits)."""
-        y = tf.broadcast_to(y, tf.shape(logits))
-        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits), axis=[1, 2])
-
-    @staticmethod
-    def _kl(p, q):
-        p, q = tf.clip_by_value(p, EPS, 1.0), tf.clip_by_value(q, EPS, 1.0)
-        return tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p / q), axis=-1), axis=1)
-
+    # -- losses: lib.training's, per member ---------------------------------------------------------------
     def _losses(self, y, logits, t_logits, kind, alpha, temperature):
-        """Per-member (total, hard, soft). kind: 0 bce, 1 hinton, 2 paper (floats, [K])."""
-        probs = tf.sigmoid(logits)
-        hard = self._bce(y[None], logits)
-        T = temperature[:, None, None]
-        hinton = self._kl(tf.nn.softmax(t_logits[None] / T, axis=-1), tf.nn.softmax(logits / T, axis=-1)) \
-            * temperature ** 2
-        paper = self._kl(tf.nn.softmax(tf.sigmoid(t_logits)[None] / T, axis=-1), tf.nn.softmax(probs / T, axis=-1))
-        soft = tf.where(kind == 1.0, hinton, tf.where(kind == 2.0, paper, tf.zeros_like(hard)))
-        total = tf.where(kind == 0.0, hard, alpha * hard + (1 - alpha) * soft)
-        return total, hard, soft, probs
+        """Per-member (total, soft, probs) with :func:`lib.training.hinton_kd_loss` and
+        :func:`lib.training.paper_kd_loss` (their hard term is the BCE of a student trained alone); kind: 0 bce,
+        1 hinton, 2 paper ([K] floats, so one graph serves every configuration of K members)."""
+        totals, softs = [], []
+        for k in range(self.k):
+            h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k])
+            p_total, _, p_soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
+                                                        temperature[k])
+            totals.append(tf.where(kind[k] == 0.0, hard, tf.where(kind[k] == 1.0, h_total, p_total)))
+            softs.append(tf.where(kind[k] == 0.0, 0.0, tf.where(kind[k] == 1.0, h_soft, p_soft)))
+        return tf.stack(totals), tf.stack(softs), tf.sigmoid(logits)
+
+    def _val_loss(self, x, y):
+        """Per member: Keras' BinaryCrossentropy of its sigmoid outputs (what ``evaluate`` reports)."""
+        logits, _ = self._forward(x, training=False)
+        bce = keras.losses.BinaryCrossentropy()
+        return tf.stack([bce(y, tf.sigmoid(logits[k])) for k in range(self.k)])
 
     # -- one training step ---------------------------------------------------------------------------------
     def _step(self, x, y, t_logits, kind, alpha, temperature, lr, active, seed):
@@ -203,7 +201,7 @@ class _Graph:
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, (m1, v1, m2, v2) = self._forward(x, training=True, seed=seed)
-            total, hard, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature)
+            total, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature)
             objective = tf.reduce_sum(total * active)
         grads = tape.gradient(objective, trainable)
         self.step_count.assign_add(1.0)
@@ -235,8 +233,8 @@ def _graph(k: int, n_features: int, dropout: float) -> _Graph:
 
 # ------------------------------------------------------------------------------------------------ training
 def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_train, seed: int, batch_size: int,
-          t_logits_train: np.ndarray | None = None, X_val=None, y_val=None, dropout: float = 0.2,
-          names_as_models: bool = True) -> dict[str, Trained]:
+          t_logits_train: np.ndarray | None = None, X_val=None, y_val=None, dropout: float = 0.2
+          ) -> dict[str, Trained]:
     """Train every member from ``init_weights`` (one student's ``get_weights()``: all members start alike) on
     (``X_train``, ``y_train``) in batches of ``batch_size``, one NumPy permutation of the rows per epoch from
     ``seed``; KD members need the teacher's logits of the training rows. Returns ``{name: Trained}``."""
@@ -276,57 +274,57 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
                      if not (k == "distillation_loss" and m.loss == "bce") and not (k.startswith("val") and Xv is None)}
             for m in members}
     snaps: dict[str, dict] = {m.name: {} for m in members}
+    # Keras' per-epoch training numbers: a compiled student's loss is a mean over rows (batches weighted by their
+    # size); the Distiller's loss trackers are means over batches; accuracy is over rows for both.
+    per_batch = np.array([m.loss != "bce" for m in members])
     rng = np.random.default_rng(seed)
     start, step = time.perf_counter(), 0
     for epoch in range(1, int(epochs.max()) + 1):
         active = f32(epochs >= epoch)
         order = rng.permutation(n)
-        loss_sum, soft_sum, correct = np.zeros(len(members)), np.zeros(len(members)), np.zeros(len(members))
+        totals, softs, sizes, correct = [], [], [], np.zeros(len(members))
         for b0 in range(0, n, batch_size):
             idx = order[b0:b0 + batch_size]
             total, soft, corr = g.step(tf.constant(X[idx]), tf.constant(Y[idx]), tf.constant(TL[idx]), kind, alpha,
                                        temp, lr, active, tf.constant([seed, step], tf.int32))
             step += 1
-            loss_sum += total.numpy() * len(idx)
-            soft_sum += soft.numpy() * len(idx)
+            totals.append(total.numpy())
+            softs.append(soft.numpy())
+            sizes.append(len(idx))
             correct += corr.numpy()
+        w = np.asarray(sizes, float)
+        totals, softs = np.asarray(totals), np.asarray(softs)
+        loss = np.where(per_batch, totals.mean(axis=0), (totals * w[:, None]).sum(axis=0) / w.sum())
+        soft = softs.mean(axis=0)
         val = None
         if Xv is not None:
             zv = g.predict(tf.constant(Xv)).numpy()
-            val = (_np_bce(Yv, zv), (zv.argmax(-1) == Yv.argmax(-1)[None]).mean(axis=1))
+            val = (g.val_loss(tf.constant(Xv), tf.constant(Yv)).numpy(),
+                   (zv.argmax(-1) == Yv.argmax(-1)[None]).mean(axis=1))
         for i, m in enumerate(members):
             if epoch > m.epochs:
                 continue
             h = hist[m.name]
-            h["loss"].append(float(loss_sum[i] / n))
+            h["loss"].append(float(loss[i]))
             h["accuracy"].append(float(correct[i] / n))
             if "distillation_loss" in h:
-                h["distillation_loss"].append(float(soft_sum[i] / n))
+                h["distillation_loss"].append(float(soft[i]))
             if val is not None:
                 h["val_loss"].append(float(val[0][i]))
                 h["val_accuracy"].append(float(val[1][i]))
             if epoch in m.snapshots:
                 snaps[m.name][epoch] = _member_weights(g, i)
     seconds = time.perf_counter() - start
-    out = {}
-    for i, m in enumerate(members):
-        model = to_keras(_member_weights(g, i), n_features, m.name if names_as_models else "SM")
-        out[m.name] = Trained(model, hist[m.name], snaps[m.name], seconds)
-    return out
-
-
-def _np_bce(Y: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Per member: BCE of the sigmoid of ``logits`` [K, B, 2] against one-hot ``Y`` [B, 2] (the stable form)."""
-    z = logits
-    return np.mean(np.maximum(z, 0) - z * Y[None] + np.log1p(np.exp(-np.abs(z))), axis=(1, 2))
+    return {m.name: Trained(to_keras(_member_weights(g, i), n_features, m.name, dropout), hist[m.name], seconds,
+                            snaps[m.name]) for i, m in enumerate(members)}
 
 
 def _member_weights(g: _Graph, i: int) -> list[np.ndarray]:
     return [g.vars[name][i].numpy().copy() for name, _ in g.shapes]
 
 
-def to_keras(weights: list[np.ndarray], n_features: int, name: str = "SM"):
+def to_keras(weights: list[np.ndarray], n_features: int, name: str = "SM", dropout: float = 0.2):
     """An ordinary Keras student (:func:`lib.models.build_student`) holding ``weights`` (Keras' order)."""
-    model = models.build_student(n_features, name=name)
+    model = models.build_student(n_features, name=name, dropout=dropout)
     model.set_weights(weights)
     return model

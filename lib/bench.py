@@ -7,7 +7,8 @@
 2. **The teacher against its floor**: the FLOPs of one training epoch of the reference teacher, counted from its
    layers (:func:`forward_flops`; one training step costs about three forward passes: forward, and the two
    products of back-propagation), divided by that throughput, beside the measured seconds per epoch
-   (``train_time_s`` of notebook 02 over ``teacher_epochs``). The ratio says how much of the teacher's time is
+   (median ``train_time_s`` of notebook 02 over ``teacher_epochs``; from the notebooks just executed with
+   ``--execute``, else from ``outputs/``). The ratio says how much of the teacher's time is
    arithmetic and how much is everything else (per-step Python, graph building, small kernels).
 3. **Notebook wall times**: with ``--execute``, each notebook of the named runs is executed with papermill into
    a scratch outputs tree (``lib.recheck.chain``) and timed; without it, the times are read from the papermill
@@ -15,7 +16,8 @@
    once (``--repeats`` to do more); the spread comes from the repeats when there are several.
 
 Writes ``outputs/bench/bench.csv`` (one row per measurement) and ``outputs/bench/bench.md``, and prints the
-tables. Times are measurements of the moment on this machine: no test compares them.
+tables. Times are measurements of the moment on this machine: no test compares them. A notebook that fails stops
+the benchmark with its name; the scratch tree is then kept (its path is printed) and nothing is written.
 """
 from __future__ import annotations
 
@@ -102,7 +104,7 @@ def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
 def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     """The reference teacher of ``run`` against its floor: FLOPs per epoch on one split's training rows, the floor
     in seconds at ``gflops``, and the measured seconds per epoch (mean ``train_time_s`` of TM in
-    ``results_02.csv`` over ``teacher_epochs``)."""
+    ``results_02.csv`` over ``teacher_epochs``), read from ``outputs`` (default: the study's outputs tree)."""
     from . import models, params
 
     P = params.load(run)
@@ -152,27 +154,26 @@ def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source"])
 
 
-def execute_times(runs: list[str], repeats: int = 1, keep: Path | None = None) -> pd.DataFrame:
-    """Execute each run's notebooks in order into a scratch outputs tree, ``repeats`` times, and time each one
-    (papermill's recorded duration of the notebook, which excludes kernel start-up)."""
+def execute_times(runs: list[str], root: Path, repeats: int = 1) -> pd.DataFrame:
+    """Execute each run's notebooks in order into the outputs tree ``root``, ``repeats`` times, and time each one
+    (papermill's recorded duration of the notebook, which excludes kernel start-up). A failing notebook raises
+    :class:`BenchError` naming it; ``root`` is left as it is for inspection."""
     from . import recheck, runs as runs_mod
 
     rows = []
     for rep in range(repeats):
-        root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="kdbench."))
-        try:
-            for run in runs:
-                nbs = ("03b_cross_dataset",) if runs_mod.is_transfer(run) else CHAIN
-                t0 = time.perf_counter()
+        for run in runs:
+            nbs = ("03b_cross_dataset",) if runs_mod.is_transfer(run) else CHAIN
+            t0 = time.perf_counter()
+            try:
                 recheck.chain(run, root, nbs)
-                print(f"   {run}: {time.perf_counter() - t0:.0f} s", flush=True)
-                df = recorded_times(root, [run])
-                df["repeat"], df["source"] = rep, "executed"
-                rows.append(df)
-        finally:
-            if not keep:
-                shutil.rmtree(root, ignore_errors=True)
-    return pd.concat(rows, ignore_index=True) if rows else recorded_times(Path("/nonexistent"), [])
+            except Exception as e:  # papermill's PapermillExecutionError names the cell
+                raise BenchError(f"run '{run}' failed in {root / run} ({type(e).__name__}: {str(e)[:300]})") from e
+            print(f"   {run}: {time.perf_counter() - t0:.0f} s", flush=True)
+            df = recorded_times(root, [run])
+            df["repeat"], df["source"] = rep, "executed"
+            rows.append(df)
+    return pd.concat(rows, ignore_index=True) if rows else recorded_times(root, [])
 
 
 def per_notebook_table(times: pd.DataFrame) -> pd.DataFrame:
@@ -220,27 +221,35 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def default_runs() -> list[str]:
+    """One full run (wdbc) and every fast run whose data are here (pbcnt-fast only with PBCNT)."""
+    from . import optional, runs as runs_mod
+
+    fast = [r for r in runs_mod.ordinary_runs() + runs_mod.transfer_runs() if r.endswith("-fast")]
+    return ["wdbc"] + [r for r in fast if not r.startswith("pbcnt") or optional.available("pbcnt")]
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import runs as runs_mod
 
     ap = argparse.ArgumentParser(prog="python -m lib.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="*", default=None,
-                    help="runs whose notebooks are timed (default: wdbc and every fast run)")
+                    help="runs whose notebooks are timed (default: wdbc and every fast run whose data are here)")
     ap.add_argument("--execute", action="store_true",
                     help="execute the notebooks into a scratch tree and time them (default: read the recorded times)")
     ap.add_argument("--repeats", type=int, default=1, help="executions of each notebook with --execute (default 1)")
     ap.add_argument("--floor-runs", nargs="*", default=None,
-                    help="runs whose teacher is compared with its floor (default: the full ordinary runs with results)")
+                    help="ordinary runs whose teacher is compared with its floor (default: the full runs timed, "
+                         "else every full run with results)")
     ap.add_argument("--matmul-n", type=int, default=512)
     ap.add_argument("--out", type=Path, default=None, help="folder for bench.csv and bench.md (default outputs/bench)")
     a = ap.parse_args(argv)
-    known = set(runs_mod.all_runs())
-    runs = a.runs if a.runs is not None else ["wdbc"] + [r for r in runs_mod.ordinary_runs() if r.endswith("-fast")] \
-        + [r for r in runs_mod.transfer_runs() if r.endswith("-fast")]
-    unknown = [r for r in runs + (a.floor_runs or []) if r not in known]
+    known, ordinary = set(runs_mod.all_runs()), set(runs_mod.ordinary_runs())
+    runs = a.runs if a.runs is not None else default_runs()
+    unknown = [r for r in runs if r not in known] + [r for r in (a.floor_runs or []) if r not in ordinary]
     if unknown:
-        print(f"bench: unknown run(s) {', '.join(unknown)}; runs are the files of params/: {', '.join(sorted(known))}",
-              file=sys.stderr)
+        print(f"bench: unknown run(s) {', '.join(unknown)}; runs are the files of params/ ({', '.join(sorted(known))}),"
+              f" and a teacher floor needs an ordinary run (not a cross-dataset one)", file=sys.stderr)
         return 2
     if a.repeats < 1:
         print("bench: --repeats must be at least 1", file=sys.stderr)
@@ -249,30 +258,35 @@ def main(argv: list[str] | None = None) -> int:
     print(">> matrix-product throughput", flush=True)
     mm = matmul_throughput(a.matmul_n)
     print(f"   {mm['gflops_median']:.1f} GFLOP/s (IQR {mm['gflops_q1']:.1f}-{mm['gflops_q3']:.1f})", flush=True)
-    floor_runs = a.floor_runs if a.floor_runs is not None else [
-        r for r in runs_mod.ordinary_runs() if not r.endswith("-fast") and (outputs / r / "results_02.csv").exists()]
-    floors = []
-    for r in floor_runs:
-        try:
-            floors.append(teacher_floor(r, mm["gflops_median"], outputs))
-        except BenchError as e:
-            print(f"bench: {e}", file=sys.stderr)
-            return 1
-    if a.execute:
-        print(f">> executing the notebooks of {', '.join(runs)} ({a.repeats} repeat(s))", flush=True)
-        times = execute_times(runs, a.repeats)
-    else:
-        times = recorded_times(outputs, runs)
+    scratch = Path(tempfile.mkdtemp(prefix="kdbench.")) if a.execute else None
+    try:
+        if scratch is not None:
+            print(f">> executing the notebooks of {', '.join(runs)} ({a.repeats} repeat(s)) in {scratch}", flush=True)
+            times = execute_times(runs, scratch, a.repeats)
+        else:
+            times = recorded_times(outputs, runs)
+        timed_full = [r for r in runs if r in ordinary and not r.endswith("-fast")]
+        floor_runs = a.floor_runs if a.floor_runs is not None else (timed_full if scratch is not None else [
+            r for r in sorted(ordinary) if not r.endswith("-fast") and (outputs / r / "results_02.csv").exists()])
+        floors = [teacher_floor(r, mm["gflops_median"], scratch if scratch is not None and r in runs else outputs)
+                  for r in floor_runs]
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        if scratch is not None:
+            print(f"bench: the scratch tree is kept for inspection: {scratch}", file=sys.stderr)
+        return 1
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     out = a.out or (outputs / "bench")
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"kind": "matmul", **mm, **machine()}] + [{"kind": "teacher_floor", **f} for f in floors] + \
         [{"kind": "notebook", **r} for r in times.to_dict("records")]
+    md = markdown(mm, floors, times)
     from .results import _atomic_csv  # one atomic writer for the study's CSVs
 
-    _atomic_csv(pd.DataFrame(rows), out / "bench.csv")
-    md = markdown(mm, floors, times)
     tmp = out / "bench.md.tmp"
     tmp.write_text(md + "\n")
+    _atomic_csv(pd.DataFrame(rows), out / "bench.csv")
     tmp.replace(out / "bench.md")
     print(md)
     return 0

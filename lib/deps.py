@@ -19,7 +19,8 @@ from pathlib import Path
 from . import paths
 
 ALWAYS = ("__init__", "paths")
-_EXTENDS = re.compile(r"""^extends:[ \t]*(["']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$""", re.M)
+_EXTENDS = re.compile(r"""^extends:[ \t]*(["']?)([A-Za-z0-9_.-]*)\1[ \t]*(?:#.*)?\r?$""", re.M)
+_NO_BASE = ("", "null", "Null", "NULL", "~")  # YAML's empty values: no base run
 
 
 def _imports(source: str) -> set[str]:
@@ -72,8 +73,12 @@ def extends_chain(run: str, params_dir: Path | None = None) -> list[str]:
     chain = [run]
     while True:
         f = d / f"{chain[-1]}.yaml"
-        m = _EXTENDS.search(f.read_text()) if f.exists() else None
-        if not m or m.group(2) in chain:
+        text = f.read_text() if f.exists() else ""
+        m = _EXTENDS.search(text)
+        nested = m is not None and not m.group(2) and re.match(r"\n[ \t-]", text[m.end():])  # a value on the next line
+        if (m is None and re.search(r"^extends\s*:", text, re.M)) or nested:
+            raise ValueError(f"{f}: cannot read its 'extends:' line (expected 'extends: <run>' on one line)")
+        if m is None or m.group(2) in _NO_BASE or m.group(2) in chain:
             return chain
         chain.append(m.group(2))
 

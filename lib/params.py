@@ -149,15 +149,18 @@ class Params:
         from .results import MODELS  # each variant is a model of the results contract (docs/results.md)
 
         names = [name for name, _, _ in self.pruning_variants()]
-        # constant:0.8 would be named like polynomial:0.8 (TM_pruned80): only the paper's constant 50% has a name
-        unknown = [f"{item!r} -> {name}" for item, name, (_, kind, _) in
-                   zip(self.prune_schedules, names, self.pruning_variants())
-                   if name not in MODELS or (kind == "constant" and name != "TM_pruned")]
-        if unknown:
-            known = ", ".join(m for m in MODELS if m.startswith("TM_pruned"))
-            raise bad("prune_schedules", f"{'; '.join(unknown)} is not a model of the results contract (known: "
-                                         f"{known}: constant:0.5, polynomial:0.8, polynomial:0.9); add the name to "
-                                         f"lib/results.py MODELS and docs/results.md first")
+        known = ", ".join(m for m in MODELS if m.startswith("TM_pruned"))
+        for item, name, (_, kind, target) in zip(self.prune_schedules, names, self.pruning_variants()):
+            if kind == "constant" and name != "TM_pruned":  # would be named like polynomial:<s>
+                raise bad("prune_schedules", f"{item!r}: only the paper's constant:0.5 has a model name "
+                                             f"(TM_pruned); TM_pruned<pct> are polynomial schedules")
+            if abs(100 * target - round(100 * target)) > 1e-9:
+                raise bad("prune_schedules", f"{item!r}: the sparsity must be a whole percentage (the model is "
+                                             f"named {name})")
+            if name not in MODELS:
+                raise bad("prune_schedules", f"{item!r} -> {name} is not a model of the results contract (known: "
+                                             f"{known}: constant:0.5, polynomial:0.8, polynomial:0.9); add the name "
+                                             f"to lib/results.py MODELS and docs/results.md first")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise bad("prune_schedules", f"two entries make the same model {', '.join(repeated)}")

@@ -76,3 +76,31 @@ def test_cli_rejects_unknown_run_and_bad_repeats(capsys):
     assert "unknown run(s) nosuchrun" in capsys.readouterr().err
     assert bench.main(["--runs", "wdbc", "--repeats", "0"]) == 2
     assert "--repeats must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_transfer_run_as_floor_run(capsys):
+    assert bench.main(["--runs", "wdbc", "--floor-runs", "wdbc-to-bcd"]) == 2
+    assert "not a cross-dataset one" in capsys.readouterr().err
+
+
+def test_default_runs_leave_out_pbcnt_without_its_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("PBCNT_CSV", str(tmp_path / "absent.csv"))
+    runs = bench.default_runs()
+    assert runs[0] == "wdbc" and "wdbc-fast" in runs and "wdbc-to-bcd-fast" in runs
+    assert not any(r.startswith("pbcnt") for r in runs)
+
+
+def test_failed_notebook_is_named_and_nothing_written(monkeypatch, tmp_path, capsys):
+    from lib import recheck
+
+    def boom(run, root, nbs):
+        raise RuntimeError("cell 3 raised")
+    monkeypatch.setattr(recheck, "chain", boom)
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))  # the kept scratch tree goes there
+    monkeypatch.setattr(bench, "matmul_throughput", lambda n: {"n": n, "repeats": 1, "warmup": 0, "gflops_median": 1.0,
+                                                             "gflops_q1": 1.0, "gflops_q3": 1.0, "threads": "default"})
+    out = tmp_path / "bench"
+    assert bench.main(["--runs", "wdbc-fast", "--execute", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "run 'wdbc-fast' failed" in err and "cell 3 raised" in err and "kept for inspection" in err
+    assert not out.exists()

@@ -1,5 +1,7 @@
 """The Makefile's per-notebook lib dependencies (lib/deps.py) follow imports, transitively."""
 import subprocess
+
+import pytest
 import sys
 
 from lib import deps, paths
@@ -41,3 +43,9 @@ def test_params_chain_reads_quotes_and_comments(tmp_path):
     assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
     (tmp_path / "c.yaml").write_text("extends: a\n")  # a loop ends the chain (lib.params reports it)
     assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
+    (tmp_path / "c.yaml").write_bytes(b"extends: null\r\nseed: 1\r\n")  # CRLF, and YAML's null: no base
+    (tmp_path / "b.yaml").write_bytes(b"extends: c\r\n")
+    assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
+    (tmp_path / "c.yaml").write_text("extends:\n  - a\n")  # a form the Makefile cannot follow: an error, not a guess
+    with pytest.raises(ValueError, match="c.yaml: cannot read its 'extends:' line"):
+        deps.extends_chain("c", tmp_path)

@@ -50,7 +50,9 @@ def test_paper_run_is_the_authors_setting():
     ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['polynomial:0.7']\n",
      "'polynomial:0.7' -> TM_pruned70 is not a model of the results contract"),
     ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['constant:0.8']\n",
-     "'constant:0.8' -> TM_pruned80 is not a model of the results contract"),
+     "'constant:0.8': only the paper's constant:0.5 has a model name"),
+    ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['polynomial:0.905']\n",
+     "'polynomial:0.905': the sparsity must be a whole percentage"),
     ("dataset: wdbc\nprotocol: rigorous\nprune_schedules: ['polynomial:0.9', 'polynomial:0.90']\n",
      "two entries make the same model TM_pruned90"),
 ])
