@@ -215,9 +215,14 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
     if not table.empty:
         src = ", ".join(sorted(set(times.source)))
         reps = int(times.repeat.max()) + 1
+        fast = [r for r in table.index if r.endswith("-fast")]
+        full = [r for r in table.index if not r.endswith("-fast")]
+        sums = [f"{', '.join(full)} {table.loc[full, 'total'].sum():.1f} min" if full else "",
+                f"the fast profile's {len(fast)} runs {table.loc[fast, 'total'].sum():.1f} min" if fast else ""]
         lines += [f"## Notebook wall times (minutes; {src}, {reps} repeat(s), median)", "",
-                  md_table(table.reset_index().map(lambda v: f"{v:.2f}" if isinstance(v, float) else v)), "",
-                  f"All notebooks added up: {table['total'].sum():.1f} min.", ""]
+                  md_table(table.reset_index().map(lambda v: "" if isinstance(v, float) and np.isnan(v)
+                                                   else f"{v:.2f}" if isinstance(v, float) else v)), "",
+                  f"Added up: {'; '.join(x for x in sums if x)}.", ""]
     return "\n".join(lines)
 
 

@@ -50,7 +50,7 @@ def test_recorded_times_and_table(tmp_path):
     assert table.loc["wdbc", "total"] == pytest.approx(7.0)
     md = bench.markdown({"n": 8, "warmup": 1, "repeats": 2, "gflops_median": 10.0, "gflops_q1": 9.0,
                          "gflops_q3": 11.0, "threads": "default"}, [], times)
-    assert "| wdbc | 2.00 | 5.00 | 7.00 |" in md and "added up: 7.0 min" in md
+    assert "| wdbc | 2.00 | 5.00 | 7.00 |" in md and "Added up: wdbc 7.0 min." in md
 
 
 def test_teacher_floor_from_outputs(tmp_path):
