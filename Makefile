@@ -176,13 +176,13 @@ define recheck
 	echo ">> re-execution checks passed: nbval, results within tolerances, bit-identity of $(BITWISE_RUN)"
 endef
 
-# The benchmark (lib/bench.py): executes every notebook of BENCH_RUNS in a scratch outputs tree and times it, and
-# sets the teacher's measured time per epoch against its floor (FLOPs / measured matrix-product throughput).
-# Writes outputs/bench/bench.{csv,md}. `make bench BENCH_ARGS=` reads the recorded times of outputs/ instead.
-BENCH_RUNS ?= wdbc $(filter-out pbcnt-fast,$(ALL_FAST)) $(if $(PBCNT_NOTE),,pbcnt-fast) $(TRANSFER_RUN)-fast
+# The benchmark (lib/bench.py): executes every notebook of one full run (wdbc) and of the fast profile (pbcnt-fast
+# only with PBCNT) in a scratch outputs tree and times it, and sets the teacher's measured time per epoch against
+# its floor (FLOPs / measured matrix-product throughput). Writes outputs/bench/bench.{csv,md}.
+# `make bench BENCH_ARGS=` reads the recorded times of outputs/ instead.
 BENCH_ARGS ?= --execute
 bench: $(STAMP) ## benchmark: each notebook of one full run (wdbc) and of the fast profile; the teacher against its floor
-	$(VPY) -m lib.bench --runs $(BENCH_RUNS) $(BENCH_ARGS)
+	$(VPY) -m lib.bench $(BENCH_ARGS)
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.runs

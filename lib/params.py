@@ -148,9 +148,10 @@ class Params:
                                              f"0 < s < 1")
         from .results import MODELS  # each variant is a model of the results contract (docs/results.md)
 
-        names = [name for name, _, _ in self.pruning_variants()]
+        variants = self.pruning_variants()
+        names = [name for name, _, _ in variants]
         known = ", ".join(m for m in MODELS if m.startswith("TM_pruned"))
-        for item, name, (_, kind, target) in zip(self.prune_schedules, names, self.pruning_variants()):
+        for item, (name, kind, target) in zip(self.prune_schedules, variants):
             if kind == "constant" and name != "TM_pruned":  # would be named like polynomial:<s>
                 raise bad("prune_schedules", f"{item!r}: only the paper's constant:0.5 has a model name "
                                              f"(TM_pruned); TM_pruned<pct> are polynomial schedules")
