@@ -50,13 +50,14 @@ LIB := $(wildcard lib/*.py)
 -include .deps.mk
 .deps.mk: $(wildcard notebooks/*.ipynb) $(LIB) $(wildcard params/*.yaml)
 	@$(PYTHON) -m lib.deps > $@.tmp && mv -f $@.tmp $@
-# The notebook a stage reads artefacts from (splits, models): it must run first.
+# The notebooks a stage reads artefacts from (splits, models, results_NN.csv): they must run first. Only real
+# reads: 04 prunes notebook 02's teacher, so it runs beside 03 under -j2; 05 quantizes the teacher and SM.
 after_01_data_exploration :=
 after_02_teacher := 01_data_exploration
 after_03_distillation := 02_teacher
-after_04_pruning := 03_distillation
-after_05_quantization := 04_pruning
-after_06_tflite_export := 05_quantization
+after_04_pruning := 02_teacher
+after_05_quantization := 03_distillation
+after_06_tflite_export := 04_pruning 05_quantization
 after_07_pi_measurements := 06_tflite_export
 
 # params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/deps.py); every params file
@@ -66,7 +67,7 @@ run_of = $(patsubst %/,%,$(dir $(1)))
 # Each notebook's output depends on the upstream notebook's output of the same run (explicit rules, so any
 # single output can be asked for and make runs what it needs first).
 ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
-$(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: outputs/$(r)/$(after_$(nb)).ipynb))))
+$(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: $(foreach u,$(after_$(nb)),outputs/$(r)/$(u).ipynb)))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
 .PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params bench
@@ -147,8 +148,11 @@ NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-curr
 # re-executes in this machine's own environment instead.
 STANDIN_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" = 1 ] && echo 2 || echo 1)
 STANDIN ?= TF_NUM_INTRAOP_THREADS=$(STANDIN_THREADS)
-# The run whose chain 01-07 is executed twice for the bit-identity check (the quickest fast run).
+# The run whose chain 01-07 is executed twice for the bit-identity check (the quickest fast run): first
+# sequentially (nbval, above), then with every per-split map on a local Dask cluster of 2 workers (lib/parallel.py).
+# Byte-identical outputs prove both the determinism and that the engine does not change a number.
 BITWISE_RUN ?= wdbc-paper-fast
+BITWISE_ENV ?= KD_BACKEND=dask KD_WORKERS=2
 
 # Unit tests (two workers), then the re-execution checks above.
 test: $(STAMP) ## run the tests: unit tests, then the committed fast-profile notebooks re-executed and checked
@@ -167,9 +171,9 @@ define recheck
 	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
 	$(VPY) -m lib.recheck gather $$scratch/a > /dev/null || failed="$$failed gather"; \
 	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
-	echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment"; \
+	echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment, $(or $(BITWISE_ENV),sequential)"; \
 	if [ ! -d $$scratch/a/$(BITWISE_RUN) ]; then echo "!! $(BITWISE_RUN) was not re-executed"; failed="$$failed identity"; \
-	elif env $(STANDIN) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
+	elif env $(STANDIN) $(BITWISE_ENV) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
 	  $(VPY) -m lib.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
 	else tail -40 $$scratch/chain.log; failed="$$failed identity"; fi; \
 	if [ -n "$$failed" ]; then echo "!! re-execution checks failed:$$failed"; exit 1; fi; \

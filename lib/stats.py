@@ -45,22 +45,32 @@ def describe(df: pd.DataFrame, metrics: list[str], by: str | None = None) -> pd.
 
 def paired(a, b, n_train: int, n_test: int, level: float = 0.95) -> dict:
     """Compare models A and B on the same J splits (arrays in split order): mean of A - B, the naive paired
-    t-test and the Nadeau-Bengio corrected one (CI and two-sided p-value)."""
+    t-test and the Nadeau-Bengio corrected one (CI and two-sided p-value), and a ``note``.
+
+    Splits where either value is NaN are left out. The degenerate cases have no test, and say so in ``note``:
+    fewer than 2 splits (everything NaN); a difference that is 0 on every split (p = 1, interval [0, 0]); a
+    constant nonzero difference (no variance: p and intervals NaN, never 'p = 0')."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    d = d[~np.isnan(d)]
     J = len(d)
-    mean, sd = float(d.mean()), float(d.std(ddof=1)) if J > 1 else float("nan")
-    out = {"mean_diff": mean, "n_splits": J}
-    tcrit = st.t.ppf(0.5 + level / 2, J - 1) if J > 1 else float("nan")
+    nan = float("nan")
+    out = {"mean_diff": float(d.mean()) if J else nan, "n_splits": J}
+    keys = [f"{n}_{k}" for n in ("naive", "corrected") for k in ("ci_low", "ci_high", "p")]
+    if J < 2:
+        return {**out, **{k: nan for k in keys}, "note": "fewer than 2 splits: no test"}
+    if np.allclose(d, d[0]):
+        if d[0] == 0:
+            return {**out, "mean_diff": 0.0, **{k: (1.0 if k.endswith("_p") else 0.0) for k in keys},
+                    "note": "identical on every split"}
+        return {**out, **{k: nan for k in keys},
+                "note": f"constant difference {d[0]:+.4f} on every split: no variance, no test"}
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    tcrit = st.t.ppf(0.5 + level / 2, J - 1)
     for name, var in (("naive", sd ** 2 / J), ("corrected", (1 / J + n_test / n_train) * sd ** 2)):
-        se = np.sqrt(var)
-        if se == 0 or np.isnan(se):
-            p = 1.0 if mean == 0 else 0.0
-            lo = hi = mean
-        else:
-            t = mean / se
-            p = float(2 * st.t.sf(abs(t), J - 1))
-            lo, hi = mean - tcrit * se, mean + tcrit * se
-        out.update({f"{name}_ci_low": float(lo), f"{name}_ci_high": float(hi), f"{name}_p": p})
+        se = float(np.sqrt(var))
+        out.update({f"{name}_ci_low": mean - tcrit * se, f"{name}_ci_high": mean + tcrit * se,
+                    f"{name}_p": float(2 * st.t.sf(abs(mean / se), J - 1))})
+    out["note"] = ""
     return out
 
 

@@ -155,30 +155,6 @@ def per_split(res: pd.DataFrame, metric: str, fmt: str = "tflite") -> pd.DataFra
     return d.pivot(index="fold", columns="model", values=metric)
 
 
-def paired(a, b, n_train: int, n_test: int) -> dict:
-    """:func:`lib.stats.paired`, with the degenerate cases made explicit: fewer than 2 splits, or a difference
-    that is the same on every split (zero variance), have no test: p-values NaN and a ``note`` says why (a
-    constant nonzero difference is not 'p = 0')."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    d = d[~np.isnan(d)]
-    if len(d) < 2:
-        nan = float("nan")
-        return {"mean_diff": float(d.mean()) if len(d) else nan, "n_splits": len(d), "naive_ci_low": nan,
-                "naive_ci_high": nan, "naive_p": nan, "corrected_ci_low": nan, "corrected_ci_high": nan,
-                "corrected_p": nan, "note": "fewer than 2 splits: no test"}
-    out = stats.paired(a, b, n_train, n_test)
-    out["note"] = ""
-    if np.allclose(d, d[0]):
-        if d[0] != 0:  # no variance: neither a test nor an interval (the glance must not read [d, d] as one)
-            out.update({k: float("nan") for k in ("naive_ci_low", "naive_ci_high", "corrected_ci_low",
-                                                  "corrected_ci_high")})
-        out.update({"naive_p": float("nan") if d[0] != 0 else 1.0,
-                    "corrected_p": float("nan") if d[0] != 0 else 1.0,
-                    "note": "identical on every split" if d[0] == 0 else
-                    f"constant difference {d[0]:+.4f} on every split: no variance, no test"})
-    return out
-
-
 def holm(p) -> np.ndarray:
     """Holm's step-down adjustment of a family of p-values (NaN stays NaN)."""
     p = np.asarray(p, dtype=float)
@@ -210,7 +186,7 @@ def comparisons(res: pd.DataFrame, n_train: int, n_test: int,
                 continue
             both = table[[a, b]].dropna()
             block.append({"run": run, "metric": metric, "a": a, "b": b, "question": q,
-                          **paired(both[a], both[b], n_train, n_test)})
+                          **stats.paired(both[a], both[b], n_train, n_test)})
         adj = holm([r["corrected_p"] for r in block])
         for r, p in zip(block, adj):
             r["corrected_p_holm"] = p

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import crossdataset, params, paths, stats
+from . import crossdataset, parallel, params, paths, stats
 from .params import Params, ParamsError
 
 SOURCES = ("wdbc",)  # only WDBC -> BCD is implemented
@@ -350,10 +350,6 @@ def _fmt_time(seconds: float) -> str:
 def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome:
     """Train and evaluate every (features, k, seed) of the run, add the sign flips and the logistic regression,
     write ``transfer.csv``, ``transfer_summary.csv`` and ``sign_flips.csv``; print one line per (features, k)."""
-    import tf_keras
-
-    from . import preprocess, training
-
     P, D = T.params, load_data(T)
     start = time.perf_counter()
     rows, flips = [], []
@@ -362,46 +358,25 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
         f"{len(blocks) * T.seeds * len(CNN_MODELS)} trainings; teacher {P.teacher_epochs}, student "
         f"{P.student_epochs}, KD {P.kd_epochs} epochs")
     flip_k = SIGN_FLIP_K if ("authors" in T.features and SIGN_FLIP_K in T.k_values) else None
+    solver = None
     if flip_k:
         solver = crossdataset.authors_orientation(D.B, flip_k, T.sign_convention)
         other = "u" if T.sign_convention == "v" else "v"
         conventions = {T.sign_convention: pattern_string(solver),
                        other: pattern_string(crossdataset.authors_orientation(D.B, flip_k, other))}
         wdbc_pattern = pattern_string(crossdataset.authors_orientation(D.W, flip_k, T.sign_convention))
+    items = [(T, D, method, k, s, solver if (method == "authors" and k == flip_k) else None)
+             for method, k in blocks for s in T.seed_list]
+    log(f"engine: {parallel.describe()}")
+    outcomes = parallel.map(transfer_cell, items, labels=[f"{m} k={k} seed {s}" for _, _, m, k, s, _ in items],
+                            log=log)
+    for cell_rows, cell_flips in outcomes:
+        rows += cell_rows
+        flips += cell_flips
     for b, (method, k) in enumerate(blocks):
-        block_start = time.perf_counter()
-        for s in T.seed_list:
-            tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
-            Xtr, Xho, Xt = features(method, D, k, tr, ho, T.sign_convention)
-            prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
-            teacher = training.train_teacher(P, prep, s).model
-            trained = {"TM": teacher, "SM_scratch": training.train_student(P, prep, s).model,
-                       "SM": training.distill(P, prep, teacher, s, loss=P.kd_loss, alpha=P.kd_alpha,
-                                              temperature=P.kd_temperature).model}
-            bounds = np.cumsum([0, len(Xtr), len(Xho), len(Xt)])
-            X_all = np.concatenate([Xtr, Xho, Xt])  # one predict call per model for the three parts
-            for name, model in trained.items():
-                out = training.predict(model, X_all)
-                for i, (part, y) in enumerate((("wdbc_train", prep.y_train), ("wdbc_holdout", prep.y_val),
-                                               ("target", D.y_target))):
-                    rows.append({"run": T.run, "features": method, "k": k, "seed": s, "model": name, "part": part,
-                                 **_metric_row(y, out[bounds[i]:bounds[i + 1]])})
-                if method == "authors" and k == flip_k:
-                    f = sign_flip_scores(model, Xt, D.y_target, solver)
-                    f.insert(0, "model", name)
-                    f.insert(0, "seed", s)
-                    flips.append(f)
-            del trained, teacher
-            tf_keras.backend.clear_session()
-        done = time.perf_counter() - start
-        left = done / (b + 1) * (len(blocks) - b - 1)
         block = pd.DataFrame([r for r in rows if r["features"] == method and r["k"] == k and r["part"] == "target"])
         accs = block.groupby("model", sort=False)["accuracy"].mean()
-        log(f"[{b + 1}/{len(blocks)}] {method} k={k}: {_fmt_time(time.perf_counter() - block_start)} "
-            f"(elapsed {_fmt_time(done)}, ~{_fmt_time(left)} left); mean target accuracy "
-            + ", ".join(f"{m} {a:.3f}" for m, a in accs.items()))
-        if b == 0 and len(blocks) > 1:
-            log(f"    estimated total for the CNNs: ~{_fmt_time(done * len(blocks))}")
+        log(f"{method} k={k}: mean target accuracy " + ", ".join(f"{m} {a:.3f}" for m, a in accs.items()))
     if "signed" in T.features:
         rows += logistic_rows(T, D)
         lr = pd.DataFrame([r for r in rows if r["model"] == "LR" and r["part"] == "target"])
@@ -426,6 +401,46 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
     seconds = time.perf_counter() - start
     log(f"done in {_fmt_time(seconds)}")
     return Outcome(df, summ, fl, seconds, crossdataset.majority_baseline(D.y_target))
+
+
+def transfer_cell(T: TransferParams, D: Data, method: str, k: int, s: int, solver=None) -> tuple[list, list]:
+    """One (features, k, seed) of the experiment: train TM, SM_scratch and SM on the seed's WDBC split and score
+    them on WDBC train / holdout and on the target; with ``solver`` (the sign pattern of the authors' PCA on the
+    target) also the sign-flip scores. SM_scratch and SM train side by side in one :mod:`lib.bank` (same initial
+    weights and batches, the teacher's logits computed once). Returns (metric rows, sign-flip frames)."""
+    import tf_keras
+
+    from . import bank, models, preprocess, repro, training
+
+    P = T.params
+    tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+    Xtr, Xho, Xt = features(method, D, k, tr, ho, T.sign_convention)
+    prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
+    teacher = training.train_teacher(P, prep, s).model
+    repro.seed_everything(s)
+    init = models.build_student(prep.n_features).get_weights()
+    students = bank.train([bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs),
+                           bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature)],
+                          init, prep.X_train, prep.y_train, s, P.batch_size,
+                          t_logits_train=bank.teacher_logits(teacher, prep.X_train))
+    trained = {"TM": teacher, "SM_scratch": students["SM_scratch"].model, "SM": students["SM"].model}
+    bounds = np.cumsum([0, len(Xtr), len(Xho), len(Xt)])
+    X_all = np.concatenate([Xtr, Xho, Xt])  # one predict call per model for the three parts
+    rows, flips = [], []
+    for name, model in trained.items():
+        out = training.predict(model, X_all)
+        for i, (part, y) in enumerate((("wdbc_train", prep.y_train), ("wdbc_holdout", prep.y_val),
+                                       ("target", D.y_target))):
+            rows.append({"run": T.run, "features": method, "k": k, "seed": s, "model": name, "part": part,
+                         **_metric_row(y, out[bounds[i]:bounds[i + 1]])})
+        if solver is not None:
+            f = sign_flip_scores(model, Xt, D.y_target, solver)
+            f.insert(0, "model", name)
+            f.insert(0, "seed", s)
+            flips.append(f)
+    del trained, teacher
+    tf_keras.backend.clear_session()
+    return rows, flips
 
 
 def logistic_rows(T: TransferParams, D: Data, k_values=LR_K_VALUES) -> list[dict]:

@@ -1,4 +1,4 @@
-"""lib.bank: a member of a bank trains exactly as the Keras student (or lib.training.Distiller) trained alone on
+"""lib.bank: a member of a bank trains exactly as the Keras student (or the Keras Distiller of tests/keras_reference.py) trained alone on
 the same batches, members do not interact, epochs and snapshots freeze and keep the right weights, the graph is
 traced once per shape, and the same seed gives the same numbers. Dropout is off where a step-for-step
 comparison needs the same masks (the bank draws its own, keyed by seed and step)."""
@@ -7,6 +7,7 @@ import pytest
 import tf_keras as keras
 
 from lib import bank, models, repro, training
+from tests.keras_reference import Distiller, close as _close
 
 N, F, BATCH, SEED = 70, 9, 16, 7  # 70 rows: four full batches and a remainder of 6
 
@@ -44,24 +45,6 @@ def _keras_alone(model, X, y, epochs):
     return out
 
 
-# The student's convolutions are linear, so conv1's bias and conv2's bias (and, with dropout off, bn1's beta)
-# only shift what a later BatchNorm subtracts again: their true gradient is 0 and their computed one rounding
-# noise, which Adam scales up to full-size steps, so they drift apart between any two summation orders without
-# changing what the model computes. The moving means of both BatchNorms average those drifting shifts with a lag,
-# so they drift too (even bias - moving mean moved 1.5e-3 apart here). Those weights are compared through the
-# predictions, which use them; the moving variances, compared directly, check the BatchNorm momentum.
-NULL_DIRECTIONS = (1, 3, 4, 7, 10)  # conv1 bias, bn1 beta, bn1 moving mean, conv2 bias, bn2 moving mean
-
-
-def _close(a, b, rtol=2e-4, atol=2e-5, X=None):
-    for i, (wa, wb) in enumerate(zip(a, b)):
-        if i not in NULL_DIRECTIONS:
-            np.testing.assert_allclose(wa, wb, rtol=rtol, atol=atol, err_msg=f"weight {i}")
-    if X is not None:
-        pa, pb = (bank.to_keras(w, F).predict(X[..., None], verbose=0) for w in (a, b))
-        np.testing.assert_allclose(pa, pb, atol=1e-3)  # measured 3.4e-4: the moving means lag behind the shifts
-
-
 def test_bce_member_equals_the_keras_student(data):
     X, y, _, _ = data
     w0 = _init()
@@ -84,7 +67,7 @@ def test_kd_member_equals_the_distiller(data, loss, alpha, T):
     w0 = _init()
     student = models.build_student(F, dropout=0.0)
     student.set_weights(w0)
-    d = training.Distiller(student, teacher, loss, alpha, T)
+    d = Distiller(student, teacher, loss, alpha, T)
     d.compile(optimizer=keras.optimizers.Adam(1e-2))
     batches = _keras_alone(d, X, y, epochs=2)
     out = bank.train([bank.Member("kd", loss, lr=1e-2, epochs=2, alpha=alpha, temperature=T)], w0, X, y, SEED,

@@ -3,7 +3,7 @@ every converted model loads in LiteRT and agrees with its Keras source; strippin
 import numpy as np
 import pytest
 
-from lib import compress, data, models, params, preprocess, splits, tflite, training
+from lib import bank, compress, data, models, params, preprocess, repro, splits, tflite, training
 
 
 def test_quantize_rounds_and_clips():
@@ -22,7 +22,10 @@ def trained():
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
     tm = training.train_teacher(P, prep, seed=s.seed).model
-    sm = training.distill(P, prep, tm, s.seed, "hinton", 0.1, 5.0, epochs=5, lr=1e-2).model
+    repro.seed_everything(s.seed)
+    init = models.build_student(prep.n_features).get_weights()
+    sm = bank.train([bank.Member("SM", "hinton", 1e-2, 5, 0.1, 5.0)], init, prep.X_train, prep.y_train, s.seed,
+                    P.batch_size, t_logits_train=bank.teacher_logits(tm, prep.X_train))["SM"].model
     return P, prep, tm, sm
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib import predictions, results, summary
+from lib import predictions, results, stats, summary
 from lib.metrics import METRICS
 
 
@@ -65,15 +65,18 @@ def test_summary_table_has_contract_columns_and_every_metric():
 
 # ------------------------------------------------------------------------------------------------ paired
 def test_paired_degenerate_cases_are_flagged_not_p0():
-    same = summary.paired([0.9, 0.95, 0.92], [0.9, 0.95, 0.92], 455, 114)
+    same = stats.paired([0.9, 0.95, 0.92], [0.9, 0.95, 0.92], 455, 114)
     assert same["corrected_p"] == 1.0 and same["note"] == "identical on every split"
-    const = summary.paired([0.91, 0.96, 0.93], [0.90, 0.95, 0.92], 455, 114)
+    const = stats.paired([0.91, 0.96, 0.93], [0.90, 0.95, 0.92], 455, 114)
     assert math.isnan(const["corrected_p"]) and math.isnan(const["naive_p"]) and "constant" in const["note"]
     assert math.isnan(const["corrected_ci_low"]) and math.isnan(const["naive_ci_high"])  # no interval either
-    one = summary.paired([0.9], [0.8], 455, 114)
+    one = stats.paired([0.9], [0.8], 455, 114)
     assert math.isnan(one["corrected_p"]) and one["n_splits"] == 1
-    normal = summary.paired([0.91, 0.97, 0.93, 0.95], [0.90, 0.95, 0.94, 0.92], 455, 114)
+    normal = stats.paired([0.91, 0.97, 0.93, 0.95], [0.90, 0.95, 0.94, 0.92], 455, 114)
     assert 0 < normal["corrected_p"] <= 1 and normal["corrected_p"] > normal["naive_p"] and normal["note"] == ""
+    assert same["corrected_ci_low"] == same["corrected_ci_high"] == 0.0
+    gap = stats.paired([0.9, np.nan, 0.95, 0.92], [0.88, 0.9, 0.94, 0.9], 455, 114)  # a NaN split is left out
+    assert gap["n_splits"] == 3 and gap["mean_diff"] == pytest.approx((0.02 + 0.01 + 0.02) / 3)
 
 
 def test_holm_by_hand():

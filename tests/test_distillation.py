@@ -1,0 +1,81 @@
+"""lib.distillation: notebook 03's bank of one split (grid cells, SM_scratch, SM_paperloss, SM) and what it keeps.
+
+The chosen cell continued to kd_epochs *is* SM: a bank that trains only that (alpha, T) from the same initial
+weights gives the same model (members never interact; only the float rounding of the stacked products differs,
+as in tests/keras_reference.py's ``close``; test_bank checks a member against Keras)."""
+import numpy as np
+import pytest
+
+from lib import bank, data, distillation, models, params, preprocess, repro, splits, training
+from tests.keras_reference import close
+
+
+@pytest.fixture(scope="module")
+def split_with_teacher(tmp_path_factory):
+    import os
+
+    out = tmp_path_factory.mktemp("outputs")
+    old = os.environ.get("KDSTUDY_OUTPUTS")
+    os.environ["KDSTUDY_OUTPUTS"] = str(out)
+    P = params.load("wdbc-fast", teacher_epochs=2, kd_epochs=4, student_epochs=3, ablation_epochs=2)
+    ds = data.load(P)
+    s = splits.make_splits(P, ds.y)[0]
+    prep = preprocess.prepare(P, ds, s)
+    training.save(training.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)
+    yield P, ds, s, prep
+    if old is None:
+        os.environ.pop("KDSTUDY_OUTPUTS", None)
+    else:
+        os.environ["KDSTUDY_OUTPUTS"] = old
+
+
+def test_members_of_each_protocol():
+    P = params.load("wdbc-fast")
+    names = [m.name for m in distillation.members(P)]
+    n = len(P.ablation_alphas) * len(P.ablation_temperatures)
+    assert names == [f"cell{k}" for k in range(n)] + ["SM_scratch", "SM_paperloss"]
+    cell = distillation.members(P)[0]
+    assert (cell.loss, cell.lr, cell.epochs, cell.snapshots) == (P.kd_loss, P.kd_lr, P.kd_epochs,
+                                                                  (P.ablation_epochs,))
+    scratch = distillation.members(P)[n]
+    assert (scratch.loss, scratch.lr, scratch.epochs) == ("bce", P.student_lr, P.student_epochs)
+    paper = params.load("wdbc-paper-fast")  # the authors' (0.1, 10) is a cell of their grid: no extra member
+    assert (paper.kd_alpha, paper.kd_temperature) in distillation.cells(paper)
+    assert [m.name for m in distillation.members(paper)][-1] == "SM_scratch"
+    off_grid = params.load("wdbc-paper-fast", kd_temperature=4.0)
+    sm = distillation.members(off_grid)[-1]
+    assert (sm.name, sm.alpha, sm.temperature, sm.loss) == ("SM", off_grid.kd_alpha, 4.0, "paper")
+
+
+def test_grid_longer_than_sm_is_refused():
+    P = params.load("wdbc-fast", ablation_epochs=5, kd_epochs=3)
+    with pytest.raises(ValueError, match=r"ablation_epochs \(5\) > kd_epochs \(3\)"):
+        distillation.members(P)
+
+
+def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher):
+    P, ds, s, prep = split_with_teacher
+    teacher = training.load_model(P.run, "TM", s.id)
+    before = [w.copy() for w in teacher.get_weights()]
+    o = distillation.students_of_split(P, ds, s, "val")
+    assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss"]
+    assert len(o.grid) == len(distillation.cells(P)) and {g["scored_on"] for g in o.grid} == {"val"}
+    best = training.choose(o.grid)
+    assert (o.chosen["alpha"], o.chosen["temperature"]) == (best["alpha"], best["temperature"])
+    sm_row = next(r for r in o.rows if r["model"] == "SM")
+    assert (sm_row["kd_alpha"], sm_row["kd_temperature"]) == (best["alpha"], best["temperature"])
+    assert np.isnan(next(r for r in o.rows if r["model"] == "SM_scratch")["kd_alpha"])
+    curves = {(c["model"], c["epoch"]) for c in o.curves}
+    assert ("SM", P.kd_epochs) in curves and ("SM_scratch", P.student_epochs) in curves
+    assert ("SM_scratch", P.student_epochs + 1) not in curves
+    # SM as a fresh distillation with the chosen cell alone: the same model up to float rounding
+    repro.seed_everything(s.seed)
+    init = models.build_student(prep.n_features).get_weights()
+    alone = bank.train([bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, best["alpha"], best["temperature"])],
+                       init, prep.X_train, prep.y_train, s.seed, P.batch_size,
+                       t_logits_train=bank.teacher_logits(teacher, prep.X_train))["SM"]
+    saved = training.load_model(P.run, "SM", s.id)
+    close(alone.model.get_weights(), saved.get_weights(), X=prep.X_test[..., 0])
+    assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))  # the teacher is untouched
+    again = distillation.students_of_split(P, ds, s, "val")  # same seed, same numbers
+    assert [r["accuracy"] for r in again.rows] == [r["accuracy"] for r in o.rows] and again.grid == o.grid
