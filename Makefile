@@ -143,6 +143,12 @@ NBVAL_FAST := $(foreach r,$(ALL_FAST),$(call executed,$(r))) $(foreach r,$(ALL_F
 NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST),$(call executed,$(r))) $(call executed,$(TRANSFER_RUN)) \
   $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary) $(call executed,summary-fast)
 NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# nbval runs in NBVAL_JOBS pytest processes side by side, each on whole runs in notebook order (a run's notebooks
+# read what its earlier ones wrote; lib.recheck buckets balances them by their recorded times); notebook 08 reads
+# every run, so it runs afterwards on its own. The stand-in gives each kernel one thread, so two processes use the
+# two cores. (pytest-xdist's loadgroup cannot keep a run together: pytest 9 ignores the node ids it rewrites.)
+NBVAL_JOBS ?= 2
+SUMMARY_NBS = $(filter outputs/summary/% outputs/summary-fast/%,$(NBVAL_FAST) $(NBVAL_FULL))
 # The stand-in for another machine: TensorFlow's intra-op thread count set to one it does not use by default (it
 # uses one thread per core), which changes the order of floating-point sums in its kernels. `make test STANDIN=`
 # re-executes in this machine's own environment instead.
@@ -167,7 +173,13 @@ test-full: $(STAMP) ## the same re-execution checks for every committed notebook
 define recheck
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
 	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),this machine's own environment)"; \
-	env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(1) || failed="$$failed nbval"; \
+	$(VPY) -m lib.recheck buckets $(NBVAL_JOBS) $(filter-out $(SUMMARY_NBS),$(1)) > $$scratch/buckets; k=0; \
+	while IFS= read -r nbs; do k=$$((k+1)); echo "   nbval process $$k: $$(wc -w <<< "$$nbs") notebooks"; \
+	  { env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $$nbs 2>&1; \
+	    echo $$? > $$scratch/nbval$$k.rc; } | sed -u "s/^/[nbval $$k] /" & \
+	done < $$scratch/buckets; wait; \
+	for rc in $$scratch/nbval*.rc; do [ "$$(cat $$rc)" = 0 ] || failed="$$failed nbval"; done; \
+	$(if $(filter $(SUMMARY_NBS),$(1)),env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(filter $(SUMMARY_NBS),$(1)) || [ $$? = 5 ] || failed="$$failed nbval-08";) \
 	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
 	$(VPY) -m lib.recheck gather $$scratch/a > /dev/null || failed="$$failed gather"; \
 	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \

@@ -15,7 +15,8 @@ Two levels of reproducibility (README: *Reproducibility*):
 column and exits 1 if any is outside its tolerance; ``python -m lib.recheck identical <a> <b> [run ...]`` exits 1
 if the trees differ. ``python -m lib.recheck chain <run> <outputs>`` executes a run's notebooks in order with
 papermill into another outputs tree (what the bit-identity check of ``make test`` runs twice);
-``python -m lib.recheck gather <outputs>`` merges each run's ``results.csv`` there, as make does.
+``python -m lib.recheck gather <outputs>`` merges each run's ``results.csv`` there, as make does;
+``python -m lib.recheck buckets <n> <notebook ...>`` prints n lines of whole runs for n parallel nbval processes.
 """
 from __future__ import annotations
 
@@ -424,10 +425,15 @@ def executed_notebooks(root: Path, run: str) -> set[str]:
 
 
 def write_manifest(root: Path, notebooks) -> Path:
-    """Record the executed notebooks (``outputs/<run>/<nb>.ipynb`` paths) of a scratch tree."""
+    """Record the executed notebooks (``outputs/<run>/<nb>.ipynb`` paths) of a scratch tree, added to those already
+    recorded there (nbval runs in two phases, and under xdist each worker records what it collected)."""
     path = Path(root) / MANIFEST
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sorted(f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks), indent=1))
+    listed = set(json.loads(path.read_text())) if path.exists() else set()
+    listed |= {f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks}
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sorted(listed), indent=1))
+    tmp.replace(path)
     return path
 
 
@@ -522,6 +528,32 @@ def identical(a: Path, b: Path, runs: list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ execution
+def _recorded_seconds(nb: Path) -> float:
+    """papermill's recorded duration of an executed notebook (60 s when it has none)."""
+    try:
+        return float(json.loads(Path(nb).read_text())["metadata"]["papermill"]["duration"] or 60.0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return 60.0
+
+
+def buckets(notebooks: list[str], n: int) -> list[list[str]]:
+    """Split executed notebooks into ``n`` lists for ``n`` nbval processes: whole runs (a run's notebooks read what
+    its earlier ones wrote), each list in the order given, runs assigned longest first to the least loaded list
+    by their recorded papermill time. Empty lists are dropped."""
+    if n < 1:
+        raise ValueError(f"need at least one bucket, got {n}")
+    runs: dict[str, list[str]] = {}
+    for nb in notebooks:
+        runs.setdefault(Path(nb).parent.name, []).append(nb)
+    load, out = [0.0] * n, [[] for _ in range(n)]
+    for run in sorted(runs, key=lambda r: -sum(_recorded_seconds(Path(nb)) for nb in runs[r])):
+        i = load.index(min(load))
+        out[i] += runs[run]
+        load[i] += sum(_recorded_seconds(Path(nb)) for nb in runs[run])
+    order = {nb: k for k, nb in enumerate(notebooks)}
+    return [sorted(b, key=order.get) for b in out if b]
+
+
 CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
          "06_tflite_export", "07_pi_measurements")
 
@@ -633,6 +665,10 @@ def main(argv: list[str]) -> int:
         n = sum(len(_files(a, r, IDENTITY_SUFFIXES)) for r in runs)
         print(f"identity: {n - len(bad)} passed, {len(bad)} failed")
         return 1 if bad else 0
+    if len(argv) >= 2 and argv[0] == "buckets":  # one line of notebooks per nbval process
+        for b in buckets(argv[2:], int(argv[1])):
+            print(" ".join(b))
+        return 0
     if len(argv) == 2 and argv[0] == "gather":
         for p in gather_tree(Path(argv[1])):
             print(f"gathered {p}")

@@ -8,8 +8,9 @@ conftest.py under tests/ would not apply to notebooks under outputs/).
 - optional data stays optional: a notebook whose inputs are absent (PBCNT's CSV; the authors' Pi logs under
   ``../shared/reference``) is not collected, and one line per missing source says which notebooks were left out.
 
-Notebooks run in order in one process (``-p no:xdist``): notebook 03 reads the models that 02 saved in the same
-scratch outputs tree.
+A run's notebooks run in order in one process (``-p no:xdist``): notebook 03 reads the models that 02 saved in the
+same scratch outputs tree. ``make test`` starts two such processes on different runs (``lib.recheck buckets``);
+each records the notebooks it executed in the scratch tree's manifest.
 """
 from __future__ import annotations
 

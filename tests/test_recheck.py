@@ -350,3 +350,32 @@ def test_gather_merges_results_as_make_does(tmp_path):
     (tmp_path / RUN / "results.csv").unlink()
     assert recheck.gather_tree(tmp_path) == [tmp_path.resolve() / RUN / "results.csv"]
     assert (tmp_path / RUN / "results.csv").read_bytes() == (COMMITTED / RUN / "results.csv").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------ nbval buckets
+def _nb(path, seconds):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"papermill": {"duration": seconds}} if seconds is not None else {}
+    path.write_text(json.dumps({"cells": [], "metadata": meta, "nbformat": 4, "nbformat_minor": 5}))
+    return str(path)
+
+
+def test_buckets_keep_runs_whole_and_in_order_and_balance_by_recorded_time(tmp_path):
+    a = [_nb(tmp_path / "a" / f"0{i}_x.ipynb", 100) for i in range(1, 4)]   # 300 s
+    b = [_nb(tmp_path / "b" / f"0{i}_x.ipynb", 120) for i in range(1, 3)]   # 240 s
+    c = [_nb(tmp_path / "c" / "01_x.ipynb", None)]                          # no record: 60 s
+    nbs = [a[0], b[0], a[1], c[0], b[1], a[2]]
+    out = recheck.buckets(nbs, 2)
+    assert out == [a, [b[0], c[0], b[1]]]  # a alone (300 s) against b and c (300 s), in the order given
+    assert recheck.buckets(nbs, 5) == [a, b, c] and recheck.buckets([], 2) == []
+    with pytest.raises(ValueError, match="at least one bucket"):
+        recheck.buckets(nbs, 0)
+
+
+def test_manifest_adds_to_what_is_recorded(tmp_path):
+    recheck.write_manifest(tmp_path, ["x/wdbc-fast/02_teacher.ipynb"])
+    recheck.write_manifest(tmp_path, ["x/summary-fast/08_statistics.ipynb", "x/wdbc-fast/02_teacher.ipynb"])
+    assert recheck.executed_notebooks(tmp_path, "wdbc-fast") == {"02_teacher.ipynb"}
+    assert recheck.executed_notebooks(tmp_path, "summary-fast") == {"08_statistics.ipynb"}
