@@ -11,7 +11,8 @@ and T), its own learning rate and its own number of epochs, and all members see 
 order from the same initial weights.
 
 The computation of one member is that of the Keras student trained alone (``tests/test_bank.py`` checks it step
-for step against ``train_on_batch`` of the Keras student and of :class:`lib.training.Distiller`, dropout off):
+for step against ``train_on_batch`` of the Keras student and of the Keras ``Distiller`` in
+``tests/keras_reference.py``, dropout off):
 
 - layers: Conv1D(4, 2) - BatchNorm - Dropout - Conv1D(8, 2) - BatchNorm - Dropout - Flatten - Dense(2) -
   sigmoid, written as products over the stacked axis (``tf.einsum``); BatchNorm as Keras does it for 3-D

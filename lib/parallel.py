@@ -12,8 +12,11 @@ so it comes from the environment, never from a params file:
   (``KDSTUDY_OUTPUTS``; on a cluster it must be a shared filesystem, see README "Running on a cluster"). Results
   come back in the order of the items whichever engine ran them, and a failure names the item that failed.
 
-Workers started here inherit this process's environment (``TF_USE_LEGACY_KERAS=1`` included). Workers of an
-external cluster must be started with the same environment and code (README).
+Workers started here inherit this process's environment (``TF_USE_LEGACY_KERAS=1`` included), and every task
+carries the caller's outputs tree, so a worker reads and writes where the caller does. Local Dask workers keep
+the caller's thread settings (Dask's nanny would otherwise set ``OMP_NUM_THREADS=1`` and its kin, which the
+notebook kernel does not). Workers of an external cluster must be started with the same environment, code and
+thread settings (README "Running on a cluster").
 """
 from __future__ import annotations
 
@@ -24,9 +27,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Sequence
 
 BACKENDS = ("sequential", "processes", "dask")
-# What every worker needs before TensorFlow is imported (the Makefile and the Jupyter kernel set the same).
-WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
-              "PYTHONHASHSEED": "0"}
 
 
 class BackendError(ValueError):
@@ -58,13 +58,13 @@ def describe(**kw) -> str:
     return f"Dask scheduler at {s['address']}" if s["address"] else f"local Dask cluster of {s['workers']} workers"
 
 
-def _label(item, i: int, labels) -> str:
+def _label(i: int, labels) -> str:
     return str(labels[i]) if labels is not None else f"item {i + 1}"
 
 
-def _call(fn: Callable, args: tuple) -> Any:
-    for k, v in WORKER_ENV.items():
-        os.environ.setdefault(k, v)
+def _call(fn: Callable, args: tuple, outputs: str) -> Any:
+    """A task on a worker: the caller's outputs tree (``KDSTUDY_OUTPUTS``), then ``fn(*args)``."""
+    os.environ["KDSTUDY_OUTPUTS"] = outputs
     return fn(*args)
 
 
@@ -80,6 +80,9 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"{len(labels)} labels for {len(items)} items")
     s = settings(backend, workers, address)
+    from . import paths
+
+    outputs = str(paths.outputs_root())
     log = log or (lambda _line: None)
     results: list = [None] * len(items)
     start = time.perf_counter()
@@ -89,11 +92,11 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
         nonlocal done
         done += 1
         extra = getattr(value, "line", None)
-        log(f"[{done}/{len(items)}] {_label(items[i], i, labels)} ({time.perf_counter() - start:.1f} s)"
+        log(f"[{done}/{len(items)}] {_label(i, labels)} ({time.perf_counter() - start:.1f} s)"
             + (f"\n    {extra}" if extra else ""))
 
     def failed(i, err):
-        return RuntimeError(f"{getattr(fn, '__name__', fn)} failed on {_label(items[i], i, labels)}: "
+        return RuntimeError(f"{getattr(fn, '__name__', fn)} failed on {_label(i, labels)}: "
                             f"{type(err).__name__}: {err}")
 
     if s["backend"] == "sequential" or not items:
@@ -107,23 +110,27 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
     if s["backend"] == "processes":
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=min(s["workers"], len(items)), mp_context=mp.get_context("spawn")) as ex:
-            futures = {ex.submit(_call, fn, args): i for i, args in enumerate(items)}
+        ex = ProcessPoolExecutor(max_workers=min(s["workers"], len(items)), mp_context=mp.get_context("spawn"))
+        ok = False
+        try:
+            futures = {ex.submit(_call, fn, args, outputs): i for i, args in enumerate(items)}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
                     results[i] = fut.result()
                 except Exception as e:
-                    for f in futures:
-                        f.cancel()
                     raise failed(i, e) from e
                 report(i, results[i])
+            ok = True
+        finally:  # after a failure, neither wait for the splits still running nor start the queued ones
+            ex.shutdown(wait=ok, cancel_futures=not ok)
         return results
-    return _dask_map(fn, items, s, results, report, failed)
+    return _dask_map(fn, items, s, results, report, failed, outputs)
 
 
-def _dask_map(fn, items, s, results, report, failed):
+def _dask_map(fn, items, s, results, report, failed, outputs):
     try:
+        import dask
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as e:  # pragma: no cover - dask is in requirements.txt
         raise BackendError("KD_BACKEND=dask needs dask.distributed (pip install -r requirements.txt)") from e
@@ -136,13 +143,19 @@ def _dask_map(fn, items, s, results, report, failed):
                 raise BackendError(f"cannot reach the Dask scheduler at DASK_SCHEDULER_ADDRESS={s['address']}: "
                                    f"{type(e).__name__}: {e}") from e
         else:
-            cluster = LocalCluster(n_workers=s["workers"], threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+            # The nanny's default pre-spawn environment pins OMP/MKL/OpenBLAS to one thread; the notebook kernel
+            # does not, and BLAS-backed steps (PCA) must compute alike whichever engine runs them.
+            spawn_env = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                         if not k.endswith("_NUM_THREADS")}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+                cluster = LocalCluster(n_workers=s["workers"], threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
             client = Client(cluster)
         with client:
             # A key of its own per call and item: a long-lived scheduler never hands back an earlier call's result.
             tag = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex[:8]}"
-            futures = [client.submit(_call, fn, args, pure=False, key=f"{tag}-{i}") for i, args in enumerate(items)]
+            futures = [client.submit(_call, fn, args, outputs, pure=False, key=f"{tag}-{i}")
+                       for i, args in enumerate(items)]
             index = {f.key: i for i, f in enumerate(futures)}
             for fut in dask_completed(futures):
                 i = index[fut.key]

@@ -410,28 +410,35 @@ def _files(root: Path, run: str, suffixes=(".csv", ".md")) -> list[Path]:
     return out
 
 
-MANIFEST = ".reexecuted.json"  # written by tests/nbval_plugin.py into the scratch tree: what nbval executed
+MANIFEST = ".reexecuted"  # tests/nbval_plugin.py writes <MANIFEST>.<pid>.json into the scratch tree: what it ran
+
+
+def _manifest_entries(root: Path) -> set[str] | None:
+    """Every nbval process's record in ``root`` (None when there is none)."""
+    files = sorted(Path(root).glob(f"{MANIFEST}.*.json"))
+    if not files:
+        return None
+    return {entry for f in files for entry in json.loads(f.read_text())}
 
 
 def executed_notebooks(root: Path, run: str) -> set[str]:
-    """Notebooks of ``run`` executed into ``root``: nbval's manifest of a scratch tree, else the ``.ipynb`` files
+    """Notebooks of ``run`` executed into ``root``: nbval's manifests of a scratch tree, else the ``.ipynb`` files
     papermill wrote (a committed tree, or one made by :func:`chain`)."""
-    manifest = Path(root) / MANIFEST
-    if manifest.exists():
-        listed = json.loads(manifest.read_text())
+    listed = _manifest_entries(root)
+    if listed is not None:
         return {Path(p).name for p in listed if Path(p).parent.name == run}
     d = Path(root) / run
     return {p.name for p in d.glob("*.ipynb") if p.name.count(".") == 1} if d.is_dir() else set()
 
 
 def write_manifest(root: Path, notebooks) -> Path:
-    """Record the executed notebooks (``outputs/<run>/<nb>.ipynb`` paths) of a scratch tree, added to those already
-    recorded there (nbval runs in two phases, and under xdist each worker records what it collected)."""
-    path = Path(root) / MANIFEST
+    """Record the executed notebooks (``outputs/<run>/<nb>.ipynb`` paths) of a scratch tree, one file per process
+    (``make test`` runs nbval in parallel processes and then once more for notebook 08; readers take the union)."""
+    path = Path(root) / f"{MANIFEST}.{os.getpid()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     listed = set(json.loads(path.read_text())) if path.exists() else set()
     listed |= {f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks}
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(sorted(listed), indent=1))
     tmp.replace(path)
     return path
@@ -610,9 +617,9 @@ def gather_tree(root: Path | str) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------------ command line
 def _runs_in(root: Path) -> list[str]:
-    manifest = Path(root) / MANIFEST
-    if manifest.exists():
-        return sorted({Path(p).parent.name for p in json.loads(manifest.read_text())})
+    listed = _manifest_entries(root)
+    if listed is not None:
+        return sorted({Path(p).parent.name for p in listed})
     return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and p.name not in ("report",))
 
 

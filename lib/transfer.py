@@ -20,8 +20,9 @@ The experiment (:func:`experiment`), for each feature method, k and seed s:
 - WDBC split by :func:`lib.crossdataset.authors_split` (seed s); features from
   :func:`lib.crossdataset.authors_features` (the authors': a separate raw PCA per dataset) or
   :func:`lib.crossdataset.signed_features` (label-free: own scaler + PCA per dataset, signs by loadings);
-- TM, SM_scratch and SM trained with :mod:`lib.training` (validation = the WDBC holdout, only logged, as the
-  authors did) and evaluated on the WDBC training rows, the WDBC holdout and all of BCD;
+- TM trained with :mod:`lib.training` (validation = the WDBC holdout, only logged, as the authors did), SM_scratch
+  and SM side by side in one :mod:`lib.bank` (no validation: nothing reads it), all three evaluated on the WDBC
+  training rows, the WDBC holdout and all of BCD; each (features, k, seed) goes through :func:`lib.parallel.map`;
 - extras without training: the **sign flips** (authors' features, k = 6: every trained model evaluated on BCD
   under all 2^6 sign patterns of BCD's components) and a **logistic regression** on the signed features for
   k = 1..9 (k = 1: "overall abnormality" alone; the CNNs need k >= 3).

@@ -89,6 +89,10 @@ def test_unreachable_scheduler_is_a_clear_error():
         parallel.map(square_plus, [(1,)], address="tcp://127.0.0.1:1", log=None)
 
 
-def test_workers_get_the_study_environment():
-    env = parallel.map(env_of, [("TF_USE_LEGACY_KERAS",)], backend="processes", workers=1, log=None)
-    assert env == ["1"]
+@pytest.mark.parametrize("backend", ["processes", "dask"])
+def test_workers_use_the_callers_outputs_tree_and_thread_settings(backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    seen = parallel.map(env_of, [("KDSTUDY_OUTPUTS",), ("OMP_NUM_THREADS",), ("OPENBLAS_NUM_THREADS",)],
+                        backend=backend, workers=1, log=None)
+    assert seen == [str(tmp_path.resolve()), None, os.environ.get("OPENBLAS_NUM_THREADS")]

@@ -374,8 +374,13 @@ def test_buckets_keep_runs_whole_and_in_order_and_balance_by_recorded_time(tmp_p
         recheck.buckets(nbs, 0)
 
 
-def test_manifest_adds_to_what_is_recorded(tmp_path):
-    recheck.write_manifest(tmp_path, ["x/wdbc-fast/02_teacher.ipynb"])
-    recheck.write_manifest(tmp_path, ["x/summary-fast/08_statistics.ipynb", "x/wdbc-fast/02_teacher.ipynb"])
+def test_manifests_of_parallel_processes_are_read_together(tmp_path):
+    import json
+
+    recheck.write_manifest(tmp_path, ["x/wdbc-fast/02_teacher.ipynb"])  # this process
+    (tmp_path / f"{recheck.MANIFEST}.1.json").write_text(json.dumps(["bcd-fast/01_data_exploration.ipynb"]))
+    recheck.write_manifest(tmp_path, ["x/summary-fast/08_statistics.ipynb"])  # the same process, later
     assert recheck.executed_notebooks(tmp_path, "wdbc-fast") == {"02_teacher.ipynb"}
+    assert recheck.executed_notebooks(tmp_path, "bcd-fast") == {"01_data_exploration.ipynb"}
     assert recheck.executed_notebooks(tmp_path, "summary-fast") == {"08_statistics.ipynb"}
+    assert recheck._runs_in(tmp_path) == ["bcd-fast", "summary-fast", "wdbc-fast"]
