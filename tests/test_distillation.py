@@ -53,14 +53,17 @@ def test_grid_longer_than_sm_is_refused():
         distillation.members(P)
 
 
-def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher):
+def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, monkeypatch):
     P, ds, s, prep = split_with_teacher
+    # choose the grid's last cell, so that an indexing slip between grid and bank cannot pass unseen
+    monkeypatch.setattr(training, "choose", lambda grid: grid[-1])
     teacher = training.load_model(P.run, "TM", s.id)
     before = [w.copy() for w in teacher.get_weights()]
     o = distillation.students_of_split(P, ds, s, "val")
     assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss"]
     assert len(o.grid) == len(distillation.cells(P)) and {g["scored_on"] for g in o.grid} == {"val"}
-    best = training.choose(o.grid)
+    best = o.grid[-1]
+    assert (best["alpha"], best["temperature"]) == distillation.cells(P)[-1]
     assert (o.chosen["alpha"], o.chosen["temperature"]) == (best["alpha"], best["temperature"])
     sm_row = next(r for r in o.rows if r["model"] == "SM")
     assert (sm_row["kd_alpha"], sm_row["kd_temperature"]) == (best["alpha"], best["temperature"])
@@ -79,3 +82,16 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher):
     assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))  # the teacher is untouched
     again = distillation.students_of_split(P, ds, s, "val")  # same seed, same numbers
     assert [r["accuracy"] for r in again.rows] == [r["accuracy"] for r in o.rows] and again.grid == o.grid
+
+
+def test_grid_is_scored_at_ablation_epochs_not_at_the_end(split_with_teacher):
+    P, ds, s, _ = split_with_teacher
+    one = distillation.students_of_split(params.load(P.run, **{**_overrides(P), "ablation_epochs": 1}), ds, s, "val")
+    two = distillation.students_of_split(params.load(P.run, **{**_overrides(P), "ablation_epochs": 2}), ds, s, "val")
+    assert [g["bce"] for g in one.grid] != [g["bce"] for g in two.grid]  # the grid reads its snapshot
+    same = lambda row: {k: v for k, v in row.items() if k != "train_time_s"}  # noqa: E731 (bank seconds)
+    assert same(one.rows[0]) == same(two.rows[0])  # SM_scratch does not depend on the grid
+
+
+def _overrides(P):
+    return {k: getattr(P, k) for k in ("teacher_epochs", "kd_epochs", "student_epochs")}
