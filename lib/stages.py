@@ -1,34 +1,16 @@
-"""The per-split work of notebooks 02, 04 and 05, one function per notebook, run through :func:`lib.parallel.map`
-(notebook 03's is :func:`lib.distillation.students_of_split`). Each trains and evaluates one split, saves its
-models under the run's outputs, and returns what the notebook tabulates plus a progress ``line``; it computes
-exactly what the notebook's loop computed before (same seeds, same calls, same order within the split)."""
+"""The per-split work of notebooks 04 and 05 (compression), one function per notebook, run through
+:func:`lib.parallel.map`; notebook 02's is :func:`lib.training.teacher_split` (so that editing compression code
+never re-trains the teacher) and 03's :func:`lib.distillation.students_of_split`. Each trains and evaluates one
+split, saves its models under the run's outputs, and returns what the notebook tabulates plus a progress
+``line``; it computes exactly what the notebook's loop computed before (same seeds, same calls, same order)."""
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import compress, params, preprocess, results, tflite, training
 
 
-@dataclass
-class Outcome:
-    rows: list[dict] = field(default_factory=list)    # results contract rows
-    extra: dict = field(default_factory=dict)         # notebook-specific tables of the split
-    line: str = ""                                    # the progress line
-
-
-def teacher_split(P, ds, s) -> Outcome:
-    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows."""
-    prep = preprocess.prepare(P, ds, s)
-    t = training.train_teacher(P, prep, seed=s.seed)
-    training.save(t.model, P.run, "TM", s.id)
-    m = training.evaluate(t.model, prep.X_test, prep.y_test)
-    train_acc = training.evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
-    row = results.row(P, s, "TM", "keras", m, params=t.model.count_params(), train_accuracy=train_acc,
-                      train_time_s=round(t.seconds, 2))
-    return Outcome([row], {"curves": training.history_rows(t.history, s.id, "TM")},
-                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f} ({t.seconds:.1f} s)")
+from .training import Outcome
 
 
 def prune_split(P, ds, s) -> Outcome:

@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from . import metrics, models, paths, preprocess, repro
+from . import metrics, models, paths, preprocess, repro, results
 
 tf.get_logger().setLevel("ERROR")  # retracing notices for the many small models are expected, not news
 
@@ -106,6 +106,27 @@ def choose(grid_rows: list[dict]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- per split
+@dataclass
+class Outcome:
+    """What a notebook keeps of one split's work (:func:`lib.parallel.map` returns one per split)."""
+    rows: list[dict] = field(default_factory=list)    # results contract rows
+    extra: dict = field(default_factory=dict)         # notebook-specific tables of the split
+    line: str = ""                                    # the progress line
+
+
+def teacher_split(P, ds, s) -> Outcome:
+    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows."""
+    prep = preprocess.prepare(P, ds, s)
+    t = train_teacher(P, prep, seed=s.seed)
+    save(t.model, P.run, "TM", s.id)
+    m = evaluate(t.model, prep.X_test, prep.y_test)
+    train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
+    row = results.row(P, s, "TM", "keras", m, params=t.model.count_params(), train_accuracy=train_acc,
+                      train_time_s=round(t.seconds, 2))
+    return Outcome([row], {"curves": history_rows(t.history, s.id, "TM")},
+                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f} ({t.seconds:.1f} s)")
+
+
 def splits_with_data(P, ds, splits) -> Iterator[tuple]:
     """(i, split, prepared data) for every split, printing one progress line per split."""
     for i, s in enumerate(splits):
