@@ -216,13 +216,8 @@ def test_load_results_gathers_stage_files_and_errors(scratch_outputs):
 def test_markdown_and_model_card_answer_the_questions(scratch_outputs):
     prof = summary.profile("fast")
     runs = ["wdbc-fast", "wdbc-paper-fast"]
-    res = {"wdbc-fast": _results("wdbc-fast"), "wdbc-paper-fast": _results("wdbc-paper-fast", "paper", ("s42", "s43", "s44"), seed=1)}
-    table = pd.concat([summary.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
-    comp = pd.concat([summary.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
-    pr = _pred()
-    diag = pd.concat([summary.diagnostic(pr.assign(run=r), res[r], "rigorous") for r in runs], ignore_index=True)
-    cal = pd.concat([summary.calibration(pr.assign(run=r), "rigorous") for r in runs], ignore_index=True)
-    eff = pd.concat([summary.efficiency(res[r], None) for r in runs], ignore_index=True)
+    res, table, comp, diag, cal, eff = _tables(runs, {"wdbc-fast": _results("wdbc-fast"),
+                                                      "wdbc-paper-fast": _results("wdbc-paper-fast", "paper", ("s42", "s43", "s44"), seed=1)})
     best = summary.best_compressed(eff)
     infl = summary.inflation_table(res["wdbc-paper-fast"], res["wdbc-fast"], {("SM", "tflite", "accuracy"): (0.9767, "abstract")})
     verdict = summary.transfer_verdict(_transfer(0.6))
@@ -270,8 +265,9 @@ def test_predictions_agree_with_results():
 
 
 # ------------------------------------------------------------------------------------------------ the report's claims
-def _tables(runs=("wdbc-fast", "bcd-fast")):
-    res = {r: _results(r, seed=i) for i, r in enumerate(runs)}
+def _tables(runs=("wdbc-fast", "bcd-fast"), res=None):
+    """The tables notebook 08 builds, from synthetic results (``res``: {run: results rows}, default one per run)."""
+    res = res or {r: _results(r, seed=i) for i, r in enumerate(runs)}
     table = pd.concat([summary.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
     comp = pd.concat([summary.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
     pr = _pred()
