@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib import predictions, results, stats, summary
+from lib import predictions, results, stats, summary, writeup
 from lib.metrics import METRICS
 
 
@@ -178,7 +178,7 @@ def test_transfer_verdict_needs_interval_above_majority():
     t = summary.transfer_table(_transfer(0.6))
     assert list(t.columns) == [3, 6]
     assert no["by_features"] == {"authors": (0, 4), "signed": (0, 4)}
-    assert "0 of 4 cells" in summary.transfer_claim(no, None, None)["answer"]
+    assert "0 of 4 cells" in writeup.transfer_claim(no, None, None)["answer"]
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": 0.95, "sd": 0.01, "ci_low": 0.94, "ci_high": 0.96, "n": 10, "majority": 0.65}
                         for m in ("accuracy", "sensitivity", "specificity")])
@@ -222,13 +222,13 @@ def test_markdown_and_model_card_answer_the_questions(scratch_outputs):
     infl = summary.inflation_table(res["wdbc-paper-fast"], res["wdbc-fast"], {("SM", "tflite", "accuracy"): (0.9767, "abstract")})
     verdict = summary.transfer_verdict(_transfer(0.6))
     ranks = {r: summary.rank_tests(res[r]) for r in runs}
-    md, stated = summary.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
+    md, stated = writeup.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
     for q in ("Does the student match the teacher?", "beat training the student from scratch",
               "best accuracy per byte and per microsecond", "from WDBC help on BCD", "97.67%", "Fast profile",
               "not available: bcd-fast", "## Answers at a glance", "| question | answer |"):
         assert q in md, q
     assert {c.name for c in stated} >= {"student_matches_teacher", "kd_beats_scratch"}
-    card = summary.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}},
+    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}},
                               verdict, res=res["wdbc-fast"])
     for s in ("Not a diagnostic device", "Intended use", "Limitations", "2,688 bytes", "sensitivity",
               "mean [corrected 95% CI] | naive 95% CI"):
@@ -288,7 +288,7 @@ def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs
     res, table, comp0, diag0, cal, eff = _tables(runs)
     comp = comp0 if comp is None else comp(comp0)
     diag = diag0 if diag is None else diag(diag0)
-    md, stated = summary.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, summary.best_compressed(eff),
+    md, stated = writeup.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, summary.best_compressed(eff),
                                   verdict, {}, latency=latency, target_only=target_only)
     return md, {(c.name, c.run): c for c in stated}
 
@@ -332,7 +332,7 @@ def test_report_latency_ties_and_diagnostic_rows():
     prof = summary.profile("fast")
     res, table, comp, diag, cal, _ = _tables()
     eff = pd.concat([summary.efficiency(res[r], lat[r]) for r in ("wdbc-fast", "bcd-fast")], ignore_index=True)
-    md, stated = summary.markdown(prof, ["wdbc-fast", "bcd-fast"], [], table, comp, diag, cal, None, eff,
+    md, stated = writeup.markdown(prof, ["wdbc-fast", "bcd-fast"], [], table, comp, diag, cal, None, eff,
                                   summary.best_compressed(eff), None, {}, latency=lat)
     assert "fastest SM_INT8 = SM<br>" in md and "Fastest, tied within their repeat ranges: SM_INT8" in md
     assert not any(c.name == "fastest_tied" for c in stated)  # host timing: not a claim of claims.csv
@@ -366,11 +366,11 @@ def test_model_card_settings_come_from_the_results():
     sm = r.model == "SM"
     r.loc[sm, "kd_alpha"] = r.loc[sm, "fold"].map({"r0f0": 0.1, "r0f1": 0.5, "r1f0": 0.5, "r1f1": 0.3})
     r.loc[sm, "kd_temperature"] = r.loc[sm, "fold"].map({"r0f0": 7.0, "r0f1": 2.0, "r1f0": 2.0, "r1f1": 5.0})
-    card = summary.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, res=r)
+    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, res=r)
     assert "(0.5, 2) ×2" in card and "The exported model (split r0f0) used α = 0.1, T = 7" in card
     assert "α = 0.1, T = 10" not in card
     fixed = r.assign(kd_alpha=np.where(sm, 0.1, np.nan), kd_temperature=np.where(sm, 10.0, np.nan))
-    card = summary.model_card(prof, table, diag, cal, eff, {}, res=fixed)
+    card = writeup.model_card(prof, table, diag, cal, eff, {}, res=fixed)
     assert "α = 0.1, T = 10 on all 4 splits" in card
 
 
