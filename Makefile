@@ -112,11 +112,13 @@ outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of
 # Notebook 08 across runs: the full profile reads the full runs, the fast profile the -fast ones (lib/summary.py
 # lists them); it needs every run's results, latency (06) and Pi import (07), and the cross-dataset run.
 summary_inputs = $(foreach r,$(1),outputs/$(r)/results.csv outputs/$(r)/07_pi_measurements.ipynb)
-outputs/summary/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) \
+# ... and the report's templates and pre-specified decisions (lib/claims.py).
+REPORT_INPUTS := $(wildcard lib/templates/*.j2) params/report/decisions.yaml
+outputs/summary/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
   $(call summary_inputs,$(RUNS)) outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb | $(STAMP)
 	@echo ">> $(SUMMARY_NB) (full profile)"
 	$(call papermill,$<,-p profile full)
-outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) \
+outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
   $(call summary_inputs,$(FAST_RUNS)) outputs/$(TRANSFER_RUN)-fast/$(TRANSFER_NB).ipynb | $(STAMP)
 	@echo ">> $(SUMMARY_NB) (fast profile)"
 	$(call papermill,$<,-p profile fast)

@@ -274,3 +274,35 @@ def test_index_in_chromium(built, tmp_path):
     assert not external, f"the report asked the network for {external}"
     assert any(u.endswith("index.html") for u in requests)
     assert not errors, errors
+
+
+def test_summary_answers_fit_the_first_screen_in_chromium(tmp_path):
+    """summary.md (the committed one, rendered as the report renders it) answers at a glance: its first table is
+    the answers table (question, run, verdict, difference) and it and the figure beside it lie on the first
+    1280 x 900 screen."""
+    md = ROOT / "outputs" / "summary.md"
+    if not md.exists():
+        pytest.skip("outputs/summary.md not committed yet")
+    sync_playwright = chromium()
+    body = report.render_markdown(md, report._Links(ROOT / "outputs", ROOT / "outputs", tmp_path, []))
+    page_file = tmp_path / "summary.html"
+    page_file.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{report.INDEX_CSS}</style></head>"
+                         f"<body><main class='wrap'>{body}</main></body></html>", encoding="utf-8")
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, offline=True)
+        try:
+            page = ctx.new_page()
+            assert page.goto(page_file.as_uri()).ok
+            check_images(page)
+            heads = page.evaluate("Array.from(document.querySelector('table').querySelectorAll('th')).map(t => t.textContent)")
+            assert heads[:2] == ["question", "answer"], heads
+            table = page.evaluate("document.querySelector('table').getBoundingClientRect().toJSON()")
+            img = page.evaluate("(() => { const i = document.querySelector('img'); return [i.getAttribute('alt'), "
+                                "i.naturalWidth, i.getBoundingClientRect().toJSON()]; })()")
+            assert img[0].startswith("The answers at a glance") and img[1] > 0, img
+            assert table["bottom"] <= 900 and img[2]["bottom"] <= 900, (table, img[2])
+            assert img[2]["top"] >= table["bottom"] - 1  # the figure follows the table, it does not cover it
+        finally:
+            ctx.close()

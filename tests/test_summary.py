@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib import predictions, results, stats, summary
+from lib import predictions, results, stats, summary, writeup
 from lib.metrics import METRICS
 
 
@@ -137,7 +137,7 @@ def test_mcnemar_table_names_models_apart_from_counts():
 
 def test_calibration_rows():
     cal = summary.calibration(_pred(), "rigorous")
-    assert set(cal.model) == {"TM", "SM", "SM_INT8"}
+    assert set(cal.model) == {"TM", "SM", "SM_INT8", "SM_scratch"}  # every student, as in the diagnostic table
     sm = cal.set_index("model").loc["SM"]
     assert sm.brier == pytest.approx(0.01)
 
@@ -178,13 +178,15 @@ def test_transfer_verdict_needs_interval_above_majority():
     t = summary.transfer_table(_transfer(0.6))
     assert list(t.columns) == [3, 6]
     assert no["by_features"] == {"authors": (0, 4), "signed": (0, 4)}
-    assert "does not transfer" in summary.transfer_answer(no)
+    assert "0 of 4 cells" in writeup.transfer_claim(no, None, None)["answer"]
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": 0.95, "sd": 0.01, "ci_low": 0.94, "ci_high": 0.96, "n": 10, "majority": 0.65}
                         for m in ("accuracy", "sensitivity", "specificity")])
     v = summary.transfer_verdict(pd.concat([_transfer(0.6), pre], ignore_index=True))
-    assert v["prespecified"] is not None and "logistic regression" in summary.transfer_answer(v)
-    assert "Pre-specified" in v["text"]
+    assert v["prespecified"] is not None and "Pre-specified cell (signed features, k = 1, LR)" in v["text"]
+    other = summary.transfer_verdict(pd.concat([_transfer(0.6), pre.assign(features="authors")], ignore_index=True),
+                                     prespecified=("authors", 1, "LR"))
+    assert other["prespecified"] is not None  # the cell comes from the decisions, not from the code
 
 
 def test_transfer_results_missing_and_malformed(scratch_outputs):
@@ -214,24 +216,22 @@ def test_load_results_gathers_stage_files_and_errors(scratch_outputs):
 def test_markdown_and_model_card_answer_the_questions(scratch_outputs):
     prof = summary.profile("fast")
     runs = ["wdbc-fast", "wdbc-paper-fast"]
-    res = {"wdbc-fast": _results("wdbc-fast"), "wdbc-paper-fast": _results("wdbc-paper-fast", "paper", ("s42", "s43", "s44"), seed=1)}
-    table = pd.concat([summary.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
-    comp = pd.concat([summary.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
-    pr = _pred()
-    diag = pd.concat([summary.diagnostic(pr.assign(run=r), res[r], "rigorous") for r in runs], ignore_index=True)
-    cal = pd.concat([summary.calibration(pr.assign(run=r), "rigorous") for r in runs], ignore_index=True)
-    eff = pd.concat([summary.efficiency(res[r], None) for r in runs], ignore_index=True)
+    res, table, comp, diag, cal, eff = _tables(runs, {"wdbc-fast": _results("wdbc-fast"),
+                                                      "wdbc-paper-fast": _results("wdbc-paper-fast", "paper", ("s42", "s43", "s44"), seed=1)})
     best = summary.best_compressed(eff)
     infl = summary.inflation_table(res["wdbc-paper-fast"], res["wdbc-fast"], {("SM", "tflite", "accuracy"): (0.9767, "abstract")})
     verdict = summary.transfer_verdict(_transfer(0.6))
     ranks = {r: summary.rank_tests(res[r]) for r in runs}
-    md = summary.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
+    md, stated = writeup.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
     for q in ("Does the student match the teacher?", "beat training the student from scratch",
-              "best accuracy per byte and per microsecond", "transfer from WDBC to BCD", "97.67%", "Fast profile",
-              "not available: bcd-fast"):
+              "best accuracy per byte and per microsecond", "from WDBC help on BCD", "97.67%", "Fast profile",
+              "not available: bcd-fast", "## Answers at a glance", "| question | answer |"):
         assert q in md, q
-    card = summary.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, verdict)
-    for s in ("Not a diagnostic device", "Intended use", "Limitations", "2,688 bytes", "sensitivity"):
+    assert {c.name for c in stated} >= {"student_matches_teacher", "kd_beats_scratch"}
+    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}},
+                              verdict, res=res["wdbc-fast"])
+    for s in ("Not a diagnostic device", "Intended use", "Limitations", "2,688 bytes", "sensitivity",
+              "mean [corrected 95% CI] | naive 95% CI"):
         assert s in card, s
 
 
@@ -262,3 +262,157 @@ def test_predictions_agree_with_results():
     res = pd.DataFrame({"fold": ["r0f0", "r0f0"], "model": ["SM", "TM"], "format": "tflite", "accuracy": [1.0, 0.75]})
     chk = predictions.agreement_with_results(pr, res)
     assert chk.equal.all() and len(chk) == 2
+
+
+# ------------------------------------------------------------------------------------------------ the report's claims
+def _tables(runs=("wdbc-fast", "bcd-fast"), res=None):
+    """The tables notebook 08 builds, from synthetic results (``res``: {run: results rows}, default one per run)."""
+    res = res or {r: _results(r, seed=i) for i, r in enumerate(runs)}
+    table = pd.concat([summary.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
+    comp = pd.concat([summary.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
+    pr = _pred()
+    diag = pd.concat([summary.diagnostic(pr.assign(run=r), res[r], "rigorous") for r in runs], ignore_index=True)
+    cal = pd.concat([summary.calibration(pr.assign(run=r), "rigorous") for r in runs], ignore_index=True)
+    eff = pd.concat([summary.efficiency(res[r], None) for r in runs], ignore_index=True)
+    return res, table, comp, diag, cal, eff
+
+
+def _set(comp, run, a, b, diff, lo, hi, note=""):
+    m = (comp.run == run) & (comp.a == a) & (comp.b == b) & (comp.metric == "accuracy")
+    comp.loc[m, ["mean_diff", "corrected_ci_low", "corrected_ci_high", "note"]] = [diff, lo, hi, note]
+    return comp
+
+
+def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs=("wdbc-fast", "bcd-fast")):
+    prof = summary.profile("fast")
+    res, table, comp0, diag0, cal, eff = _tables(runs)
+    comp = comp0 if comp is None else comp(comp0)
+    diag = diag0 if diag is None else diag(diag0)
+    md, stated = writeup.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, summary.best_compressed(eff),
+                                  verdict, {}, latency=latency, target_only=target_only)
+    return md, {(c.name, c.run): c for c in stated}
+
+
+def test_report_wording_follows_the_verdicts():
+    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.0, 0.0, 0.0, "identical on every split"),
+                               "bcd-fast", "SM", "TM", -0.03, -0.05, -0.01))
+    assert c[("student_matches_teacher", "all")].verdict == "no"
+    assert "No: the teacher is better on bcd-fast" in md
+    assert "wdbc-fast: identical, 0 on every split<br>" in md  # not "+0.0 [+0.0, +0.0]"
+    assert "+0.0 [+0.0, +0.0]" not in md
+    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.002, -0.01, 0.015), "bcd-fast", "SM", "TM", 0.0, -0.012, 0.012))
+    assert c[("student_matches_teacher", "all")].verdict == "yes"
+    assert "Yes: on every dataset the student is at most 2 points worse than the teacher" in md
+    md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01))
+    assert "Not shown: on wdbc-fast the intervals allow the student to be up to 9.0 points worse" in md
+
+
+def test_report_kd_vs_scratch_states_the_unequal_tuning():
+    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035), "bcd-fast", "SM", "SM_scratch", 0, -0.01, 0.01))
+    assert c[("kd_beats_scratch", "all")].verdict == "yes" and "**Does KD beat training from scratch?** Yes, on wdbc-fast" in md
+    assert "SM_scratch was not tuned: the comparison favours KD" in md
+    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", -0.004, -0.015, 0.006), "bcd-fast", "SM", "SM_scratch", -0.03, -0.05, -0.01))
+    assert c[("kd_beats_scratch", "all")].verdict == "scratch_better"
+    assert "No: the scratch student is better on bcd-fast" in md
+
+
+def test_report_teacher_at_specificity_0_states_numbers_not_a_cause():
+    def spec0(d):
+        d = d.copy()
+        d.loc[(d.run == "bcd-fast") & (d.model == "TM"), "specificity_pooled"] = 0.0
+        return d
+    md, _ = _md(diag=spec0)
+    assert "the teacher answers 'malignant' for every row here (specificity 0" in md
+    assert "calibration failure" not in md and "threshold and" not in md
+
+
+def test_report_latency_ties_and_diagnostic_rows():
+    lat = {r: pd.DataFrame({"model": ["SM", "SM_INT8", "TM_PTQ"], "batch": [1, 1, 1], "median_us": [2.9, 2.8, 40.0],
+                            "median_us_min": [2.8, 2.7, 39.0], "median_us_max": [3.0, 2.9, 41.0]}) for r in ("wdbc-fast", "bcd-fast")}
+    prof = summary.profile("fast")
+    res, table, comp, diag, cal, _ = _tables()
+    eff = pd.concat([summary.efficiency(res[r], lat[r]) for r in ("wdbc-fast", "bcd-fast")], ignore_index=True)
+    md, stated = writeup.markdown(prof, ["wdbc-fast", "bcd-fast"], [], table, comp, diag, cal, None, eff,
+                                  summary.best_compressed(eff), None, {}, latency=lat)
+    assert "fastest SM_INT8 = SM<br>" in md and "Fastest, tied within their repeat ranges: SM_INT8" in md
+    assert not any(c.name == "fastest_tied" for c in stated)  # host timing: not a claim of claims.csv
+    assert "| wdbc-fast | SM_scratch |" in md  # the diagnostic table has every student
+
+
+def _transfer_with_prespecified(mean):
+    pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
+                         "mean": mean, "sd": 0.01, "ci_low": mean - 0.002, "ci_high": mean + 0.002, "n": 10,
+                         "majority": 0.65, "n_rows": 683} for m in ("accuracy", "sensitivity", "specificity")])
+    return summary.transfer_verdict(pd.concat([_transfer(0.6).assign(n_rows=683), pre], ignore_index=True))
+
+
+def test_report_says_transfer_only_beyond_every_target_only_rule():
+    rules = pd.DataFrame([{"rule": "pc1_sign", "prevalence_target": "as is", "resamples": 0, "accuracy": 0.966,
+                           "accuracy_low": 0.95, "accuracy_high": 0.978, "n_rows": 683, "sensitivity": 0.97,
+                           "specificity": 0.97, "prevalence": 0.35}])
+    md, c = _md(verdict=_transfer_with_prespecified(0.968), target_only=rules)
+    assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "no_more_than_target_only"
+    assert "Not shown: no better than a BCD-only rule" in md and "transfer beyond" in md
+    assert "the same CNNs transfer" not in md
+    md, c = _md(verdict=_transfer_with_prespecified(0.999), target_only=rules.assign(accuracy=0.80))
+    assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "beats_target_only"
+    assert "the WDBC-trained model beats every target-only rule" in md
+
+
+def test_model_card_settings_come_from_the_results():
+    prof = summary.profile("fast")
+    res, table, comp, diag, cal, eff = _tables(("wdbc-fast",))
+    r = res["wdbc-fast"].copy()
+    sm = r.model == "SM"
+    r.loc[sm, "kd_alpha"] = r.loc[sm, "fold"].map({"r0f0": 0.1, "r0f1": 0.5, "r1f0": 0.5, "r1f1": 0.3})
+    r.loc[sm, "kd_temperature"] = r.loc[sm, "fold"].map({"r0f0": 7.0, "r0f1": 2.0, "r1f0": 2.0, "r1f1": 5.0})
+    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, res=r)
+    assert "(0.5, 2) ×2" in card and "The exported model (split r0f0) used α = 0.1, T = 7" in card
+    assert "α = 0.1, T = 10" not in card
+    fixed = r.assign(kd_alpha=np.where(sm, 0.1, np.nan), kd_temperature=np.where(sm, 10.0, np.nan))
+    card = writeup.model_card(prof, table, diag, cal, eff, {}, res=fixed)
+    assert "α = 0.1, T = 10 on all 4 splits" in card
+
+
+def test_inflation_corrected_interval_verdict_and_confounds():
+    from types import SimpleNamespace
+
+    a, b = np.array([0.97, 0.98, 0.96, 0.975]), np.array([0.95, 0.94, 0.96, 0.945, 0.955])
+    sa, sb = {"n_train": 483, "n_test": 86}, {"n_train": 386, "n_test": 114}
+    c = summary.corrected_difference(a, b, sa, sb)
+    va, vb = a.var(ddof=1) * (1 / 4 + 86 / 483), b.var(ddof=1) * (1 / 5 + 114 / 386)
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 4)
+    half = st.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert c["diff"] == pytest.approx(a.mean() - b.mean()) and c["low"] == pytest.approx(c["diff"] - half)
+    welch = stats.inflation(a, b)
+    assert c["high"] - c["low"] > welch["ci_high"] - welch["ci_low"]  # wider than the naive Welch interval
+    paper = pd.DataFrame({"model": ["TM"] * 4 + ["SM_scratch"] * 4, "format": "keras", "accuracy": np.r_[a, a - 0.05]})
+    rig = pd.DataFrame({"model": ["TM"] * 5 + ["SM_scratch"] * 5, "format": "keras", "accuracy": np.r_[b, b]})
+    P = SimpleNamespace(teacher_lr=1e-4, teacher_epochs=50, batch_size=32, student_lr=1e-4, student_epochs=50)
+    R = SimpleNamespace(teacher_lr=1e-4, teacher_epochs=50, batch_size=32, student_lr=1e-3, student_epochs=50)
+    t = summary.inflation_table(paper, rig, {("TM", "keras", "accuracy"): (None, "x"), ("SM_scratch", "keras", "accuracy"): (None, "y")},
+                                sizes={"paper": sa, "rigorous": sb}, settings={"paper": P, "rigorous": R}).set_index("model")
+    assert t.loc["TM", "inflation_verdict"] == "inflated" and t.loc["TM", "confounds"] == ""
+    assert t.loc["SM_scratch", "confounds"] == "student_lr 0.0001 vs 0.001"  # the learning-rate confound, labelled
+    assert t.loc["TM", "n_train_paper"] == 483 and t.loc["TM", "n_train_rigorous"] == 386
+
+
+def test_calibration_line_net_benefit_and_detectable_difference():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.02, 0.98, 4000)
+    y = (rng.uniform(size=4000) < p).astype(int)  # calibrated by construction
+    a, b = summary.calibration_line(y, p)
+    assert abs(a) < 0.15 and abs(b - 1) < 0.15
+    logit = np.log(p / (1 - p))
+    _, b_extreme = summary.calibration_line(y, 1 / (1 + np.exp(-3 * logit)))  # scores too extreme: slope < 1
+    assert b_extreme < 0.5
+    assert all(math.isnan(v) for v in summary.calibration_line(np.zeros(10), np.full(10, 0.3)))
+    nb = summary.net_benefit([1, 1, 0, 0], [0.9, 0.6, 0.4, 0.1], [0.5])
+    assert nb[0] == pytest.approx(0.5)  # both cancers referred, no false alarm
+    nb = summary.net_benefit([1, 0, 0, 0], [0.9, 0.8, 0.1, 0.1], [0.2])
+    assert nb[0] == pytest.approx(1 / 4 - 1 / 4 * 0.2 / 0.8)
+    d = np.array([0.01, -0.01, 0.02, 0.0, 0.015, -0.005])
+    mdd = summary.minimum_detectable(d, np.zeros(6), 455, 114)
+    se = d.std(ddof=1) * math.sqrt(1 / 6 + 114 / 455)
+    assert mdd == pytest.approx((st.t.ppf(0.975, 5) + st.t.ppf(0.8, 5)) * se)
+    assert math.isnan(summary.minimum_detectable([0.9, 0.9], [0.8, 0.8], 455, 114))

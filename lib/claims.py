@@ -1,0 +1,279 @@
+"""The report's conclusions as computed claims (notebook 08, issue 13).
+
+Every sentence of ``summary.md`` and ``model_card.md`` that states a conclusion is rendered from a :class:`Claim`
+whose ``verdict`` is computed from the tables of :mod:`lib.summary`; the wording of each verdict lives in the
+templates (``templates/*.md.j2``), so a sentence cannot outlive the numbers that support it. The claims are also
+written to ``outputs/<profile>/claims.csv`` (one row each: name, run, verdict, value and its corrected interval),
+which the re-execution checks compare exactly on the verdict and within tolerance on the numbers.
+
+Decisions made before the results they judge (the margins of the non-inferiority readings, the transfer cell,
+the latency tie rule) are read from ``params/report/decisions.yaml`` (:func:`load_decisions`), so the
+repository's history shows when they were made.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import paths
+
+DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
+# Every decision the report needs, and the type of its value.
+DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfer_cell": dict,
+                 "latency_tie": str, "interval": str}
+LATENCY_TIE_RULES = ("overlapping repeat ranges",)
+INTERVALS = ("corrected",)
+
+# The verdicts of a paired difference A - B, read from its corrected interval [lo, hi] and a margin m.
+VERDICTS = {
+    "a_better": "lo > 0",
+    "b_better": "hi < 0",
+    "equivalent": "-m <= lo and hi <= m (no difference larger than the margin either way)",
+    "non_inferior": "lo >= -m (A not worse than B by more than the margin; may be better)",
+    "not_superior": "hi <= m (A not better than B by more than the margin; may be worse)",
+    "inconclusive": "the interval is too wide to rule out a difference of the margin either way",
+    "identical": "the same value on every split (no variance, no test)",
+    "constant": "the same non-zero difference on every split (no variance, no test)",
+    "untested": "fewer than 2 splits or no interval",
+    "missing": "a model of the pair was not measured",
+}
+
+
+class ClaimsError(ValueError):
+    """A decisions file or a table the claims need is missing or malformed."""
+
+
+# ------------------------------------------------------------------------------------------------ decisions
+@dataclass(frozen=True)
+class Decisions:
+    margin_accuracy: float
+    margin_sensitivity: float
+    transfer_cell: dict
+    latency_tie: str
+    interval: str
+    rationale: dict = field(default_factory=dict)
+    source: str = str(DECISIONS_FILE)
+
+
+def load_decisions(path: str | Path | None = None) -> Decisions:
+    """The pre-specified decisions, each ``{value, rationale}``; a clear error names a missing, unknown or
+    malformed entry."""
+    p = Path(path) if path is not None else paths.ROOT / DECISIONS_FILE
+    if not p.exists():
+        raise ClaimsError(f"{p}: the report's pre-specified decisions are missing")
+    try:
+        doc = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ClaimsError(f"{p}: not valid YAML ({e})") from None
+    block = doc.get("decisions") if isinstance(doc, dict) else None
+    if not isinstance(block, dict):
+        raise ClaimsError(f"{p}: needs a 'decisions:' mapping")
+    unknown = sorted(set(block) - set(DECISION_KEYS))
+    if unknown:
+        raise ClaimsError(f"{p}: unknown decision(s) {unknown}; known: {sorted(DECISION_KEYS)}")
+    values, why = {}, {}
+    for key, kind in DECISION_KEYS.items():
+        entry = block.get(key)
+        if not isinstance(entry, dict) or "value" not in entry or not str(entry.get("rationale", "")).strip():
+            raise ClaimsError(f"{p}: decision '{key}' needs a value and a one-line rationale")
+        v = entry["value"]
+        if kind is float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise ClaimsError(f"{p}: decision '{key}' must be a number in (0, 1), got {v!r}")
+            v = float(v)
+        elif not isinstance(v, kind):
+            raise ClaimsError(f"{p}: decision '{key}' must be a {kind.__name__}, got {v!r}")
+        values[key], why[key] = v, str(entry["rationale"]).strip()
+    cell = values["transfer_cell"]
+    if set(cell) != {"features", "k", "model"}:
+        raise ClaimsError(f"{p}: transfer_cell needs exactly features, k and model, got {sorted(cell)}")
+    if values["latency_tie"] not in LATENCY_TIE_RULES:
+        raise ClaimsError(f"{p}: latency_tie must be one of {LATENCY_TIE_RULES}")
+    if values["interval"] not in INTERVALS:
+        raise ClaimsError(f"{p}: interval must be one of {INTERVALS}")
+    return Decisions(**values, rationale=why, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
+
+
+# ------------------------------------------------------------------------------------------------ claims
+@dataclass(frozen=True)
+class Claim:
+    """One computed conclusion. ``value`` and ``low``/``high`` are the number it rests on and its corrected
+    interval (NaN when there is none); ``detail`` holds what the wording needs besides (other numbers, lists)."""
+    name: str
+    run: str
+    verdict: str
+    value: float = float("nan")
+    low: float = float("nan")
+    high: float = float("nan")
+    naive_low: float = float("nan")
+    naive_high: float = float("nan")
+    p: float = float("nan")
+    n: int = 0
+    margin: float = float("nan")
+    subject: str = ""
+    detail: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        d = asdict(self)
+        detail = d.pop("detail")
+        d["detail"] = "; ".join(f"{k}={_short(v)}" for k, v in sorted(detail.items()))
+        return d
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_short(x) for x in v)
+    return str(v)
+
+
+def read_interval(lo: float, hi: float, margin: float) -> str:
+    """The verdict of a corrected interval [lo, hi] of A - B against 0 and +-margin (:data:`VERDICTS`)."""
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return "untested"
+    if lo > 0:
+        return "a_better"
+    if hi < 0:
+        return "b_better"
+    if lo >= -margin and hi <= margin:
+        return "equivalent"
+    if lo >= -margin:
+        return "non_inferior"
+    if hi <= margin:
+        return "not_superior"
+    return "inconclusive"
+
+
+def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin: float,
+               name: str | None = None) -> Claim:
+    """The claim on A - B of one run and metric from ``comparisons.csv`` (lib.summary.comparisons)."""
+    m = comp[(comp["run"] == run) & (comp["a"] == a) & (comp["b"] == b) & (comp["metric"] == metric)]
+    name = name or f"{a}-{b}:{metric}"
+    if m.empty:
+        return Claim(name, run, "missing", subject=f"{a} - {b}", margin=margin)
+    r = m.iloc[0]
+    note = "" if pd.isna(r.get("note")) else str(r.get("note"))
+    det = r.get("detectable_80", float("nan"))
+    common = dict(value=float(r["mean_diff"]), naive_low=float(r["naive_ci_low"]), naive_high=float(r["naive_ci_high"]),
+                  p=float(r["corrected_p"]), n=int(r["n_splits"]), margin=margin, subject=f"{a} - {b}",
+                  detail={} if pd.isna(det) else {"detectable_80": float(det)})
+    if note == "identical on every split":
+        return Claim(name, run, "identical", low=0.0, high=0.0, **common)
+    if "constant" in note:
+        return Claim(name, run, "constant", **common)
+    lo, hi = float(r["corrected_ci_low"]), float(r["corrected_ci_high"])
+    return Claim(name, run, read_interval(lo, hi, margin), low=lo, high=hi, **common)
+
+
+def student_matches_teacher(claims: list[Claim]) -> Claim:
+    """Across runs, from the per-run claims SM - TM: 'yes' when every run shows the student non-inferior (or
+    better, or identical), 'no' when any run shows the teacher better, 'not_shown' otherwise."""
+    ok = {"a_better", "equivalent", "non_inferior", "identical"}
+    lows = [c.low for c in claims if not math.isnan(c.low)]
+    if any(c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0) for c in claims):
+        v = "no"
+    elif claims and all(c.verdict in ok or (c.verdict == "constant" and c.value >= 0) for c in claims):
+        v = "yes"
+    else:
+        v = "not_shown"
+    return Claim("student_matches_teacher", "all", v, low=min(lows) if lows else float("nan"),
+                 margin=claims[0].margin if claims else float("nan"), subject="SM - TM",
+                 detail={"runs": [c.run for c in claims],
+                         "worse_runs": [c.run for c in claims if c.verdict == "b_better"],
+                         "unresolved_runs": [c.run for c in claims if c.verdict in ("inconclusive", "not_superior", "untested")]})
+
+
+def kd_beats_scratch(claims: list[Claim]) -> Claim:
+    """Across runs, from SM - SM_scratch: 'yes' on the runs whose interval lies above 0, 'no' when no run shows a
+    gain (with the largest gain the intervals allow), 'scratch_better' when a run shows the scratch student better
+    and none the reverse."""
+    gains = [c.run for c in claims if c.verdict == "a_better" or (c.verdict == "constant" and c.value > 0)]
+    losses = [c.run for c in claims if c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0)]
+    highs = [c.high for c in claims if not math.isnan(c.high)]
+    v = "yes" if gains else ("scratch_better" if losses else "no")
+    return Claim("kd_beats_scratch", "all", v, high=max(highs) if highs else float("nan"), subject="SM - SM_scratch",
+                 detail={"runs": [c.run for c in claims], "gain_runs": gains, "loss_runs": losses})
+
+
+# ------------------------------------------------------------------------------------------------ efficiency
+def latency_ranges(latency: pd.DataFrame | None) -> pd.DataFrame:
+    """Per model, batch 1: the median per-invoke latency and the range of the medians over repeats
+    (``median_us_min``/``median_us_max``, notebook 06)."""
+    cols = ["model", "median_us", "median_us_min", "median_us_max"]
+    if latency is None or not len(latency):
+        return pd.DataFrame(columns=cols)
+    d = latency[latency["batch"] == 1]
+    missing = [c for c in cols if c not in d.columns]
+    if missing:
+        raise ClaimsError(f"latency.csv: missing column(s) {missing} (re-run notebook 06)")
+    return d[cols].reset_index(drop=True)
+
+
+def pareto_front(eff: pd.DataFrame, cost: str) -> list[str]:
+    """Models of one run not dominated in (accuracy, cost). For size (exact) the usual rule; for latency
+    (``cost='median_us'``) one model beats another only when it is at least as accurate and its range of medians
+    over repeats lies entirely below the other's: overlapping ranges are ties, and neither dominates."""
+    d = eff.dropna(subset=[cost]).reset_index(drop=True)
+    out = []
+    for i, r in d.iterrows():
+        dominated = False
+        for j, s in d.iterrows():
+            if i == j:
+                continue
+            if cost == "median_us":
+                faster = s["median_us_max"] < r["median_us_min"]
+                dominated = s["accuracy"] >= r["accuracy"] and faster
+            else:
+                dominated = (s["accuracy"] >= r["accuracy"] and s[cost] <= r[cost]
+                             and (s["accuracy"] > r["accuracy"] or s[cost] < r[cost]))
+            if dominated:
+                break
+        if not dominated:
+            out.append(r["model"])
+    return out
+
+
+def fastest_ties(eff: pd.DataFrame) -> list[str]:
+    """The fastest model of one run and every model whose range of medians over repeats overlaps its range."""
+    d = eff.dropna(subset=["median_us"])
+    if d.empty:
+        return []
+    best = d.loc[d["median_us"].idxmin()]
+    tied = d[d["median_us_min"] <= best["median_us_max"]]
+    return list(tied.sort_values("median_us")["model"])
+
+
+# ------------------------------------------------------------------------------------------------ settings
+def kd_settings(res: pd.DataFrame, model: str = "SM") -> dict:
+    """The distillation settings a run's student actually used, read from its results rows: per split
+    ``(alpha, T)``, how often each cell was chosen, and the first split's (the exported model's)."""
+    d = res[(res["model"] == model) & (res["format"] == "keras")] if "format" in res else res[res["model"] == model]
+    if d.empty or "kd_alpha" not in d or d["kd_alpha"].isna().all():
+        return {"per_split": {}, "counts": [], "first": None, "n_splits": 0}
+    d = d.dropna(subset=["kd_alpha", "kd_temperature"])
+    per = {f: (float(a), float(t)) for f, a, t in zip(d["fold"], d["kd_alpha"], d["kd_temperature"])}
+    counts = pd.Series(list(per.values())).value_counts()
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    first = next(iter(per.values()))
+    return {"per_split": per, "counts": [(a, t, int(n)) for (a, t), n in ordered], "first": first,
+            "first_split": next(iter(per)), "n_splits": len(per), "fixed": len(counts) == 1}
+
+
+def claims_table(claims: list[Claim]) -> pd.DataFrame:
+    """Every claim as one row (``claims.csv``)."""
+    cols = list(Claim.__dataclass_fields__)
+    return pd.DataFrame([c.row() for c in claims], columns=cols)
+
+
+def nan_to_none(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]

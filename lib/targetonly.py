@@ -1,0 +1,87 @@
+"""Rules for the cross-dataset question that use no WDBC data at all (notebook 08, issue 13).
+
+The signed-PCA features of BCD (:class:`lib.crossdataset.SignedPCA`) are fitted and standardised on all BCD
+rows, with each component pointed towards "more abnormal" by its loadings. That alone may separate the classes:
+a model trained on WDBC then only "transfers" if it beats what BCD's own feature distribution gives without any
+WDBC row. Two such target-only rules, both label-free:
+
+- ``pc1_sign``: malignant iff the standardised signed PC1 of BCD is > 0;
+- ``two_means``: 2-means clustering of that PC1 (scikit-learn's KMeans), the cluster with the larger mean called
+  malignant.
+
+Both are scored on every complete BCD row, and again on BCD resampled to a lower prevalence of malignant rows
+(all benign rows kept, malignant rows drawn without replacement), since a rule that splits at the centre of the
+data depends on the class mix.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+
+from . import stats
+from .crossdataset import SignedPCA
+
+RULES = ("pc1_sign", "two_means")
+
+
+def pc1(X) -> np.ndarray:
+    """Standardised signed PC1 of the rows given (fit on those rows)."""
+    return SignedPCA(1).fit(X).transform(X)[:, 0]
+
+
+def predict(rule: str, X, seed: int = 0) -> np.ndarray:
+    """0/1 predictions of a target-only rule on rows ``X`` (it is fitted on those rows, without labels)."""
+    z = pc1(X)
+    if rule == "pc1_sign":
+        return (z > 0).astype(int)
+    if rule == "two_means":
+        km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(z.reshape(-1, 1))
+        hi = int(np.argmax(km.cluster_centers_.ravel()))
+        return (km.labels_ == hi).astype(int)
+    raise ValueError(f"unknown target-only rule {rule!r}; known: {RULES}")
+
+
+def score(y, pred) -> dict:
+    y, pred = np.asarray(y).ravel().astype(int), np.asarray(pred).ravel().astype(int)
+    n, k = len(y), int((y == pred).sum())
+    _, lo, hi = stats.wilson(k, n)
+    pos, neg = y == 1, y == 0
+    return {"accuracy": k / n, "accuracy_low": lo, "accuracy_high": hi, "n_rows": n,
+            "sensitivity": float((pred[pos] == 1).mean()) if pos.any() else float("nan"),
+            "specificity": float((pred[neg] == 0).mean()) if neg.any() else float("nan"),
+            "prevalence": float(pos.mean())}
+
+
+def resample(y, prevalence: float, seed: int) -> np.ndarray:
+    """Row indices with every benign row and malignant rows drawn (without replacement) to ``prevalence``."""
+    y = np.asarray(y).ravel()
+    neg, pos = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    want = int(round(prevalence * len(neg) / (1 - prevalence)))
+    if want > len(pos):
+        raise ValueError(f"prevalence {prevalence} needs {want} malignant rows, only {len(pos)} exist")
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([neg, rng.choice(pos, size=want, replace=False)]))
+
+
+def table(X, y, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame:
+    """Every rule on every prevalence: ``None`` = the data as they are; otherwise the mean over ``seeds``
+    resamplings (the rule refitted on each, as it would be at a site with that case mix) with the range."""
+    X, y = np.asarray(X, dtype=float), np.asarray(y).ravel().astype(int)
+    rows = []
+    for rule in RULES:
+        for prev in prevalences:
+            if prev is None:
+                rows.append({"rule": rule, "prevalence_target": "as is", "resamples": 0, **score(y, predict(rule, X))})
+                continue
+            got = []
+            for s in seeds:
+                idx = resample(y, prev, s)
+                got.append(score(y[idx], predict(rule, X[idx], s)))
+            g = pd.DataFrame(got)
+            rows.append({"rule": rule, "prevalence_target": f"{prev:g}", "resamples": len(got),
+                         "accuracy": g["accuracy"].mean(), "accuracy_low": g["accuracy"].min(),
+                         "accuracy_high": g["accuracy"].max(), "n_rows": int(g["n_rows"].iloc[0]),
+                         "sensitivity": g["sensitivity"].mean(), "specificity": g["specificity"].mean(),
+                         "prevalence": g["prevalence"].mean()})
+    return pd.DataFrame(rows)

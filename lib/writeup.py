@@ -1,0 +1,424 @@
+"""The words of notebook 08: ``summary.md`` and ``model_card.md`` rendered from Jinja2 templates (``lib/templates/``)
+filled with the tables of :mod:`lib.summary`.
+
+No conclusion is fixed text: each is a claim of :mod:`lib.claims` (a verdict computed from a corrected interval
+and a margin fixed in ``params/report/decisions.yaml``), and the templates word each verdict
+(``templates/claims.j2``). Settings quoted (alpha and T per split, parameter counts, epochs, learning rates) are
+read from the runs' results and params. :func:`markdown` also returns the claims it states, for ``claims.csv``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+from .summary import (COMPRESSED, COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, Profile, fmt_ci, fmt_p)
+
+# ------------------------------------------------------------------------------------------------ the report
+# summary.md and model_card.md are rendered from Jinja2 templates (lib/templates/) filled with computed values;
+# every conclusion is a claim of lib.claims whose wording follows from its verdict (templates/claims.j2).
+TEMPLATES = paths.ROOT / "lib" / "templates"
+
+
+def _row(df: pd.DataFrame, **match) -> pd.Series | None:
+    m = df
+    for k, v in match.items():
+        m = m[m[k] == v]
+    return m.iloc[0] if len(m) else None
+
+
+def _acc(table: pd.DataFrame, run: str, model: str, fmt: str = "tflite", metric: str = "accuracy") -> str:
+    """'96.1% [94.8, 97.4]' with the corrected interval (naive where a run has one split only)."""
+    r = _row(table, run=run, model=model, format=fmt, metric=metric)
+    if r is None:
+        return "n/a"
+    lo, hi = (r["corrected_low"], r["corrected_high"]) if "corrected_low" in r else (r["ci_low"], r["ci_high"])
+    return fmt_ci(r["mean"], lo, hi)
+
+
+def _size(eff: pd.DataFrame, run: str, model: str, col: str = "size_bytes") -> float:
+    r = _row(eff, run=run, model=model)
+    return float("nan") if r is None else float(r[col])
+
+
+def _majority_only(diag: pd.DataFrame, run: str, model: str) -> bool:
+    """True when the model answers the majority class for every row of the first pass (specificity or
+    sensitivity exactly 0)."""
+    d = _row(diag, run=run, model=model)
+    return d is not None and (d["specificity_pooled"] == 0 or d["sensitivity_pooled"] == 0)
+
+
+def _pts(x, digits: int = 2) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:+.{digits}f}"
+
+
+def _iv(lo, hi, digits: int = 2) -> str:
+    return "n/a" if lo is None or math.isnan(lo) else f"[{100 * lo:+.{digits}f}, {100 * hi:+.{digits}f}]"
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(pts=_pts, iv=_iv, p=fmt_p, code=lambda s: f"`{s}`",
+                       pct=lambda x, d=1: "n/a" if x is None or math.isnan(x) else f"{100 * x:.{d}f}%",
+                       trim0=lambda x: f"{x:g}", ci=fmt_ci, bytes=lambda x: "n/a" if math.isnan(x) else f"{x:,.0f} B")
+    return env
+
+
+def render(template: str, **context) -> str:
+    """Render ``lib/templates/<template>``; an undefined name is an error, never an empty string."""
+    return _env().get_template(template).render(**context).rstrip() + "\n"
+
+
+def _group(by_run: dict) -> dict:
+    """{value: [runs]} from {run: value}, in first-seen order."""
+    out = {}
+    for r, v in by_run.items():
+        out.setdefault(v, []).append(r)
+    return out
+
+
+def _kd_cells(run: str) -> int | None:
+    """How many (alpha, T) cells a run's grid searched for SM (its ablation_03.csv), or None."""
+    f = paths.outputs_root() / run / "ablation_03.csv"
+    if not f.exists():
+        return None
+    a = pd.read_csv(f)
+    return int(a[["alpha", "temperature"]].drop_duplicates().shape[0]) if {"alpha", "temperature"} <= set(a) else None
+
+
+def report_claims(prof: Profile, runs, comp, diag, decisions) -> dict:
+    """Every claim of summary.md, computed from the comparisons: per run SM - TM, SM_INT8 - TM, SM - SM_scratch,
+    SM_paperloss - SM_scratch (accuracy, margin_accuracy) and SM - TM on sensitivity (margin_sensitivity); the
+    two answers across rigorous runs."""
+    from . import claims as cl
+
+    m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
+    out = {}
+    for r in runs:
+        for a, b in (("SM", "TM"), ("SM_INT8", "TM"), ("SM", "SM_scratch"), ("SM_paperloss", "SM_scratch")):
+            out[(r, a, b)] = cl.difference(comp, r, a, b, "accuracy", m)
+        out[(r, "SM", "TM", "sensitivity")] = cl.difference(comp, r, "SM", "TM", "sensitivity", ms)
+    rig = [r for r in prof.rigorous if r in runs]
+    out["student_matches_teacher"] = cl.student_matches_teacher([out[(r, "SM", "TM")] for r in rig])
+    out["kd_beats_scratch"] = cl.kd_beats_scratch([out[(r, "SM", "SM_scratch")] for r in rig])
+    return out
+
+
+def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> list[dict]:
+    """Per run: the Pareto set of compressed models in (accuracy, size), the fastest models with ties (overlapping
+    ranges of medians over repeats), and whether the smallest model on the front answers the majority class."""
+    from . import claims as cl
+
+    rows = []
+    for run, d in eff.groupby("run", sort=False):
+        d = d[d["model"].isin(COMPRESSED)].copy()
+        if d.empty:
+            continue
+        lat = cl.latency_ranges(latency.get(run))
+        d = d.drop(columns=[c for c in ("median_us_min", "median_us_max") if c in d]).merge(
+            lat[["model", "median_us_min", "median_us_max"]], on="model", how="left")
+        front = cl.pareto_front(d, "size_bytes")
+        front = sorted(front, key=lambda mname: float(d.set_index("model").loc[mname, "size_bytes"]))
+        fast = cl.fastest_ties(d)
+        di = d.set_index("model")
+        teachers = di[di.index.isin(COMPRESSED_TEACHERS)]
+        bt = teachers["accuracy_per_kib"].idxmax() if len(teachers) else None
+        top = di["accuracy"].idxmax()
+        rows.append({
+            "run": run, "front_size": front, "fastest": fast, "smallest": front[0] if front else None,
+            "front_size_detail": [f"{x} ({100 * di.loc[x, 'accuracy']:.1f}%, {di.loc[x, 'size_bytes']:,.0f} B)" for x in front],
+            "fastest_detail": [f"{x} ({di.loc[x, 'median_us']:.1f} µs, repeats {di.loc[x, 'median_us_min']:.1f}-"
+                               f"{di.loc[x, 'median_us_max']:.1f})" for x in fast],
+            "best_teacher": "none" if bt is None else f"{bt} gives the most accuracy per byte "
+                            f"({100 * di.loc[bt, 'accuracy']:.1f}% at {di.loc[bt, 'size_bytes']:,.0f} B)",
+            "most_accurate": f"{top} ({100 * di.loc[top, 'accuracy']:.1f}% at {di.loc[top, 'size_bytes']:,.0f} B)",
+            "ptq_bytes": f"{_size(eff, run, 'TM_PTQ'):,.0f} B", "pruned_bytes": f"{_size(eff, run, 'TM_pruned'):,.0f} B",
+            "pruned_gzip": f"{_size(eff, run, 'TM_pruned', 'gzip_bytes'):,.0f} B",
+            "majority_only": bool(front) and _majority_only(diag, run, front[0])})
+    return rows
+
+
+def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, lr: dict | None) -> dict:
+    """Question 4 from the transfer verdict and the target-only rules: does the pre-specified WDBC-trained cell
+    beat every rule that uses no WDBC data by more than its own interval (Wilson over the target rows)?"""
+    pre, w = verdict["prespecified"], verdict.get("prespecified_wilson")
+    maj = verdict["majority"]
+    parts, glance, gdiff = [], "", "–"
+    bf = verdict["by_features"]
+    a_above, a_n = bf.get("authors", (0, 0))
+    if a_n:
+        parts.append(f"The authors' method (separate PCA per dataset): {a_above} of {a_n} cells have an interval "
+                     f"over seeds above the majority class ({100 * maj:.1f}%)"
+                     + (", picked among them on target accuracy (selection on the test set)." if a_above else "."))
+    asis = target_only[target_only["prevalence_target"] == "as is"] if target_only is not None else None
+    verdict_word, gain, half = "not_tested", float("nan"), float("nan")
+    if pre is not None and asis is not None and len(asis) and w is not None:
+        best = asis.loc[asis["accuracy"].idxmax()]
+        gain = float(pre["mean"]) - float(best["accuracy"])
+        half = (w[2] - w[1]) / 2
+        verdict_word = "beats_target_only" if gain > half else "no_more_than_target_only"
+        parts.append(f"The cell fixed in advance (params/report/decisions.yaml) reaches "
+                     f"{fmt_ci(pre['mean'], pre['ci_low'], pre['ci_high'])} on BCD (interval over seeds; Wilson over the "
+                     f"{w[3]} rows [{100 * w[1]:.1f}, {100 * w[2]:.1f}]); the best rule that uses no WDBC data "
+                     f"({best['rule']}, on BCD's own signed PC1) reaches {100 * best['accuracy']:.1f}%. WDBC adds "
+                     f"{100 * gain:+.1f} points, "
+                     + ("more than the cell's interval (±" if verdict_word == "beats_target_only" else "within the cell's interval (±")
+                     + f"{100 * half:.1f}): "
+                     + ("the WDBC-trained model beats every target-only rule." if verdict_word == "beats_target_only" else
+                        "nothing is shown to transfer beyond what BCD's own feature distribution gives: a rule on BCD's own "
+                        "signed PC1, with no WDBC row, does as well."))
+        glance = ("Yes: beats every BCD-only rule" if verdict_word == "beats_target_only" else
+                  "Not shown: no better than a BCD-only rule")
+        gdiff = f"pre-specified cell − best BCD-only rule {100 * gain:+.1f} (±{100 * half:.1f})"
+        low = target_only[target_only["prevalence_target"] != "as is"]
+        if len(low):
+            parts.append("At lower prevalence the BCD-only rules move: " + "; ".join(
+                f"{r['rule']} {100 * r['accuracy']:.1f}% at {100 * r['prevalence']:.0f}% malignant" for _, r in low.iterrows())
+                + ".")
+    elif pre is None:
+        parts.append("The pre-specified cell was not run.")
+    if lr is not None and lr["kd"] != lr["scratch"]:
+        parts.append(f"In notebook 03b SM trains at Adam {lr['kd']:g} and SM_scratch at {lr['scratch']:g} (the authors' "
+                     "learning-rate confound): their difference there is not an effect of distillation.")
+    return {"answer": " ".join(parts), "gain": gain,
+            "half": half, "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
+            "glance_diff": gdiff, "verdict": verdict_word}
+
+
+def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, best, verdict, ranks,
+             pi_reference: pd.DataFrame | None = None, *, decisions=None, latency: dict | None = None,
+             target_only: pd.DataFrame | None = None, transfer_lr: dict | None = None, paper_lr: dict | None = None,
+             sizes: dict | None = None, forest_path=None) -> tuple[str, list]:
+    """``summary.md`` rendered from ``templates/summary.md.j2``, and the list of claims it states (for
+    ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
+    of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
+    glance (:func:`answers_forest`), which the markdown shows beside its table."""
+    from . import claims as cl
+
+    decisions = decisions or cl.load_decisions()
+    C = report_claims(prof, runs, comp, diag, decisions)
+    rig = [r for r in prof.rigorous if r in runs]
+
+    def majority_runs(a, b):
+        return [r for r in rig if _majority_only(diag, r, a) and _majority_only(diag, r, b)]
+
+    glance = [{"question": "Student matches teacher? (SM − TM)", "a": "SM", "b": "TM",
+               "claims": [C[(r, "SM", "TM")] for r in rig], "majority_runs": majority_runs("SM", "TM")},
+              {"question": "KD beats scratch? (SM − SM_scratch)", "a": "SM", "b": "SM_scratch",
+               "claims": [C[(r, "SM", "SM_scratch")] for r in rig], "majority_runs": majority_runs("SM", "SM_scratch")}]
+    teacher = []
+    for r in runs:
+        d = _row(diag, run=r, model="TM")
+        spec0 = None
+        if d is not None and d["specificity_pooled"] == 0:
+            auc = _row(table, run=r, model="TM", format="tflite", metric="roc_auc")
+            spec0 = {"n_normal": int(d["tn"] + d["fp"]), "auc": None if auc is None else float(auc["mean"])}
+        teacher.append({"run": r, "sm": _acc(table, r, "SM"), "tm": _acc(table, r, "TM"), "sm_int8": _acc(table, r, "SM_INT8"),
+                        "c": C[(r, "SM", "TM")], "c8": C[(r, "SM_INT8", "TM")], "cs": C[(r, "SM", "TM", "sensitivity")], "spec0": spec0,
+                        "sm_copies": _majority_only(diag, r, "SM")})
+    kd = [{"run": r, "sm": _acc(table, r, "SM"), "scratch": _acc(table, r, "SM_scratch"), "c": C[(r, "SM", "SM_scratch")],
+           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a"} for r in runs]
+    paperloss = [{"run": r, "sm": _acc(table, r, "SM_paperloss"), "scratch": _acc(table, r, "SM_scratch"),
+                  "c": C[(r, "SM_paperloss", "SM_scratch")]} for r in runs
+                 if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
+    effc = efficiency_claims(eff, latency or {}, diag)
+    tr = None if verdict is None else {**transfer_claim(verdict, target_only, transfer_lr), "lines": verdict["text"].splitlines(),
+                                       "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
+                                       "target_only": [] if target_only is None else target_only.to_dict("records")}
+    if forest_path is not None:
+        import matplotlib.pyplot as plt
+
+        fig = answers_forest(glance, decisions.margin_accuracy)
+        fig.savefig(forest_path, dpi=100, metadata={"Software": None})
+        plt.close(fig)
+    infl_rows = ([] if infl is None or not len(infl) or "inflation_verdict" not in infl else
+                 infl.assign(confounds=infl["confounds"].fillna("") if "confounds" in infl else "").to_dict("records"))
+    paper_kd = C.get((prof.paper, "SM", "SM_scratch")) if prof.paper in runs else None
+    details = prof.name
+    n_paper = (sizes or {}).get(prof.paper, {}).get("n_splits", "n/a")
+    folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
+    text = render("summary.md.j2", profile="full" if prof.name == "summary" else "fast", fast=prof.name != "summary",
+                  runs=runs, missing=missing, d=decisions, glance=glance,
+                  smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
+                  q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_cells(r) or "n/a" for r in rig}), paper_kd=paper_kd,
+                  paper_lr=paper_lr or {"kd": "n/a", "scratch": "n/a"}, efficiency=effc, transfer=tr,
+                  transfer_run=prof.transfer, teacher=teacher, kd=kd, paperloss=paperloss,
+                  forest=f"{details}/figures/08_answers.png", paper=prof.paper, paper_splits=n_paper,
+                  folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
+                  claims_file=f"`{details}/claims.csv`", details=details, profile_name=prof.name,
+                  paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
+                  paper_rigorous=prof.paper_rigorous, inflation=infl_rows,
+                  inflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "inflated" and not r["confounds"]],
+                  not_detectable=[_label(r) for r in infl_rows if r["inflation_verdict"] == "no_detectable_difference" and not r["confounds"]],
+                  deflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "deflated" and not r["confounds"]],
+                  diagnostic=_diagnostic_rows(prof, diag),
+                  calibration=[{**c, "brier_splits": _ci_plain(table, c["run"], c["model"], "brier")} for c in cal.to_dict("records")],
+                  ranks=[{"run": r, "p": ranks[r]["p"], "n_blocks": ranks[r]["n_blocks"], "k": ranks[r]["k"],
+                          "cd": ranks[r]["critical_difference"],
+                          "top": ", ".join(f"{m_} {v:.1f}" for m_, v in ranks[r]["avg_ranks"].head(4).items())}
+                         for r in runs if ranks.get(r) is not None])
+    stated = [c for c in C.values()]
+    if tr is not None:
+        stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"], margin=tr["half"],
+                               subject="pre-specified cell - best target-only rule"))
+    for e in effc:
+        stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}))
+    # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
+    return text, stated
+
+
+def _ci_plain(table, run, model, metric, fmt="tflite") -> str:
+    """'0.031 [0.022, 0.040]' with the corrected interval (fractions, not percentages)."""
+    r = _row(table, run=run, model=model, format=fmt, metric=metric)
+    if r is None:
+        return "n/a"
+    return fmt_ci(r["mean"], r["corrected_low"], r["corrected_high"], pct=False) if r["n"] > 1 else fmt_ci(r["mean"], None, None, pct=False)
+
+
+def _label(r: dict) -> str:
+    return f"{r['model']} {r['format']} {r['metric']}"
+
+
+def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference) -> list[list[str]]:
+    """The rows of 'The paper's claims beside ours' (numbers only; the paper's column is its reported value)."""
+    rows = []
+    if infl is not None and len(infl):
+        for _, r in infl.iterrows():
+            paper_val = "–" if r["paper_reported"] is None or (isinstance(r["paper_reported"], float) and math.isnan(r["paper_reported"])) \
+                else f"{100 * r['paper_reported']:.2f}%"
+            rows.append([f"{r['model']} {r['format']} {r['metric']} ({r['source']})", paper_val,
+                         f"{fmt_ci(r['paper_protocol_mean'], r['paper_protocol_low'], r['paper_protocol_high'])} "
+                         f"(t-interval over seeds), seeds {100 * r['paper_protocol_min']:.1f}–{100 * r['paper_protocol_max']:.1f}",
+                         _acc(table, prof.paper_rigorous, r["model"], r["format"], r["metric"])])
+    w, pr = prof.paper_rigorous, prof.paper
+    if w in runs and pr in runs:
+        def d(run):
+            r = _row(comp, run=run, a="SM", b="SM_scratch", metric="accuracy")
+            return "n/a" if r is None else f"{_pts(r['mean_diff'], 2)} {_iv(r['corrected_ci_low'], r['corrected_ci_high'])}"
+        rows.append(["KD beats scratch (earlier paper: SM .97 vs SM_scratch .86)", "+11 points", d(pr), d(w)])
+        loss = []
+        for run_ in (pr, w):
+            tm_, sm_ = _row(table, run=run_, model="TM", format="keras", metric="accuracy"), \
+                _row(table, run=run_, model="SM", format="tflite", metric="accuracy")
+            loss.append("n/a" if tm_ is None or sm_ is None else
+                        f"{100 * (tm_['mean'] - sm_['mean']) / tm_['mean']:+.2f}% (TM {100 * tm_['mean']:.1f}%, SM {100 * sm_['mean']:.1f}%)")
+        rows.append(["SM_TFLite relative loss to its teacher", "2.33% (of an implied 100% teacher)", loss[0], loss[1]])
+        for model, kb, label in (("SM", 5.21, "SM_TFLite size"), ("TM_pruned", 2924.31, "pruned size"),
+                                 ("TM_PTQ", 746.59, "PTQ size"), ("TM_PTQ_INT8", 750.69, "PTQ_INT8 size")):
+            rows.append([label, f"{kb:,.2f} kB", f"{_size(eff, pr, model) / 1024:,.2f} KiB", f"{_size(eff, w, model) / 1024:,.2f} KiB"])
+        rows.append(["smallest deployable model", "5.21 kB (SM_TFLite)", f"SM_INT8 {_size(eff, pr, 'SM_INT8'):,.0f} B",
+                     f"SM_INT8 {_size(eff, w, 'SM_INT8'):,.0f} B"])
+        rows.append(["SM_TFLite latency", "3.3 ms on the Pi (one un-warmed call plus model loading)",
+                     f"{_size(eff, pr, 'SM', 'median_us'):.1f} µs per warm invoke (x86 host)",
+                     f"{_size(eff, w, 'SM', 'median_us'):.1f} µs (x86 host)"])
+        rows.append(["pruned latency", "13.68 ms on the Pi", f"{_size(eff, pr, 'TM_pruned', 'median_us'):.1f} µs (x86 host)",
+                     f"{_size(eff, w, 'TM_pruned', 'median_us'):.1f} µs (x86 host)"])
+    if pi_reference is not None and len(pi_reference):
+        ref = pi_reference.set_index("model")
+        for model in ("SM (SM_TFLite)", "TM (KD folder)", "TM_PTQ", "TM_PTQ_INT8"):
+            if model in ref.index:
+                x = ref.loc[model]
+                rows.append([f"{model}: the authors' own Pi log, read by notebook 07", f"{x['total_ms']:.2f} ms",
+                             f"of which model load {x['model_load_ms']:.2f} ms and one un-warmed invoke {x['invoke_ms']:.2f} ms",
+                             f"(data loading, {x['data_load_ms']:.2f} ms, excluded from their total)"])
+    if verdict is not None and verdict["authors_k6_sm"] is not None:
+        a = verdict["authors_k6_sm"]
+        rows.append(["cross-dataset accuracy (PCA 6, SM)", "73.97% [65.04, 82.90]",
+                     f"{fmt_ci(a['mean'], a['ci_low'], a['ci_high'])} (t-interval, {int(a['n'])} seeds)",
+                     f"majority class {100 * verdict['majority']:.1f}%"])
+    return rows
+
+
+def _diagnostic_rows(prof, diag) -> list[list[str]]:
+    rows = []
+    for _, d in diag[diag["model"].isin(DIAG_MODELS)].iterrows():
+        if d["run"] == prof.paper:
+            sens = fmt_ci(d["sensitivity_mean"], d["sensitivity_ci_low"], d["sensitivity_ci_high"]) + " (mean over seeds)"
+            spec = fmt_ci(d["specificity_mean"], d["specificity_ci_low"], d["specificity_ci_high"]) + " (mean over seeds)"
+            where = " (first seed)"
+        else:
+            sens = fmt_ci(d["sensitivity_pooled"], d["sensitivity_wilson_low"], d["sensitivity_wilson_high"])
+            spec = fmt_ci(d["specificity_pooled"], d["specificity_wilson_low"], d["specificity_wilson_high"])
+            where = ""
+        rows.append([d["run"], d["model"], sens, spec, f"{d['fn']} of {d['tp'] + d['fn']}{where}",
+                     f"{d['fp']} of {d['tn'] + d['fp']}{where}"])
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ model card
+def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
+               transfer_text: str | None = None) -> str:
+    """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
+    ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
+    T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
+    tables of notebook 08."""
+    from . import claims as cl
+
+    run, m = prof.deploy_run, DEPLOYABLE
+    metrics = []
+    for name in ("accuracy", "sensitivity", "specificity", "roc_auc"):
+        r = _row(table, run=run, model=m, format="tflite", metric=name)
+        pct = name != "roc_auc"
+        if r is None:
+            metrics.append((name.replace("_", " "), "n/a", "n/a"))
+            continue
+        corrected = fmt_ci(r["mean"], r["corrected_low"], r["corrected_high"], pct=pct) if r["n"] > 1 else fmt_ci(r["mean"], None, None, pct=pct)
+        metrics.append((name.replace("_", " "), corrected, fmt_ci(r["mean"], r["ci_low"], r["ci_high"], pct=pct)))
+    kd = cl.kd_settings(res) if res is not None else {"counts": [], "first": None, "n_splits": 0}
+
+    def n_params(model):
+        if res is None:
+            return None
+        p = res[res["model"] == model]["params"].dropna()
+        return int(p.iloc[0]) if len(p) else None
+
+    d, c = _row(diag, run=run, model=m), _row(cal, run=run, model=m)
+    P = run_params
+    return render("model_card.md.j2", run=run, model=m, fast=prof.name != "summary", metrics=metrics,
+                  size=_size(eff, run, m), gz=_size(eff, run, m, "gzip_bytes"), us=_size(eff, run, m, "median_us"),
+                  tm_bytes=_size(eff, run, "TM"), ptq_bytes=_size(eff, run, "TM_PTQ"), sz=sizes.get(run, {}),
+                  kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_cells(run),
+                  kd_loss=getattr(P, "kd_loss", "n/a"), pca=getattr(P, "pca_components", "n/a"),
+                  epochs=getattr(P, "kd_epochs", "n/a"),
+                  diag=None if d is None else d.to_dict(), brier=None if c is None else float(c["brier"]),
+                  transfer=transfer_text)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def answers_forest(glance: list[dict], margin: float):
+    """The figure of the answers at a glance: one panel per question, one row per run, the corrected 95% interval
+    of A - B (thick) and the naive one (thin), each panel on its own scale with the margin shaded."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(glance), figsize=(4.6 * len(glance), 0.26 * max(len(q["claims"]) for q in glance) + 0.9),
+                             squeeze=False, gridspec_kw={"wspace": 0.45})
+    m = 100 * margin
+    for ax, q in zip(axes[0], glance):
+        cs = q["claims"][::-1]
+        y = np.arange(len(cs))
+        ax.axvspan(-m, m, color="0.92", zorder=0)
+        ax.axvline(0, color="C3", lw=1)
+        ends = [m, -m]
+        for yi, c in zip(y, cs):
+            if not math.isnan(c.naive_low):
+                ax.hlines(yi + 0.15, 100 * c.naive_low, 100 * c.naive_high, color="0.65", lw=1.5)
+            if not math.isnan(c.low):
+                ax.hlines(yi, 100 * c.low, 100 * c.high, color="C0", lw=4)
+                ends += [100 * c.low, 100 * c.high]
+            if not math.isnan(c.value):
+                ax.plot(100 * c.value, yi, "ko", ms=4)
+                ends.append(100 * c.value)
+        lo, hi = min(ends), max(ends)
+        ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+        ax.set_yticks(y, [c.run for c in cs], fontsize=8)
+        ax.set_ylim(-0.6, len(cs) - 0.4)
+        ax.set_title(f"{q['a']} − {q['b']}", fontsize=9)
+        ax.set_xlabel("accuracy points (blue: corrected 95% CI; grey: naive)", fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,145 @@
+"""lib.claims: verdicts of paired differences, the answers across runs, Pareto sets with latency ties, the
+settings a student used, and the pre-specified decisions file; lib.targetonly: rules that use no source data."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import claims, paths, targetonly
+
+
+def _comp(run, a, b, diff, lo, hi, note="", metric="accuracy", n=10):
+    return {"run": run, "metric": metric, "a": a, "b": b, "question": "", "mean_diff": diff, "n_splits": n,
+            "naive_ci_low": diff - (diff - lo) / 2, "naive_ci_high": diff + (hi - diff) / 2, "naive_p": 0.01,
+            "corrected_ci_low": lo, "corrected_ci_high": hi, "corrected_p": 0.2, "note": note}
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (0.001, 0.03, "a_better"), (-0.03, -0.001, "b_better"), (-0.015, 0.019, "equivalent"),
+    (-0.01, 0.04, "non_inferior"), (-0.04, 0.01, "not_superior"), (-0.05, 0.05, "inconclusive"),
+    (float("nan"), float("nan"), "untested")])
+def test_read_interval_every_verdict(lo, hi, verdict):
+    assert claims.read_interval(lo, hi, 0.02) == verdict
+    assert verdict in claims.VERDICTS
+
+
+def test_difference_identical_constant_missing_and_normal():
+    comp = pd.DataFrame([_comp("w", "SM", "TM", 0.0, 0.0, 0.0, "identical on every split"),
+                         _comp("w", "SM", "SM_scratch", 0.01, float("nan"), float("nan"), "constant difference on every split"),
+                         _comp("w", "SM_INT8", "TM", -0.004, -0.012, 0.004)])
+    same = claims.difference(comp, "w", "SM", "TM", "accuracy", 0.02)
+    assert same.verdict == "identical" and same.low == same.high == 0.0
+    const = claims.difference(comp, "w", "SM", "SM_scratch", "accuracy", 0.02)
+    assert const.verdict == "constant" and const.value == 0.01
+    assert claims.difference(comp, "w", "SM_INT8", "TM", "accuracy", 0.02).verdict == "equivalent"
+    assert claims.difference(comp, "w", "SM_INT8", "TM", "accuracy", 0.005).verdict == "not_superior"
+    assert claims.difference(comp, "b", "SM", "TM", "accuracy", 0.02).verdict == "missing"
+
+
+def _claim(run, verdict, lo=-0.01, hi=0.01, value=0.0):
+    return claims.Claim("x", run, verdict, value=value, low=lo, high=hi, margin=0.02)
+
+
+def test_student_matches_teacher_answers():
+    yes = claims.student_matches_teacher([_claim("w", "equivalent"), _claim("b", "non_inferior", -0.015, 0.03)])
+    assert yes.verdict == "yes" and yes.low == -0.015
+    no = claims.student_matches_teacher([_claim("w", "equivalent"), _claim("b", "b_better", -0.05, -0.01)])
+    assert no.verdict == "no" and no.detail["worse_runs"] == ["b"]
+    open_ = claims.student_matches_teacher([_claim("w", "equivalent"), _claim("p", "inconclusive", -0.09, 0.05)])
+    assert open_.verdict == "not_shown" and open_.detail["unresolved_runs"] == ["p"] and open_.low == -0.09
+    assert claims.student_matches_teacher([_claim("w", "identical", 0, 0)]).verdict == "yes"
+
+
+def test_kd_beats_scratch_answers():
+    assert claims.kd_beats_scratch([_claim("w", "a_better", 0.01, 0.03), _claim("b", "equivalent")]).verdict == "yes"
+    no = claims.kd_beats_scratch([_claim("w", "equivalent", -0.01, 0.006), _claim("b", "not_superior", -0.03, 0.004)])
+    assert no.verdict == "no" and no.high == 0.006
+    assert claims.kd_beats_scratch([_claim("w", "b_better", -0.03, -0.01)]).verdict == "scratch_better"
+    assert claims.kd_beats_scratch([_claim("w", "constant", value=-0.02)]).verdict == "scratch_better"
+
+
+def _eff():
+    return pd.DataFrame({"model": ["SM", "SM_INT8", "TM_PTQ", "TM_pruned"], "accuracy": [0.961, 0.960, 0.95, 0.94],
+                         "size_bytes": [5804, 2688, 764416, 2994616],
+                         "median_us": [2.9, 2.8, 40.0, 80.0], "median_us_min": [2.8, 2.7, 39.0, 78.0],
+                         "median_us_max": [3.0, 2.9, 41.0, 82.0]})
+
+
+def test_pareto_front_and_latency_ties():
+    e = _eff()
+    assert claims.pareto_front(e, "size_bytes") == ["SM", "SM_INT8"]
+    assert claims.pareto_front(e, "median_us") == ["SM", "SM_INT8"]  # overlapping ranges: neither dominates
+    assert claims.fastest_ties(e) == ["SM_INT8", "SM"]
+    apart = e.assign(median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82], median_us=[3.55, 2.8, 40, 80])
+    assert claims.fastest_ties(apart) == ["SM_INT8"]
+    # a model that is faster beyond its range and at least as accurate dominates
+    dom = e.assign(accuracy=[0.961, 0.962, 0.95, 0.94], median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82])
+    assert claims.pareto_front(dom, "median_us") == ["SM_INT8"]
+    with pytest.raises(claims.ClaimsError, match="median_us_min"):
+        claims.latency_ranges(pd.DataFrame({"model": ["SM"], "batch": [1], "median_us": [3.0]}))
+
+
+def test_kd_settings_read_from_results():
+    res = pd.DataFrame({"model": ["SM"] * 4 + ["TM"], "format": ["keras"] * 5, "fold": ["r0f0", "r0f1", "r1f0", "r1f1", "r0f0"],
+                        "kd_alpha": [0.1, 0.5, 0.5, 0.3, np.nan], "kd_temperature": [7.0, 2.0, 2.0, 5.0, np.nan]})
+    k = claims.kd_settings(res)
+    assert k["first"] == (0.1, 7.0) and k["first_split"] == "r0f0" and k["n_splits"] == 4 and not k["fixed"]
+    assert k["counts"][0] == (0.5, 2.0, 2)
+    assert claims.kd_settings(res.assign(kd_alpha=0.1, kd_temperature=10.0))["fixed"]
+    assert claims.kd_settings(res.drop(columns=["kd_alpha"]))["first"] is None
+
+
+# ------------------------------------------------------------------------------------------------ decisions
+def test_the_repositorys_decisions_load_with_rationales():
+    d = claims.load_decisions()
+    assert d.source == str(claims.DECISIONS_FILE)
+    assert 0 < d.margin_accuracy < 0.1 and 0 < d.margin_sensitivity < 0.2
+    assert d.transfer_cell == {"features": "signed", "k": 1, "model": "LR"}
+    assert set(d.rationale) == set(claims.DECISION_KEYS) and all(len(v) > 20 for v in d.rationale.values())
+
+
+def _decisions(tmp_path, text):
+    p = tmp_path / "decisions.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_bad_decisions_files_name_the_problem(tmp_path):
+    good = (paths.ROOT / claims.DECISIONS_FILE).read_text()
+    with pytest.raises(claims.ClaimsError, match="missing"):
+        claims.load_decisions(tmp_path / "none.yaml")
+    with pytest.raises(claims.ClaimsError, match="not valid YAML"):
+        claims.load_decisions(_decisions(tmp_path, "decisions: [unclosed"))
+    with pytest.raises(claims.ClaimsError, match="unknown decision"):
+        claims.load_decisions(_decisions(tmp_path, good + "  margin_typo:\n    value: 0.1\n    rationale: x\n"))
+    with pytest.raises(claims.ClaimsError, match="margin_accuracy.*number in"):
+        claims.load_decisions(_decisions(tmp_path, good.replace("value: 0.02", "value: 2")))
+    no_why = good.replace('rationale: "5 sensitivity points', 'rationale: ""\n    old: "5 sensitivity points')
+    with pytest.raises(claims.ClaimsError, match="margin_sensitivity.*rationale"):
+        claims.load_decisions(_decisions(tmp_path, no_why))
+    with pytest.raises(claims.ClaimsError, match="transfer_cell"):
+        claims.load_decisions(_decisions(tmp_path, good.replace("{features: signed, k: 1, model: LR}", "{features: signed}")))
+
+
+def test_claims_table_has_one_row_per_claim():
+    t = claims.claims_table([_claim("w", "equivalent"), claims.Claim("pareto_size", "w", "front", detail={"models": ["SM"]})])
+    assert list(t.name) == ["x", "pareto_size"] and t.detail.iloc[1] == "models=SM"
+
+
+# ------------------------------------------------------------------------------------------------ target-only
+def test_target_only_rules_on_separable_data():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(300, int), np.ones(150, int)]
+    X = rng.normal(size=(450, 5)) + 3 * y[:, None]  # every feature larger when malignant
+    t = targetonly.table(X, y, prevalences=(None, 0.1), seeds=range(3))
+    asis = t[t.prevalence_target == "as is"].set_index("rule")
+    assert (asis.accuracy > 0.95).all() and (asis.n_rows == 450).all()
+    low = t[t.prevalence_target == "0.1"]
+    assert (low.resamples == 3).all() and np.allclose(low.prevalence, 0.1, atol=0.01)
+    idx = targetonly.resample(y, 0.1, 0)
+    assert (y[idx] == 0).sum() == 300 and (y[idx] == 1).sum() == 33
+    with pytest.raises(ValueError, match="unknown target-only rule"):
+        targetonly.predict("oracle", X)
+    with pytest.raises(ValueError, match="malignant rows"):
+        targetonly.resample(y, 0.9, 0)
