@@ -249,10 +249,14 @@ def mcnemar_table(pred: pd.DataFrame, pairs=(("SM", "TM"), ("SM", "SM_scratch"),
     return pd.DataFrame(rows)
 
 
+SLOPE_LIMIT = 20.0
+
+
 def calibration_line(y, score, eps: float = 1e-6) -> tuple[float, float]:
     """Calibration intercept and slope: the logistic regression of the outcome on the logit of the predicted
     probability (perfect calibration: intercept 0, slope 1; slope < 1: too extreme, > 1: too timid). NaN when one
-    class is absent or the scores separate the classes perfectly (no finite maximum-likelihood fit)."""
+    class is absent or the scores (nearly) separate the classes: no finite maximum-likelihood fit, which shows as
+    a slope of :data:`SLOPE_LIMIT` or more."""
     import statsmodels.api as sm
 
     y = np.asarray(y, float)
@@ -269,7 +273,10 @@ def calibration_line(y, score, eps: float = 1e-6) -> tuple[float, float]:
     except Exception:  # perfect separation or no convergence
         return float("nan"), float("nan")
     a, b = (float(v) for v in fit.params)
-    return (a, b) if np.isfinite(a) and np.isfinite(b) and abs(b) < 1e3 else (float("nan"), float("nan"))
+    # |slope| >= SLOPE_LIMIT: the scores (nearly) separate the rows, the likelihood has no finite maximum and the
+    # fitted line is an artefact of where the optimiser stopped (e.g. 225 on 86 rows of one paper-protocol split)
+    ok = np.isfinite(a) and np.isfinite(b) and abs(b) < SLOPE_LIMIT
+    return (a, b) if ok else (float("nan"), float("nan"))
 
 
 def calibration(pred: pd.DataFrame, protocol: str, models=DIAG_MODELS, bins: int = 10) -> pd.DataFrame:

@@ -256,6 +256,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   inflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "inflated" and not r["confounds"]],
                   not_detectable=[_label(r) for r in infl_rows if r["inflation_verdict"] == "no_detectable_difference" and not r["confounds"]],
                   deflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "deflated" and not r["confounds"]],
+                  confounded=[_label(r) for r in infl_rows if r["confounds"]],
                   diagnostic=_diagnostic_rows(prof, diag),
                   calibration=[{**c, "brier_splits": _ci_plain(table, c["run"], c["model"], "brier")} for c in cal.to_dict("records")],
                   ranks=[{"run": r, "p": ranks[r]["p"], "n_blocks": ranks[r]["n_blocks"], "k": ranks[r]["k"],
