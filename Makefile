@@ -70,7 +70,7 @@ ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
 $(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: $(foreach u,$(after_$(nb)),outputs/$(r)/$(u).ipynb)))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
-.PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params bench
+.PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params bench pi-check
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
@@ -203,6 +203,13 @@ endef
 BENCH_ARGS ?= --execute
 bench: $(STAMP) ## benchmark: each notebook of one full run (wdbc) and of the fast profile; the teacher against its floor
 	$(VPY) -m lib.bench $(BENCH_ARGS)
+
+# The Pi bundle of a run (notebook 06) on the Pi's architecture: Debian bookworm arm64 + Python 3.11 under qemu user
+# mode, outputs and accuracies compared with this host's (lib/picheck.py; needs the Debian packages debootstrap and
+# qemu-user-static; the root filesystem and wheels are cached in .cache/pi-arm64). Not part of make test (minutes).
+PI_BUNDLE ?= outputs/wdbc/models/pi_bundle
+pi-check: $(STAMP) ## run the Raspberry Pi bundle under aarch64 emulation and compare it with this host
+	$(VPY) -m lib.picheck --bundle $(PI_BUNDLE)
 
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.runs

@@ -25,7 +25,9 @@ from . import paths
 DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
 # Every decision the report needs, and the type of its value.
 DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfer_cell": dict,
-                 "latency_tie": str, "interval": str}
+                 "transfer_rule": str, "latency_tie": str, "interval": str}
+# When each decision was written down, relative to the results it judges (the history shows the date).
+STATED = ("before any result", "after earlier results")
 LATENCY_TIE_RULES = ("overlapping repeat ranges",)
 INTERVALS = ("corrected",)
 
@@ -54,9 +56,11 @@ class Decisions:
     margin_accuracy: float
     margin_sensitivity: float
     transfer_cell: dict
+    transfer_rule: str
     latency_tie: str
     interval: str
     rationale: dict = field(default_factory=dict)
+    stated: dict = field(default_factory=dict)
     source: str = str(DECISIONS_FILE)
 
 
@@ -76,7 +80,7 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
     unknown = sorted(set(block) - set(DECISION_KEYS))
     if unknown:
         raise ClaimsError(f"{p}: unknown decision(s) {unknown}; known: {sorted(DECISION_KEYS)}")
-    values, why = {}, {}
+    values, why, when = {}, {}, {}
     for key, kind in DECISION_KEYS.items():
         entry = block.get(key)
         if not isinstance(entry, dict) or "value" not in entry or not str(entry.get("rationale", "")).strip():
@@ -88,7 +92,9 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
             v = float(v)
         elif not isinstance(v, kind):
             raise ClaimsError(f"{p}: decision '{key}' must be a {kind.__name__}, got {v!r}")
-        values[key], why[key] = v, str(entry["rationale"]).strip()
+        if entry.get("stated") not in STATED:
+            raise ClaimsError(f"{p}: decision '{key}' needs 'stated:' one of {STATED}")
+        values[key], why[key], when[key] = v, str(entry["rationale"]).strip(), entry["stated"]
     cell = values["transfer_cell"]
     if set(cell) != {"features", "k", "model"}:
         raise ClaimsError(f"{p}: transfer_cell needs exactly features, k and model, got {sorted(cell)}")
@@ -96,7 +102,7 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
         raise ClaimsError(f"{p}: latency_tie must be one of {LATENCY_TIE_RULES}")
     if values["interval"] not in INTERVALS:
         raise ClaimsError(f"{p}: interval must be one of {INTERVALS}")
-    return Decisions(**values, rationale=why, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
+    return Decisions(**values, rationale=why, stated=when, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
 
 
 # ------------------------------------------------------------------------------------------------ claims
@@ -171,10 +177,14 @@ def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin
     return Claim(name, run, read_interval(lo, hi, margin), low=lo, high=hi, **common)
 
 
-def student_matches_teacher(claims: list[Claim]) -> Claim:
-    """Across runs, from the per-run claims SM - TM: 'yes' when every run shows the student non-inferior (or
-    better, or identical), 'no' when any run shows the teacher better, 'not_shown' otherwise."""
+def student_matches_teacher(claims: list[Claim], uninformative=()) -> Claim:
+    """Across runs, from the per-run claims SM - TM: 'yes' when every informative run shows the student
+    non-inferior (or better, or identical), 'no' when any run shows the teacher better, 'not_shown' otherwise.
+    ``uninformative``: runs where both models answer the majority class for every row; they are listed apart and
+    do not count as a match."""
     ok = {"a_better", "equivalent", "non_inferior", "identical"}
+    skipped = [c.run for c in claims if c.run in uninformative]
+    claims_all, claims = claims, [c for c in claims if c.run not in uninformative]
     lows = [c.low for c in claims if not math.isnan(c.low)]
     if any(c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0) for c in claims):
         v = "no"
@@ -184,7 +194,8 @@ def student_matches_teacher(claims: list[Claim]) -> Claim:
         v = "not_shown"
     return Claim("student_matches_teacher", "all", v, low=min(lows) if lows else float("nan"),
                  margin=claims[0].margin if claims else float("nan"), subject="SM - TM",
-                 detail={"runs": [c.run for c in claims],
+                 detail={"runs": [c.run for c in claims_all], "uninformative_runs": skipped,
+                         "by_verdict": [f"{c.run} ({c.verdict.replace('_', '-')})" for c in claims],
                          "worse_runs": [c.run for c in claims if c.verdict == "b_better"],
                          "unresolved_runs": [c.run for c in claims if c.verdict in ("inconclusive", "not_superior", "untested")]})
 

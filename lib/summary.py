@@ -108,6 +108,17 @@ def split_sizes(run: str) -> dict:
         raise SummaryError(f"{path}: not a splits file written by lib.splits ({e})") from e
 
 
+def split_ranges(run: str) -> dict:
+    """The rows to fit and the test rows over all splits of a run, as text ('386' or '386-387')."""
+    d = json.loads((paths.outputs_root() / run / "splits.json").read_text())
+
+    def span(key):
+        n = sorted({len(x[key]) for x in d["splits"]})
+        return str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
+
+    return {"n_train": span("train"), "n_test": span("test")}
+
+
 def available(runs) -> tuple[list, list]:
     """(runs with results, runs without): a missing run (e.g. pbcnt without its data file) is reported, not
     fatal."""

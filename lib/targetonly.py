@@ -85,3 +85,50 @@ def table(X, y, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame
                          "sensitivity": g["sensitivity"].mean(), "specificity": g["specificity"].mean(),
                          "prevalence": g["prevalence"].mean()})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------ the WDBC cell
+def cell_predictions(T, cell: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the 0/1 predictions on every target row of the pre-specified WDBC-trained cell (signed features,
+    logistic regression: ``lib.transfer.logistic_rows``'s fit, same seeds, splits and random state), and the target
+    labels. Notebook 03b keeps only their summary; the paired comparison with a target-only rule needs the rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from . import crossdataset, transfer
+
+    if (cell["features"], cell["model"]) != ("signed", "LR"):
+        raise ValueError(f"only the signed-features LR cell can be recomputed here, not {cell}")
+    D = transfer.load_data(T)
+    preds = []
+    for s in T.seed_list:
+        tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+        Xtr, _, Xt = (x[..., 0] for x in transfer.features("signed", D, int(cell["k"]), tr, ho))
+        lr = LogisticRegression(random_state=transfer.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
+        preds.append((lr.predict_proba(Xt)[:, 1] > 0.5).astype(int))
+    return np.stack(preds), np.asarray(D.y_target).astype(int)
+
+
+def paired(cell_pred: np.ndarray, X, y, alpha: float = 0.05, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame:
+    """The pre-specified cell against every target-only rule on the same rows, per seed of the cell: McNemar's
+    exact test (b = rows only the cell gets right, c = rows only the rule gets right), on the target as it is and
+    on the lower-prevalence resamples of :func:`table` (cell and rule scored on the same resampled rows; the rule
+    refitted on them, the cell not: it never sees target rows)."""
+    from . import stats
+
+    X, y = np.asarray(X, dtype=float), np.asarray(y).ravel().astype(int)
+    rows = []
+    for rule in RULES:
+        for prev in prevalences:
+            samples = [(None, np.arange(len(y)))] if prev is None else [(s, resample(y, prev, s)) for s in seeds]
+            for rs, idx in samples:
+                rule_pred = predict(rule, X[idx], 0 if rs is None else rs)
+                for k, cp in enumerate(cell_pred):
+                    m = stats.mcnemar(cp[idx] == y[idx], rule_pred == y[idx])
+                    rows.append({"rule": rule, "prevalence_target": "as is" if prev is None else f"{prev:g}",
+                                 "resample": -1 if rs is None else rs, "cell_seed": k, "n_rows": len(idx),
+                                 "cell_accuracy": m["accuracy_a"], "rule_accuracy": m["accuracy_b"],
+                                 "difference": m["accuracy_a"] - m["accuracy_b"], "b": m["b"], "c": m["c"],
+                                 "p_exact": m["p_exact"],
+                                 "cell_better": bool(m["p_exact"] < alpha and m["b"] > m["c"]),
+                                 "rule_better": bool(m["p_exact"] < alpha and m["c"] > m["b"])})
+    return pd.DataFrame(rows)

@@ -29,7 +29,7 @@ def _row(df: pd.DataFrame, **match) -> pd.Series | None:
     return m.iloc[0] if len(m) else None
 
 
-def _acc(table: pd.DataFrame, run: str, model: str, fmt: str = "tflite", metric: str = "accuracy") -> str:
+def acc_ci(table: pd.DataFrame, run: str, model: str, fmt: str = "tflite", metric: str = "accuracy") -> str:
     """'96.1% [94.8, 97.4]' with the corrected interval (naive where a run has one split only)."""
     r = _row(table, run=run, model=model, format=fmt, metric=metric)
     if r is None:
@@ -91,7 +91,7 @@ def _kd_cells(run: str) -> int | None:
     return int(a[["alpha", "temperature"]].drop_duplicates().shape[0]) if {"alpha", "temperature"} <= set(a) else None
 
 
-def report_claims(prof: Profile, runs, comp, diag, decisions) -> dict:
+def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) -> dict:
     """Every claim of summary.md, computed from the comparisons: per run SM - TM, SM_INT8 - TM, SM - SM_scratch,
     SM_paperloss - SM_scratch (accuracy, margin_accuracy) and SM - TM on sensitivity (margin_sensitivity); the
     two answers across rigorous runs."""
@@ -104,7 +104,7 @@ def report_claims(prof: Profile, runs, comp, diag, decisions) -> dict:
             out[(r, a, b)] = cl.difference(comp, r, a, b, "accuracy", m)
         out[(r, "SM", "TM", "sensitivity")] = cl.difference(comp, r, "SM", "TM", "sensitivity", ms)
     rig = [r for r in prof.rigorous if r in runs]
-    out["student_matches_teacher"] = cl.student_matches_teacher([out[(r, "SM", "TM")] for r in rig])
+    out["student_matches_teacher"] = cl.student_matches_teacher([out[(r, "SM", "TM")] for r in rig], uninformative)
     out["kd_beats_scratch"] = cl.kd_beats_scratch([out[(r, "SM", "SM_scratch")] for r in rig])
     return out
 
@@ -128,7 +128,8 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> l
         di = d.set_index("model")
         teachers = di[di.index.isin(COMPRESSED_TEACHERS)]
         bt = teachers["accuracy_per_kib"].idxmax() if len(teachers) else None
-        top = di["accuracy"].idxmax()
+        top_acc = di["accuracy"].max()
+        tops = list(di.index[np.isclose(di["accuracy"], top_acc, rtol=0, atol=1e-12)])
         rows.append({
             "run": run, "front_size": front, "fastest": fast, "smallest": front[0] if front else None,
             "front_size_detail": [f"{x} ({100 * di.loc[x, 'accuracy']:.1f}%, {di.loc[x, 'size_bytes']:,.0f} B)" for x in front],
@@ -136,76 +137,101 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> l
                                f"{di.loc[x, 'median_us_max']:.1f})" for x in fast],
             "best_teacher": "none" if bt is None else f"{bt} gives the most accuracy per byte "
                             f"({100 * di.loc[bt, 'accuracy']:.1f}% at {di.loc[bt, 'size_bytes']:,.0f} B)",
-            "most_accurate": f"{top} ({100 * di.loc[top, 'accuracy']:.1f}% at {di.loc[top, 'size_bytes']:,.0f} B)",
+            "most_accurate": (f"{tops[0]} ({100 * top_acc:.1f}% at {di.loc[tops[0], 'size_bytes']:,.0f} B)" if len(tops) == 1 else
+                              f"a tie of {len(tops)} models at {100 * top_acc:.1f}% ({', '.join(tops)})"),
             "ptq_bytes": f"{_size(eff, run, 'TM_PTQ'):,.0f} B", "pruned_bytes": f"{_size(eff, run, 'TM_pruned'):,.0f} B",
             "pruned_gzip": f"{_size(eff, run, 'TM_pruned', 'gzip_bytes'):,.0f} B",
             "majority_only": bool(front) and _majority_only(diag, run, front[0])})
     return rows
 
 
-def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, lr: dict | None) -> dict:
-    """Question 4 from the transfer verdict and the target-only rules: does the pre-specified WDBC-trained cell
-    beat every rule that uses no WDBC data by more than its own interval (Wilson over the target rows)?"""
-    pre, w = verdict["prespecified"], verdict.get("prespecified_wilson")
+def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.DataFrame | None,
+                   lr: dict | None, cell: dict | None = None) -> dict:
+    """Question 4 from the transfer verdict, the target-only rules and their paired comparison with the
+    pre-specified WDBC-trained cell (``lib.targetonly.paired``). The rule, fixed in ``decisions.yaml``
+    (``transfer_rule``): WDBC helps only if the cell beats every target-only rule by McNemar's exact test on the
+    target rows as they are, on every seed of the cell. Returns the answer's sentences, the glance, the verdict
+    and, apart, the learning-rate confound of notebook 03b (``confound``)."""
+    pre = verdict["prespecified"]
     maj = verdict["majority"]
     parts, glance, gdiff = [], "", "–"
     bf = verdict["by_features"]
     a_above, a_n = bf.get("authors", (0, 0))
+    a6 = verdict.get("authors_k6_sm")
     if a_n:
-        parts.append(f"The authors' method (separate PCA per dataset): {a_above} of {a_n} cells have an interval "
-                     f"over seeds above the majority class ({100 * maj:.1f}%)"
-                     + (", picked among them on target accuracy (selection on the test set)." if a_above else "."))
-    asis = target_only[target_only["prevalence_target"] == "as is"] if target_only is not None else None
-    verdict_word, gain, half = "not_tested", float("nan"), float("nan")
-    if pre is not None and asis is not None and len(asis) and w is not None:
-        best = asis.loc[asis["accuracy"].idxmax()]
-        gain = float(pre["mean"]) - float(best["accuracy"])
-        half = (w[2] - w[1]) / 2
-        verdict_word = "beats_target_only" if gain > half else "no_more_than_target_only"
-        parts.append(f"The cell fixed in advance (params/report/decisions.yaml) reaches "
-                     f"{fmt_ci(pre['mean'], pre['ci_low'], pre['ci_high'])} on BCD (interval over seeds; Wilson over the "
-                     f"{w[3]} rows [{100 * w[1]:.1f}, {100 * w[2]:.1f}]); the best rule that uses no WDBC data "
-                     f"({best['rule']}, on BCD's own signed PC1) reaches {100 * best['accuracy']:.1f}%. WDBC adds "
-                     f"{100 * gain:+.1f} points, "
-                     + ("more than the cell's interval (±" if verdict_word == "beats_target_only" else "within the cell's interval (±")
-                     + f"{100 * half:.1f}): "
-                     + ("the WDBC-trained model beats every target-only rule." if verdict_word == "beats_target_only" else
-                        "nothing is shown to transfer beyond what BCD's own feature distribution gives: a rule on BCD's own "
-                        "signed PC1, with no WDBC row, does as well."))
+        parts.append(f"The authors' method (separate PCA per dataset): {a_above} of its {a_n} cells (k x model) have an "
+                     f"accuracy interval over seeds above the majority class ({100 * maj:.1f}%) and a balanced-accuracy "
+                     f"interval above 50%"
+                     + (f"; their reported cell (SM, k = 6) reaches {fmt_ci(a6['mean'], a6['ci_low'], a6['ci_high'])}, "
+                        + ("above" if a6["ci_low"] > maj else "not clearly above") + " the majority class" if a6 is not None else "")
+                     + ".")
+    verdict_word, gain = "not_tested", float("nan")
+    if pre is not None and paired is not None and len(paired):
+        asis = paired[paired["prevalence_target"] == "as is"]
+        per_rule = asis.groupby("rule").agg(diff=("difference", "mean"), beats=("cell_better", "all"),
+                                           loses=("rule_better", "any"), b=("b", "median"), c=("c", "median"),
+                                           p_min=("p_exact", "min"), p_max=("p_exact", "max"),
+                                           rule_acc=("rule_accuracy", "first"))
+        best_rule = per_rule["rule_acc"].idxmax()
+        gain = float(per_rule.loc[best_rule, "diff"])
+        verdict_word = "beats_target_only" if bool(per_rule["beats"].all()) else "no_more_than_target_only"
+        where = f" ({cell['features']} features, k = {cell['k']}, {cell['model']})" if cell else ""
+        rules = "; ".join(f"{r}: {100 * x['rule_acc']:.1f}%, cell − rule {100 * x['diff']:+.1f} points, "
+                          f"b/c {x['b']:.0f}/{x['c']:.0f} rows, McNemar p {_p_range(x['p_min'], x['p_max'])}"
+                          for r, x in per_rule.iterrows())
+        parts.append(f"The cell fixed before any cross-dataset result{where} reaches "
+                     f"{fmt_ci(pre['mean'], pre['ci_low'], pre['ci_high'])} on BCD (interval over seeds). The rules that "
+                     f"use no WDBC data, on the same {int(asis['n_rows'].iloc[0])} rows ({rules}): "
+                     + ("the WDBC-trained cell beats every one of them on every seed." if verdict_word == "beats_target_only"
+                        else "the cell does not beat every one of them (McNemar, on every seed): nothing is shown to "
+                             "transfer beyond what BCD's own feature distribution gives."))
         glance = ("Yes: beats every BCD-only rule" if verdict_word == "beats_target_only" else
-                  "Not shown: no better than a BCD-only rule")
-        gdiff = f"pre-specified cell − best BCD-only rule {100 * gain:+.1f} (±{100 * half:.1f})"
-        low = target_only[target_only["prevalence_target"] != "as is"]
+                  "Not shown: not better than every BCD-only rule")
+        gdiff = f"cell − best BCD-only rule ({best_rule}) {100 * gain:+.1f}"
+        low = paired[paired["prevalence_target"] != "as is"]
         if len(low):
-            parts.append("At lower prevalence the BCD-only rules move: " + "; ".join(
-                f"{r['rule']} {100 * r['accuracy']:.1f}% at {100 * r['prevalence']:.0f}% malignant" for _, r in low.iterrows())
-                + ".")
+            g = low.groupby(["prevalence_target", "rule"]).agg(cell=("cell_accuracy", "mean"), rule_acc=("rule_accuracy", "mean"),
+                                                              better=("cell_better", "mean"), worse=("rule_better", "mean"))
+            parts.append("On BCD resampled to fewer malignant rows (the rules refitted on each resample, the cell "
+                         "unchanged): " + "; ".join(
+                             f"{100 * float(prev):.0f}% malignant, {rule} {100 * x['rule_acc']:.1f}% vs cell {100 * x['cell']:.1f}% "
+                             f"(cell better by McNemar in {100 * x['better']:.0f}% of resamples x seeds)"
+                             for (prev, rule), x in g.sort_index(ascending=[False, True]).iterrows()) + ".")
     elif pre is None:
         parts.append("The pre-specified cell was not run.")
-    if lr is not None and lr["kd"] != lr["scratch"]:
-        parts.append(f"In notebook 03b SM trains at Adam {lr['kd']:g} and SM_scratch at {lr['scratch']:g} (the authors' "
-                     "learning-rate confound): their difference there is not an effect of distillation.")
-    return {"answer": " ".join(parts), "gain": gain,
-            "half": half, "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
+    confound = (f"In notebook 03b SM trains at Adam {lr['kd']:g} and SM_scratch at {lr['scratch']:g} (the authors' "
+                "learning-rate confound), so a difference between them there cannot be attributed to distillation."
+                if lr is not None and lr["kd"] != lr["scratch"] else "")
+    return {"answer": " ".join(parts), "gain": gain, "confound": confound,
+            "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
             "glance_diff": gdiff, "verdict": verdict_word}
+
+
+def _p_range(lo: float, hi: float) -> str:
+    return f"{fmt_p(lo)}" if lo == hi else f"{fmt_p(lo).replace('= ', '')}-{fmt_p(hi).replace('= ', '')}"
 
 
 def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, best, verdict, ranks,
              pi_reference: pd.DataFrame | None = None, *, decisions=None, latency: dict | None = None,
              target_only: pd.DataFrame | None = None, transfer_lr: dict | None = None, paper_lr: dict | None = None,
-             sizes: dict | None = None, forest_path=None) -> tuple[str, list]:
+             sizes: dict | None = None, forest_path=None, paired: pd.DataFrame | None = None,
+             settings: dict | None = None, res: dict | None = None) -> tuple[str, list]:
     """``summary.md`` rendered from ``templates/summary.md.j2``, and the list of claims it states (for
     ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
     of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
-    glance (:func:`answers_forest`), which the markdown shows beside its table."""
+    glance (:func:`answers_forest`), which the markdown shows beside its table; ``paired``: the pre-specified
+    cell against the target-only rules (``lib.targetonly.paired``); ``settings``: {run: params}, for the settings
+    the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used."""
     from . import claims as cl
 
     decisions = decisions or cl.load_decisions()
-    C = report_claims(prof, runs, comp, diag, decisions)
     rig = [r for r in prof.rigorous if r in runs]
 
     def majority_runs(a, b):
         return [r for r in rig if _majority_only(diag, r, a) and _majority_only(diag, r, b)]
+
+    C = report_claims(prof, runs, comp, diag, decisions, uninformative=majority_runs("SM", "TM"))
+    settings = settings or {}
 
     glance = [{"question": "Student matches teacher? (SM − TM)", "a": "SM", "b": "TM",
                "claims": [C[(r, "SM", "TM")] for r in rig], "majority_runs": majority_runs("SM", "TM")},
@@ -218,16 +244,19 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
         if d is not None and d["specificity_pooled"] == 0:
             auc = _row(table, run=r, model="TM", format="tflite", metric="roc_auc")
             spec0 = {"n_normal": int(d["tn"] + d["fp"]), "auc": None if auc is None else float(auc["mean"])}
-        teacher.append({"run": r, "sm": _acc(table, r, "SM"), "tm": _acc(table, r, "TM"), "sm_int8": _acc(table, r, "SM_INT8"),
+        teacher.append({"run": r, "sm": acc_ci(table, r, "SM"), "tm": acc_ci(table, r, "TM"), "sm_int8": acc_ci(table, r, "SM_INT8"),
                         "c": C[(r, "SM", "TM")], "c8": C[(r, "SM_INT8", "TM")], "cs": C[(r, "SM", "TM", "sensitivity")], "spec0": spec0,
                         "sm_copies": _majority_only(diag, r, "SM")})
-    kd = [{"run": r, "sm": _acc(table, r, "SM"), "scratch": _acc(table, r, "SM_scratch"), "c": C[(r, "SM", "SM_scratch")],
-           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a"} for r in runs]
-    paperloss = [{"run": r, "sm": _acc(table, r, "SM_paperloss"), "scratch": _acc(table, r, "SM_scratch"),
+    kd = [{"run": r, "sm": acc_ci(table, r, "SM"), "scratch": acc_ci(table, r, "SM_scratch"), "c": C[(r, "SM", "SM_scratch")],
+           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a", "budget": _budget(settings.get(r)),
+           "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
+           "scratch_spec": _spec(diag, r, "SM_scratch")} for r in runs]
+    paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")]} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
     effc = efficiency_claims(eff, latency or {}, diag)
-    tr = None if verdict is None else {**transfer_claim(verdict, target_only, transfer_lr), "lines": verdict["text"].splitlines(),
+    tr = None if verdict is None else {**transfer_claim(verdict, target_only, paired, transfer_lr, decisions.transfer_cell),
+                                       "lines": verdict["text"].splitlines(),
                                        "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
                                        "target_only": [] if target_only is None else target_only.to_dict("records")}
     if forest_path is not None:
@@ -239,6 +268,16 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     infl_rows = ([] if infl is None or not len(infl) or "inflation_verdict" not in infl else
                  infl.assign(confounds=infl["confounds"].fillna("") if "confounds" in infl else "").to_dict("records"))
     paper_kd = C.get((prof.paper, "SM", "SM_scratch")) if prof.paper in runs else None
+    paper_kd_fixed = None
+    if res is not None and prof.paper in res:
+        from .claims import kd_settings
+
+        ks = kd_settings(res[prof.paper])
+        paper_kd_fixed = ks["first"] if ks.get("fixed") else None
+    over = [f"{r['model']} {r['format']} {r['metric']} {100 * r['reported_minus_rigorous']:+.1f}"
+            for r in infl_rows if r.get("reported_minus_rigorous") == r.get("reported_minus_rigorous")
+            and r.get("reported_minus_rigorous") is not None and r["paper_reported"] == r["paper_reported"]
+            and r["paper_reported"] is not None]
     details = prof.name
     n_paper = (sizes or {}).get(prof.paper, {}).get("n_splits", "n/a")
     folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
@@ -252,7 +291,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
                   claims_file=f"`{details}/claims.csv`", details=details, profile_name=prof.name,
                   paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
-                  paper_rigorous=prof.paper_rigorous, inflation=infl_rows,
+                  paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
+                  paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
                   inflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "inflated" and not r["confounds"]],
                   not_detectable=[_label(r) for r in infl_rows if r["inflation_verdict"] == "no_detectable_difference" and not r["confounds"]],
                   deflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "deflated" and not r["confounds"]],
@@ -265,12 +305,29 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                          for r in runs if ranks.get(r) is not None])
     stated = [c for c in C.values()]
     if tr is not None:
-        stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"], margin=tr["half"],
+        stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
                                subject="pre-specified cell - best target-only rule"))
     for e in effc:
         stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}))
     # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
     return text, stated
+
+
+def _budget(P) -> str:
+    """'the same learning rate (0.001) and epochs (50)' when a run's KD and scratch students share them, read from
+    its params; otherwise which settings differ."""
+    if P is None:
+        return "the budget of its params"
+    same_lr, same_ep = P.kd_lr == P.student_lr, P.kd_epochs == P.student_epochs
+    if same_lr and same_ep:
+        return f"the same learning rate ({P.kd_lr:g}) and epochs ({P.kd_epochs})"
+    return (f"learning rate {P.kd_lr:g} (KD) vs {P.student_lr:g} (scratch), epochs {P.kd_epochs} vs "
+            f"{P.student_epochs}")
+
+
+def _spec(diag, run, model) -> str:
+    d = _row(diag, run=run, model=model)
+    return "n/a" if d is None else f"{int(d['tn'])} of {int(d['tn'] + d['fp'])}"
 
 
 def _ci_plain(table, run, model, metric, fmt="tflite") -> str:
@@ -293,9 +350,9 @@ def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference) -> 
             paper_val = "–" if r["paper_reported"] is None or (isinstance(r["paper_reported"], float) and math.isnan(r["paper_reported"])) \
                 else f"{100 * r['paper_reported']:.2f}%"
             rows.append([f"{r['model']} {r['format']} {r['metric']} ({r['source']})", paper_val,
-                         f"{fmt_ci(r['paper_protocol_mean'], r['paper_protocol_low'], r['paper_protocol_high'])} "
-                         f"(t-interval over seeds), seeds {100 * r['paper_protocol_min']:.1f}–{100 * r['paper_protocol_max']:.1f}",
-                         _acc(table, prof.paper_rigorous, r["model"], r["format"], r["metric"])])
+                         f"{acc_ci(table, prof.paper, r['model'], r['format'], r['metric'])}, "
+                         f"seeds {100 * r['paper_protocol_min']:.1f}–{100 * r['paper_protocol_max']:.1f}",
+                         acc_ci(table, prof.paper_rigorous, r["model"], r["format"], r["metric"])])
     w, pr = prof.paper_rigorous, prof.paper
     if w in runs and pr in runs:
         def d(run):
@@ -353,7 +410,7 @@ def _diagnostic_rows(prof, diag) -> list[list[str]]:
 
 # ------------------------------------------------------------------------------------------------ model card
 def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
-               transfer_text: str | None = None) -> str:
+               transfer_text: str | None = None, split_ranges: dict | None = None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
@@ -380,10 +437,19 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
 
     d, c = _row(diag, run=run, model=m), _row(cal, run=run, model=m)
     P = run_params
+    first = None
+    if res is not None and kd.get("first_split"):
+        f = res[(res["model"] == m) & (res["fold"] == kd["first_split"]) & (res["format"] == "tflite")]
+        first = None if f.empty else {"size": float(f["size_bytes"].iloc[0]), "gz": float(f["size_gzip_bytes"].iloc[0])}
+    alphas = list(getattr(P, "ablation_alphas", []) or [])
+    chosen = {a for a, _, _ in kd.get("counts", [])}
+    edge = bool(alphas) and chosen == {max(alphas)} and len(alphas) > 1
     return render("model_card.md.j2", run=run, model=m, fast=prof.name != "summary", metrics=metrics,
                   size=_size(eff, run, m), gz=_size(eff, run, m, "gzip_bytes"), us=_size(eff, run, m, "median_us"),
                   tm_bytes=_size(eff, run, "TM"), ptq_bytes=_size(eff, run, "TM_PTQ"), sz=sizes.get(run, {}),
-                  kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_cells(run),
+                  kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_cells(run), first=first,
+                  alpha_edge=edge, alpha_max=max(alphas) if alphas else None,
+                  ablation_epochs=getattr(P, "ablation_epochs", None), split_ranges=split_ranges,
                   kd_loss=getattr(P, "kd_loss", "n/a"), pca=getattr(P, "pca_components", "n/a"),
                   epochs=getattr(P, "kd_epochs", "n/a"),
                   diag=None if d is None else d.to_dict(), brier=None if c is None else float(c["brier"]),

@@ -97,6 +97,7 @@ def test_the_repositorys_decisions_load_with_rationales():
     assert 0 < d.margin_accuracy < 0.1 and 0 < d.margin_sensitivity < 0.2
     assert d.transfer_cell == {"features": "signed", "k": 1, "model": "LR"}
     assert set(d.rationale) == set(claims.DECISION_KEYS) and all(len(v) > 20 for v in d.rationale.values())
+    assert d.stated["transfer_cell"] == "before any result" and d.stated["margin_accuracy"] == "after earlier results"
 
 
 def _decisions(tmp_path, text):
@@ -118,6 +119,8 @@ def test_bad_decisions_files_name_the_problem(tmp_path):
     no_why = good.replace('rationale: "5 sensitivity points', 'rationale: ""\n    old: "5 sensitivity points')
     with pytest.raises(claims.ClaimsError, match="margin_sensitivity.*rationale"):
         claims.load_decisions(_decisions(tmp_path, no_why))
+    with pytest.raises(claims.ClaimsError, match="stated"):
+        claims.load_decisions(_decisions(tmp_path, good.replace("stated: before any result", "stated: someday")))
     with pytest.raises(claims.ClaimsError, match="transfer_cell"):
         claims.load_decisions(_decisions(tmp_path, good.replace("{features: signed, k: 1, model: LR}", "{features: signed}")))
 
@@ -143,3 +146,16 @@ def test_target_only_rules_on_separable_data():
         targetonly.predict("oracle", X)
     with pytest.raises(ValueError, match="malignant rows"):
         targetonly.resample(y, 0.9, 0)
+
+
+def test_paired_comparison_of_a_cell_with_the_rules():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(300, int), np.ones(150, int)]
+    X = rng.normal(size=(450, 4)) + 1.2 * y[:, None]
+    perfect = np.stack([y, y])  # a "cell" that is always right, two seeds
+    t = targetonly.paired(perfect, X, y, prevalences=(None, 0.1), seeds=range(2))
+    asis = t[t.prevalence_target == "as is"]
+    assert len(asis) == 2 * 2 and (asis.c == 0).all() and (asis.cell_better).all() and not asis.rule_better.any()
+    assert (t[t.prevalence_target == "0.1"].n_rows == 333).all()
+    with pytest.raises(ValueError, match="only the signed-features LR cell"):
+        targetonly.cell_predictions(None, {"features": "authors", "k": 6, "model": "SM"})

@@ -178,7 +178,7 @@ def test_transfer_verdict_needs_interval_above_majority():
     t = summary.transfer_table(_transfer(0.6))
     assert list(t.columns) == [3, 6]
     assert no["by_features"] == {"authors": (0, 4), "signed": (0, 4)}
-    assert "0 of 4 cells" in writeup.transfer_claim(no, None, None)["answer"]
+    assert "0 of its 4 cells" in writeup.transfer_claim(no, None, None, None)["answer"]
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": 0.95, "sd": 0.01, "ci_low": 0.94, "ci_high": 0.96, "n": 10, "majority": 0.65}
                         for m in ("accuracy", "sensitivity", "specificity")])
@@ -283,13 +283,13 @@ def _set(comp, run, a, b, diff, lo, hi, note=""):
     return comp
 
 
-def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs=("wdbc-fast", "bcd-fast")):
+def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs=("wdbc-fast", "bcd-fast"), paired=None):
     prof = summary.profile("fast")
     res, table, comp0, diag0, cal, eff = _tables(runs)
     comp = comp0 if comp is None else comp(comp0)
     diag = diag0 if diag is None else diag(diag0)
     md, stated = writeup.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, summary.best_compressed(eff),
-                                  verdict, {}, latency=latency, target_only=target_only)
+                                  verdict, {}, latency=latency, target_only=target_only, paired=paired)
     return md, {(c.name, c.run): c for c in stated}
 
 
@@ -302,7 +302,7 @@ def test_report_wording_follows_the_verdicts():
     assert "+0.0 [+0.0, +0.0]" not in md
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.002, -0.01, 0.015), "bcd-fast", "SM", "TM", 0.0, -0.012, 0.012))
     assert c[("student_matches_teacher", "all")].verdict == "yes"
-    assert "Yes: on every dataset the student is at most 2 points worse than the teacher" in md
+    assert "Yes: not worse than the teacher by more than 2 points on wdbc-fast (equivalent), bcd-fast (equivalent)" in md
     md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01))
     assert "Not shown: on wdbc-fast the intervals allow the student to be up to 9.0 points worse" in md
 
@@ -346,17 +346,34 @@ def _transfer_with_prespecified(mean):
     return summary.transfer_verdict(pd.concat([_transfer(0.6).assign(n_rows=683), pre], ignore_index=True))
 
 
+def _paired(b, c, seeds=3):
+    """targetonly.paired rows: the cell right on b rows the rule gets wrong, the rule on c rows the cell gets wrong."""
+    from lib import stats
+
+    rows = []
+    for rule in ("pc1_sign", "two_means"):
+        for k in range(seeds):
+            p = stats.mcnemar(np.r_[np.ones(b, bool), np.zeros(c, bool), np.ones(600, bool)],
+                              np.r_[np.zeros(b, bool), np.ones(c, bool), np.ones(600, bool)])
+            rows.append({"rule": rule, "prevalence_target": "as is", "resample": -1, "cell_seed": k, "n_rows": b + c + 600,
+                         "cell_accuracy": p["accuracy_a"], "rule_accuracy": p["accuracy_b"],
+                         "difference": p["accuracy_a"] - p["accuracy_b"], "b": b, "c": c, "p_exact": p["p_exact"],
+                         "cell_better": p["p_exact"] < 0.05 and b > c, "rule_better": p["p_exact"] < 0.05 and c > b})
+    return pd.DataFrame(rows)
+
+
 def test_report_says_transfer_only_beyond_every_target_only_rule():
-    rules = pd.DataFrame([{"rule": "pc1_sign", "prevalence_target": "as is", "resamples": 0, "accuracy": 0.966,
-                           "accuracy_low": 0.95, "accuracy_high": 0.978, "n_rows": 683, "sensitivity": 0.97,
-                           "specificity": 0.97, "prevalence": 0.35}])
-    md, c = _md(verdict=_transfer_with_prespecified(0.968), target_only=rules)
+    v = _transfer_with_prespecified(0.968)
+    md, c = _md(verdict=v, paired=_paired(3, 2))
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "no_more_than_target_only"
-    assert "Not shown: no better than a BCD-only rule" in md and "transfer beyond" in md
-    assert "the same CNNs transfer" not in md
-    md, c = _md(verdict=_transfer_with_prespecified(0.999), target_only=rules.assign(accuracy=0.80))
+    assert "Not shown: not better than every BCD-only rule" in md and "transfer beyond" in md
+    assert "the same CNNs transfer" not in md and "±1.3" not in md  # no unpaired Wilson reading any more
+    md, c = _md(verdict=v, paired=_paired(40, 2))
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "beats_target_only"
-    assert "the WDBC-trained model beats every target-only rule" in md
+    assert "the WDBC-trained cell beats every one of them on every seed" in md
+    one_rule_ties = pd.concat([_paired(40, 2).query("rule == 'pc1_sign'"), _paired(3, 2).query("rule == 'two_means'")])
+    _, c = _md(verdict=v, paired=one_rule_ties)
+    assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "no_more_than_target_only"  # every rule must be beaten
 
 
 def test_model_card_settings_come_from_the_results():

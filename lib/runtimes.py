@@ -1,0 +1,130 @@
+"""The runtimes a device would run an int8 model in, side by side (issue 14, part).
+
+- ``litert``: LiteRT's default (optimised) kernels, what every accuracy of this study comes from;
+- ``litert_ref``: LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``), the portable code path;
+- ``tflm``: TensorFlow Lite for Microcontrollers (PyPI ``tflite-micro``), what a microcontroller runs from the
+  C array in ``outputs/<run>/export/``.
+
+All three take the model's int8 input (:func:`lib.tflite.quantize` of the float rows) and return its raw int8
+output; :func:`compare` counts the rows whose output levels or decision differ between runtimes. Optimised and
+reference kernels round intermediate products differently, so outputs may differ by a few levels near a
+decision; the decision is P(malignant) = p1 / (p0 + p1) > threshold (0.5: the argmax every accuracy uses).
+
+The C array is the deployable artefact: :func:`read_c_array` parses it back into the model's bytes and checks
+the FlatBuffer identifier, so a test can run exactly the bytes a device would be flashed with.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .tflite import dequantize, quantize
+
+RUNTIMES = ("litert", "litert_ref", "tflm")
+
+
+class RuntimeError_(ValueError):
+    """A model or C array a runtime cannot load, or an input it cannot take."""
+
+
+def read_c_array(path) -> bytes:
+    """The model bytes of a C array written by notebook 06 (``alignas(16) const uint8_t name[] = {0x.., ...};``).
+    A clear error names a missing file, an array without bytes, or bytes that are not a TFLite model."""
+    p = Path(path)
+    if not p.exists():
+        raise RuntimeError_(f"C array not found: {p} (notebook 06 writes it)")
+    text = p.read_text(errors="replace")
+    if "{" not in text or "}" not in text:
+        raise RuntimeError_(f"{p}: no array initializer {{...}} found")
+    body = text[text.index("{") + 1:text.rindex("}")]
+    values = re.findall(r"0x([0-9a-fA-F]{1,2})\b", body)
+    if not values:
+        raise RuntimeError_(f"{p}: the array holds no bytes")
+    content = bytes(int(v, 16) for v in values)
+    if content[4:8] != b"TFL3":
+        raise RuntimeError_(f"{p}: not a TFLite FlatBuffer (identifier {content[4:8]!r}, expected b'TFL3')")
+    return content
+
+
+def _litert(content: bytes, reference: bool):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+    try:
+        it = Interpreter(model_content=bytes(content), experimental_op_resolver_type=kind, num_threads=1)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise RuntimeError_(f"LiteRT cannot load the model ({len(content)} bytes): {e}") from e
+    return it
+
+
+def io_quantization(content: bytes) -> dict:
+    """Input and output scale / zero point, input shape and dtypes of an int8 model."""
+    it = _litert(content, reference=True)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    if not (np.issubdtype(i["dtype"], np.integer) and np.issubdtype(o["dtype"], np.integer)):
+        raise RuntimeError_("the model is not full-integer (int8 input and output)")
+    return {"input_scale": float(i["quantization"][0]), "input_zero_point": int(i["quantization"][1]),
+            "output_scale": float(o["quantization"][0]), "output_zero_point": int(o["quantization"][1]),
+            "input_shape": tuple(int(d) for d in i["shape"][1:]), "dtype": i["dtype"]}
+
+
+def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
+    """The model's raw int8 outputs, one row per input row, in ``runtime`` (:data:`RUNTIMES`), one row per call
+    (what a device does)."""
+    if runtime not in RUNTIMES:
+        raise RuntimeError_(f"unknown runtime {runtime!r}; known: {RUNTIMES}")
+    X_int8 = np.asarray(X_int8)
+    out = []
+    if runtime == "tflm":
+        from tflite_micro.python.tflite_micro import runtime as tflm
+
+        try:
+            it = tflm.Interpreter.from_bytes(bytes(content))
+        except Exception as e:  # the TFLM binding raises plain RuntimeError / ValueError
+            raise RuntimeError_(f"TensorFlow Lite Micro cannot load the model ({len(content)} bytes): {e}") from e
+        for row in X_int8:
+            it.set_input(row[None, ...], 0)
+            it.invoke()
+            out.append(np.array(it.get_output(0)).reshape(-1))
+        return np.stack(out)
+    it = _litert(content, reference=runtime == "litert_ref")
+    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    for row in X_int8:
+        it.set_tensor(i, row[None, ...])
+        it.invoke()
+        out.append(it.get_tensor(o).reshape(-1).copy())
+    return np.stack(out)
+
+
+def malignancy(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """P(malignant) = p1 / (p0 + p1) of the two dequantized sigmoid outputs (0.5 where both are 0)."""
+    p = dequantize(np.asarray(raw), scale, zero_point).astype(np.float64)
+    s = p[:, 0] + p[:, 1]
+    return np.where(s > 0, p[:, 1] / np.where(s > 0, s, 1), 0.5)
+
+
+def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5, runtimes=RUNTIMES) -> tuple[pd.DataFrame, dict]:
+    """Every runtime on float rows ``X`` (quantized to the model's input) with labels ``y``: accuracy,
+    sensitivity, specificity at ``threshold``, and against ``litert`` the rows whose output levels differ, the
+    largest difference in levels and the rows whose decision differs. Returns the table and the raw outputs."""
+    q = io_quantization(content)
+    X = np.asarray(X, dtype=np.float32).reshape(len(X), *q["input_shape"])
+    X8 = quantize(X, q["input_scale"], q["input_zero_point"], q["dtype"])
+    y = np.asarray(y).astype(int).ravel()
+    raw = {r: raw_outputs(content, X8, r) for r in runtimes}
+    base = raw[runtimes[0]].astype(int)
+    base_dec = malignancy(base, q["output_scale"], q["output_zero_point"]) > threshold
+    rows = []
+    for r in runtimes:
+        dec = malignancy(raw[r], q["output_scale"], q["output_zero_point"]) > threshold
+        diff = np.abs(raw[r].astype(int) - base)
+        rows.append({"runtime": r, "n_rows": len(y), "accuracy": float((dec == y).mean()),
+                     "sensitivity": float(dec[y == 1].mean()) if (y == 1).any() else float("nan"),
+                     "specificity": float((~dec[y == 0]).mean()) if (y == 0).any() else float("nan"),
+                     "rows_output_differs": int((diff.max(axis=1) > 0).sum()), "max_level_difference": int(diff.max()),
+                     "rows_decision_differs": int((dec != base_dec).sum()), "threshold": threshold})
+    return pd.DataFrame(rows), raw

@@ -1,0 +1,57 @@
+"""lib.runtimes: the committed C array (outputs/wdbc/export/sm_int8_model.h) is the deployable model. Loaded in
+TensorFlow Lite Micro it gives exactly LiteRT's reference kernels' outputs, and on the test rows of its split the
+decisions of notebook 06 (LiteRT's default kernels, outputs/wdbc/predictions.csv)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from lib import data, params, paths, preprocess, runtimes, splits
+
+ARRAY = paths.ROOT / "outputs" / "wdbc" / "export" / "sm_int8_model.h"
+
+
+@pytest.fixture(scope="module")
+def split_rows():
+    P = params.load("wdbc")
+    ds = data.load(P)
+    s = splits.ensure(P, ds.y)[0]  # the split notebook 06 exports (the header of the array names it)
+    assert f"split {s.id}" in ARRAY.read_text().splitlines()[0]
+    return s, preprocess.prepare(P, ds, s)
+
+
+def test_c_array_in_tflm_reproduces_the_notebooks_outputs(split_rows):
+    s, prep = split_rows
+    content = runtimes.read_c_array(ARRAY)
+    assert len(content) == 2688 and content[4:8] == b"TFL3"
+    table, raw = runtimes.compare(content, prep.X_test, prep.y_test)
+    t = table.set_index("runtime")
+    # TFLM = LiteRT's reference kernels, bit for bit
+    assert np.array_equal(raw["tflm"], raw["litert_ref"])
+    # LiteRT's default kernels are what notebook 06 measured: its scores, row for row
+    pred = pd.read_csv(paths.ROOT / "outputs" / "wdbc" / "predictions.csv")
+    p = pred[(pred.fold == s.id) & (pred.model == "SM_INT8")]
+    q = runtimes.io_quantization(content)
+    assert np.allclose(runtimes.malignancy(raw["litert"], q["output_scale"], q["output_zero_point"]), p.score, atol=1e-6)
+    # the kernels round differently (a few output levels) but no decision of this split differs
+    assert t.loc["tflm", "rows_decision_differs"] == 0 and t.loc["tflm", "max_level_difference"] <= 8
+    assert t.loc["tflm", "accuracy"] == pytest.approx(float((p.pred == p.y).mean()))
+
+
+def test_random_int8_inputs_tflm_equals_reference_kernels():
+    content = runtimes.read_c_array(ARRAY)
+    q = runtimes.io_quantization(content)
+    X8 = np.random.default_rng(0).integers(-128, 128, size=(200, *q["input_shape"]), dtype=np.int8)
+    assert np.array_equal(runtimes.raw_outputs(content, X8, "tflm"), runtimes.raw_outputs(content, X8, "litert_ref"))
+
+
+def test_bad_arrays_and_runtimes_are_named(tmp_path):
+    with pytest.raises(runtimes.RuntimeError_, match="not found"):
+        runtimes.read_c_array(tmp_path / "none.h")
+    (tmp_path / "empty.h").write_text("const uint8_t m[] = {};\n")
+    with pytest.raises(runtimes.RuntimeError_, match="no bytes"):
+        runtimes.read_c_array(tmp_path / "empty.h")
+    (tmp_path / "junk.h").write_text("const uint8_t m[] = {" + ", ".join(["0x01"] * 16) + "};\n")
+    with pytest.raises(runtimes.RuntimeError_, match="not a TFLite FlatBuffer"):
+        runtimes.read_c_array(tmp_path / "junk.h")
+    with pytest.raises(runtimes.RuntimeError_, match="unknown runtime"):
+        runtimes.raw_outputs(b"", np.zeros((1, 26, 1), np.int8), "coral")
