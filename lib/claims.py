@@ -16,7 +16,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -280,11 +279,3 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     """Every claim as one row (``claims.csv``)."""
     cols = list(Claim.__dataclass_fields__)
     return pd.DataFrame([c.row() for c in claims], columns=cols)
-
-
-def nan_to_none(x):
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
-def finite(values) -> list[float]:
-    return [float(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]

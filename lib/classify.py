@@ -116,6 +116,8 @@ def classify(model_path, csv_path, contract_path=None) -> tuple[np.ndarray, np.n
         raise InputError(f"{model_path}: the model takes rows of shape {want}, the contract lists "
                          f"{len(contract['features'])} features: not a deployable model with this contract")
     out = lm.predict(X).astype(np.float64)
+    # lib.metrics.malignancy_score's formula, written here because lib.metrics imports scikit-learn, which a
+    # clinic's Pi does not have
     s = out[:, 0] + out[:, 1]
     p = np.where(s > 0, out[:, 1] / np.where(s > 0, s, 1), 0.5)
     return p, (p > contract["threshold"]).astype(int), contract

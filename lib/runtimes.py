@@ -101,10 +101,10 @@ def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
 
 
 def malignancy(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """P(malignant) = p1 / (p0 + p1) of the two dequantized sigmoid outputs (0.5 where both are 0)."""
-    p = dequantize(np.asarray(raw), scale, zero_point).astype(np.float64)
-    s = p[:, 0] + p[:, 1]
-    return np.where(s > 0, p[:, 1] / np.where(s > 0, s, 1), 0.5)
+    """P(malignant) of raw int8 outputs: dequantized, then :func:`lib.metrics.malignancy_score`."""
+    from .metrics import malignancy_score
+
+    return malignancy_score(dequantize(np.asarray(raw), scale, zero_point).astype(np.float64))
 
 
 def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5, runtimes=RUNTIMES) -> tuple[pd.DataFrame, dict]:
