@@ -123,7 +123,7 @@ class _Graph:
         spec_k = tf.TensorSpec((k,), tf.float32)
         self.step = tf.function(self._step, input_signature=[
             spec_x, spec_y, tf.TensorSpec((None, 2), tf.float32), spec_k, spec_k, spec_k, spec_k, spec_k,
-            tf.TensorSpec((2,), tf.int32)])
+            tf.TensorSpec((2,), tf.int32), tf.TensorSpec((k, None), tf.float32)])
         self.predict = tf.function(self._predict, input_signature=[spec_x])
         self.val_loss = tf.function(self._val_loss, input_signature=[spec_x, spec_y])
 
@@ -177,15 +177,16 @@ class _Graph:
         return logits
 
     # -- losses: lib.training's, per member ---------------------------------------------------------------
-    def _losses(self, y, logits, t_logits, kind, alpha, temperature):
+    def _losses(self, y, logits, t_logits, kind, alpha, temperature, w):
         """Per-member (total, soft, probs) with :func:`lib.training.hinton_kd_loss` and
         :func:`lib.training.paper_kd_loss` (their hard term is the BCE of a student trained alone); kind: 0 bce,
-        1 hinton, 2 paper ([K] floats, so one graph serves every configuration of K members)."""
+        1 hinton, 2 paper ([K] floats, so one graph serves every configuration of K members); ``w`` [K, B]: each
+        member's weight of each row of the batch (class weights; 0 for a row the member must not learn from)."""
         totals, softs = [], []
         for k in range(self.k):
-            h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k])
+            h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
             p_total, _, p_soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
-                                                        temperature[k])
+                                                        temperature[k], w[k])
             totals.append(tf.where(kind[k] == 0.0, hard, tf.where(kind[k] == 1.0, h_total, p_total)))
             softs.append(tf.where(kind[k] == 0.0, 0.0, tf.where(kind[k] == 1.0, h_soft, p_soft)))
         return tf.stack(totals), tf.stack(softs), tf.sigmoid(logits)
@@ -197,12 +198,12 @@ class _Graph:
         return tf.stack([bce(y, tf.sigmoid(logits[k])) for k in range(self.k)])
 
     # -- one training step ---------------------------------------------------------------------------------
-    def _step(self, x, y, t_logits, kind, alpha, temperature, lr, active, seed):
+    def _step(self, x, y, t_logits, kind, alpha, temperature, lr, active, seed, w):
         trainable = [self.vars[n] for n in TRAINABLE]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, (m1, v1, m2, v2) = self._forward(x, training=True, seed=seed)
-            total, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature)
+            total, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature, w)
             objective = tf.reduce_sum(total * active)
         grads = tape.gradient(objective, trainable)
         self.step_count.assign_add(1.0)
@@ -234,11 +235,14 @@ def _graph(k: int, n_features: int, dropout: float) -> _Graph:
 
 # ------------------------------------------------------------------------------------------------ training
 def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_train, seed: int, batch_size: int,
-          t_logits_train: np.ndarray | None = None, X_val=None, y_val=None, dropout: float = 0.2
-          ) -> dict[str, Trained]:
+          t_logits_train: np.ndarray | None = None, X_val=None, y_val=None, dropout: float = 0.2,
+          row_weights: np.ndarray | None = None) -> dict[str, Trained]:
     """Train every member from ``init_weights`` (one student's ``get_weights()``: all members start alike) on
     (``X_train``, ``y_train``) in batches of ``batch_size``, one NumPy permutation of the rows per epoch from
-    ``seed``; KD members need the teacher's logits of the training rows. Returns ``{name: Trained}``."""
+    ``seed``; KD members need the teacher's logits of the training rows. ``row_weights``: the loss weight of
+    each training row, [n] for every member (class weights) or [K, n] per member (0 keeps a row out of a
+    member's loss: the out-of-fold students of :mod:`lib.distillation`; the row still joins the batch's
+    BatchNorm moments, which use no labels). Returns ``{name: Trained}``."""
     if not members:
         raise ValueError("a bank needs at least one member")
     names = [m.name for m in members]
@@ -254,6 +258,12 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
     if needs_teacher and (t_logits_train is None or np.shape(t_logits_train) != (n, 2)):
         raise ValueError(f"KD members need the teacher's logits of the {n} training rows, shape ({n}, 2)")
     TL = np.zeros((n, 2), np.float32) if t_logits_train is None else np.asarray(t_logits_train, np.float32)
+    W = np.ones((len(members), n), np.float32) if row_weights is None else np.asarray(row_weights, np.float32)
+    if W.ndim == 1:
+        W = np.broadcast_to(W, (len(members), n))
+    if W.shape != (len(members), n) or not np.isfinite(W).all() or (W < 0).any():
+        raise ValueError(f"row_weights must be finite, >= 0 and of shape ({n},) or ({len(members)}, {n}); "
+                         f"got {np.shape(row_weights)}")
     g = _graph(len(members), n_features, dropout)
     shapes = dict(g.shapes)
     if [tuple(w.shape) for w in init_weights] != [shapes[k] for k, _ in g.shapes]:
@@ -287,7 +297,8 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
         for b0 in range(0, n, batch_size):
             idx = order[b0:b0 + batch_size]
             total, soft, corr = g.step(tf.constant(X[idx]), tf.constant(Y[idx]), tf.constant(TL[idx]), kind, alpha,
-                                       temp, lr, active, tf.constant([seed, step], tf.int32))
+                                       temp, lr, active, tf.constant([seed, step], tf.int32),
+                                       tf.constant(W[:, idx]))
             step += 1
             totals.append(total.numpy())
             softs.append(soft.numpy())
@@ -317,7 +328,7 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
                 snaps[m.name][epoch] = _member_weights(g, i)
     seconds = time.perf_counter() - start
     return {m.name: Trained(to_keras(_member_weights(g, i), n_features, m.name, dropout), hist[m.name], seconds,
-                            snaps[m.name]) for i, m in enumerate(members)}
+                            snapshots=snaps[m.name]) for i, m in enumerate(members)}
 
 
 def _member_weights(g: _Graph, i: int) -> list[np.ndarray]:

@@ -181,6 +181,13 @@ def student_matches_teacher(claims: list[Claim], uninformative=()) -> Claim:
     non-inferior (or better, or identical), 'no' when any run shows the teacher better, 'not_shown' otherwise.
     ``uninformative``: runs where both models answer the majority class for every row; they are listed apart and
     do not count as a match."""
+    return as_good_as(claims, "student_matches_teacher", "SM - TM", uninformative)
+
+
+def as_good_as(claims: list[Claim], name: str, subject: str, uninformative=()) -> Claim:
+    """Across runs, from per-run claims A - B: 'yes' when every informative run shows A non-inferior (or
+    better, or identical), 'no' when any run shows B better, 'not_shown' otherwise (:func:`student_matches_teacher`;
+    also the deployable student against each baseline)."""
     ok = {"a_better", "equivalent", "non_inferior", "identical"}
     skipped = [c.run for c in claims if c.run in uninformative]
     claims_all, claims = claims, [c for c in claims if c.run not in uninformative]
@@ -191,8 +198,8 @@ def student_matches_teacher(claims: list[Claim], uninformative=()) -> Claim:
         v = "yes"
     else:
         v = "not_shown"
-    return Claim("student_matches_teacher", "all", v, low=min(lows) if lows else float("nan"),
-                 margin=claims[0].margin if claims else float("nan"), subject="SM - TM",
+    return Claim(name, "all", v, low=min(lows) if lows else float("nan"),
+                 margin=claims[0].margin if claims else float("nan"), subject=subject,
                  detail={"runs": [c.run for c in claims_all], "uninformative_runs": skipped,
                          "by_verdict": [f"{c.run} ({c.verdict.replace('_', '-')})" for c in claims],
                          "worse_runs": [c.run for c in claims if c.verdict == "b_better"],

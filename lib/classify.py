@@ -32,7 +32,7 @@ def write_contract(path, features: list[str], threshold: float = 0.5, units: dic
     """The input contract of a deployable model: feature names in the model's order, units, threshold."""
     p = Path(path)
     doc = {"features": list(features), "units": units or {}, "threshold": float(threshold),
-           "output": "P(malignant) = p1 / (p0 + p1) of the two sigmoid outputs; malignant when > threshold",
+           "output": "P(malignant) = p1 / (p0 + p1) of the two sigmoid outputs; malignant when >= threshold",
            "missing_values": "not accepted: every row must hold every feature", **extra}
     p.write_text(json.dumps(doc, indent=1))
     return p
@@ -120,7 +120,7 @@ def classify(model_path, csv_path, contract_path=None) -> tuple[np.ndarray, np.n
     # clinic's Pi does not have
     s = out[:, 0] + out[:, 1]
     p = np.where(s > 0, out[:, 1] / np.where(s > 0, s, 1), 0.5)
-    return p, (p > contract["threshold"]).astype(int), contract
+    return p, (p >= contract["threshold"]).astype(int), contract  # lib.operating's decision: score >= threshold
 
 
 def main(argv=None) -> int:

@@ -76,12 +76,15 @@ def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr
     base.trainable = True  # fine-tune all of it, even where the caller froze the teacher
     steps = epochs * int(np.ceil(len(prep.y_train) / P.batch_size))
     pruned = sparsity.prune_low_magnitude(base, pruning_schedule=schedule(kind, target, steps))
+    if loss == "binary_crossentropy":  # class-weighted where the run asks for it (lib.training.loss_for)
+        loss = training.loss_for(P, prep.y_train)
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=["accuracy"])
     t0 = time.perf_counter()
     hist = pruned.fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
                       shuffle=True, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
     seconds = time.perf_counter() - t0
     final = sparsity.strip_pruning(pruned)
+    training.finish_bn(P, final, prep.X_train)  # masks are fixed now: the statistics of the pruned model
     training.compiled(final, lr)
     return training.Trained(final, {k: [float(v) for v in vs] for k, vs in hist.history.items()}, seconds)
 
@@ -176,7 +179,10 @@ def quantize_aware(P, prep, start: keras.Model, epochs: int, lr: float, seed: in
     """Quantization-aware fine-tuning of ``start`` (the trained teacher in rigorous runs)."""
     repro.seed_everything(seed)
     qat = quantize_model(start, authors=authors)
-    training.compiled(qat, lr)
+    # Class-weighted where the run asks for it. The BatchNorm statistics are not recomputed here: tfmot wraps
+    # the layers with fake-quant ranges of their own; QAT starts from the teacher's recomputed statistics, and
+    # its few small steps (10 epochs at lr 1e-5) barely move them.
+    training.compiled(qat, lr, training.loss_for(P, prep.y_train))
     validation = (prep.X_val, training.onehot(prep.y_val)) if len(prep.y_val) else None
     t0 = time.perf_counter()
     hist = qat.fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,

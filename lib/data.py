@@ -34,6 +34,11 @@ BCD_FEATURES = ["clump_thickness", "size_uniformity", "shape_uniformity", "margi
 EXPECTED_ROWS = {"wdbc": 569, "bcd": 699, "pbcnt": 133}
 EXPECTED_POSITIVES = {"wdbc": 212, "bcd": 241, "pbcnt": 122}
 PBCNT_N_FEATURES = 1926
+# What a deployment's raw input rows hold (lib.deploy contract, lib.classify).
+UNITS = {"wdbc": "the 30 WDBC nuclear features of a fine-needle aspirate image in scikit-learn's order and units "
+                 "(load_breast_cancer: mean, standard error and worst of radius, texture, perimeter, area, ...)",
+         "bcd": "the 9 cytology scores of MASS::biopsy, integers 1-10",
+         "pbcnt": "1926 miRNA expression values of GSE58606, in the table's column order"}
 
 
 class DataError(ValueError):
@@ -46,6 +51,7 @@ class Dataset:
     X: pd.DataFrame  # float features, one row per sample (may hold NaN for BCD in the rigorous protocol)
     y: np.ndarray  # int labels, 1 = malignant / tumour
     source: str
+    groups: Optional[np.ndarray] = None  # sample IDs where rows can repeat a sample (BCD); folds keep them together
 
     @property
     def feature_names(self) -> list[str]:
@@ -143,19 +149,22 @@ def load_bcd(path: Optional[str | Path] = None, dropna: bool = False) -> Dataset
         y = _labels(df["class"], {"malignant": 1, "benign": 0}, "bcd", src)
         X = _numeric(df[cols], "bcd", src, allow_nan=True)
         X.columns = BCD_FEATURES
+        groups = df["ID"].astype(str).to_numpy()
     else:
         df = _read_csv(path, "bcd")
         src = f"CSV {path}"
         _require_columns(df, [*BCD_FEATURES, "class"], "bcd", path)
         y = _labels(df["class"], {4: 1, 2: 0}, "bcd", path)
         X = _numeric(df[BCD_FEATURES], "bcd", path, allow_nan=True)
+        groups = df["id"].astype(str).to_numpy() if "id" in df.columns else None  # the authors' CSV has it
     _check_rows("bcd", y, src if path is None else path, None)
     X = X.reset_index(drop=True)
     if dropna:
         keep = X.notna().all(axis=1).to_numpy()
         X, y = X[keep].reset_index(drop=True), y[keep]
+        groups = None if groups is None else groups[keep]
         src += f"; {int((~keep).sum())} incomplete rows dropped"
-    return Dataset("bcd", X, y, src)
+    return Dataset("bcd", X, y, src, groups)
 
 
 def load_pbcnt(path: Optional[str | Path]) -> Dataset:

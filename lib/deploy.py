@@ -81,3 +81,49 @@ def _tensor_names(content: bytes) -> list[str]:
     from ai_edge_litert.interpreter import Interpreter
 
     return [t["name"] for t in Interpreter(model_content=bytes(content)).get_tensor_details()]
+
+
+# ------------------------------------------------------------------------------------------------ export
+def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
+    """``content`` as C source in the ``xxd -i`` layout, 16-byte aligned (TensorFlow Lite Micro needs it),
+    with ``comment`` lines on top (:func:`lib.runtimes.read_c_array` parses it back)."""
+    if not symbol.isidentifier():
+        raise DeployError(f"{symbol!r} is not a C identifier")
+    body = ",\n".join("  " + ", ".join(f"0x{b:02x}" for b in content[k:k + 12]) for k in range(0, len(content), 12))
+    head = "".join(f"// {line}\n" for line in comment)
+    return (f"{head}#include <stdint.h>\nalignas(16) const uint8_t {symbol}[] = {{\n{body}\n}};\n"
+            f"const unsigned int {symbol}_len = {len(content)};\n")
+
+
+def contract(content: bytes, *, model: str, run: str, split: str, features: list[str] | None, units: str,
+             threshold: float | None) -> dict:
+    """The input contract of an exported model, written beside its C array and read by :mod:`lib.classify`
+    (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
+    out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
+    ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..``."""
+    from . import operating
+    from .runtimes import _io
+
+    q = _io(content)
+    int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
+    have = threshold is not None and np.isfinite(threshold)
+    t = float(threshold) if have else 0.5
+    n_in = int(np.prod(q["input_shape"]))
+    out = {"model": model, "run": run, "split": split, "bytes": len(content),
+           "features": list(features) if features is not None else [f"input_{i + 1}" for i in range(n_in)],
+           "units": units, "threshold": t,
+           "threshold_source": "operating point: target sensitivity, chosen on training rows only" if have
+           else "argmax (0.5): this run has no operating point",
+           "output": "P(malignant) = p1 / (p0 + p1) of the two sigmoid outputs (P(benign), P(malignant)); "
+                     "malignant when >= threshold",
+           "decision": f"malignant if p1 / (p0 + p1) >= {t:.6g}",
+           "missing_values": "not accepted: every row must hold every feature (lib.classify names the missing one)",
+           "input": {"dtype": np.dtype(q["input_dtype"]).name, "shape": [1, *q["input_shape"]]},
+           "output_tensor": {"dtype": np.dtype(q["output_dtype"]).name}}
+    if int_in:
+        out["input"].update(scale=q["input_scale"], zero_point=q["input_zero_point"],
+                            quantize="q = clip(round(x / scale) + zero_point, -128, 127)")
+    if int_out:
+        out["output_tensor"].update(scale=q["output_scale"], zero_point=q["output_zero_point"])
+        out["decision_int8"] = operating.int8_rule(t, q["output_zero_point"])
+    return out

@@ -12,10 +12,23 @@ What each model is (the same definitions as before the bank; only the engine cha
   to the float rounding of the stacked products, ``tests/test_distillation.py``). In paper runs the authors' fixed (``kd_alpha``,
   ``kd_temperature``), which is one of the grid's cells when the grid holds it (the authors' grid does) and a
   member of its own otherwise;
-- **SM_scratch**: hard labels only, ``student_lr`` and ``student_epochs``;
-- **SM_paperloss** (rigorous): the authors' KD loss at (``kd_alpha``, ``kd_temperature``), SM's budget.
+- **SM_scratch**: hard labels only. Paper runs: ``student_lr`` and ``student_epochs``. Rigorous runs: tuned on
+  the inner validation part over ``scratch_lrs`` x ``scratch_epochs``, as many cells as SM's alpha x T grid
+  (equal tuning budgets; one member per learning rate, kept at each epoch count);
+- **SM_paperloss** (rigorous): the authors' KD loss at (``kd_alpha``, ``kd_temperature``), SM's budget;
+- **LR, RF** (rigorous, ``baselines``): :mod:`lib.baselines` on the same prepared rows.
 
 Every student of a split starts from the same initial weights (the split's seed) and sees the same batches.
+With ``class_weight`` each row's loss weighs by its class; with ``bn_recompute`` every student's BatchNorm
+statistics (grid snapshots before scoring included) are recomputed on the training rows
+(:func:`lib.training.recompute_bn`); selection is by balanced accuracy when the run is class-weighted.
+
+**Operating point** (``target_sensitivity``, :mod:`lib.operating`): a second bank trains, for each of
+``oof_folds`` folds of the training rows, SM (the chosen alpha, T) and SM_scratch (the chosen cell) with that
+fold's rows weighted 0, and predicts them: the out-of-fold predictions that set SM's and SM_scratch's thresholds.
+These students distil from the split's teacher, which was fitted on every training row (the held-out rows'
+soft targets come from a teacher that saw them): refitting the teacher per fold would cost five teachers per
+split. The out-of-fold SMs are saved (``SM_oof<j>``) for SM_INT8's threshold in notebook 05.
 ``train_time_s`` of a banked student is the bank's wall time divided by its members (docs/results.md).
 """
 from __future__ import annotations
@@ -25,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tf_keras as keras
 
-from . import bank, metrics, models, preprocess, repro, results, training
+from . import bank, baselines, metrics, models, operating, preprocess, repro, results, training
 
 
 @dataclass
@@ -36,10 +49,16 @@ class SplitOutcome:
     chosen: dict = field(default_factory=dict)         # the split's (alpha, T) for SM
     curves: list[dict] = field(default_factory=list)   # per-epoch history of the saved models
     line: str = ""                                     # the progress line
+    scratch_grid: list[dict] = field(default_factory=list)  # one row per SM_scratch (lr, epochs) cell
 
 
 def cells(P) -> list[tuple[float, float]]:
     return [(float(a), float(t)) for a in P.ablation_alphas for t in P.ablation_temperatures]
+
+
+def scratch_cells(P) -> list[tuple[float, int]]:
+    """SM_scratch's (learning rate, epochs) grid; empty: the fixed (student_lr, student_epochs)."""
+    return [(float(lr), int(e)) for lr in P.scratch_lrs for e in P.scratch_epochs]
 
 
 def members(P) -> list[bank.Member]:
@@ -50,7 +69,12 @@ def members(P) -> list[bank.Member]:
                          f"chosen cell continues to kd_epochs as SM, so the grid cannot train longer than SM")
     out = [bank.Member(f"cell{k}", P.kd_loss, P.kd_lr, P.kd_epochs, a, t, snapshots=(P.ablation_epochs,))
            for k, (a, t) in enumerate(cells(P))]
-    out.append(bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs))
+    if scratch_cells(P):
+        top = max(P.scratch_epochs)
+        out += [bank.Member(f"scratch{j}", "bce", float(lr), top, snapshots=tuple(sorted(set(P.scratch_epochs))))
+                for j, lr in enumerate(P.scratch_lrs)]
+    else:
+        out.append(bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs))
     if not P.is_paper:
         out.append(bank.Member("SM_paperloss", "paper", P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
     elif (float(P.kd_alpha), float(P.kd_temperature)) not in cells(P):
@@ -58,52 +82,123 @@ def members(P) -> list[bank.Member]:
     return out
 
 
-def _score(weights, n_features: int, X, y) -> dict:
-    """A grid cell's accuracy and BCE on (X, y), as :func:`lib.training.ablation` scored them."""
-    out = training.predict(bank.to_keras(weights, n_features, "cell"), X)
-    return {"accuracy": metrics.classify(y, out)["accuracy"],
-            "bce": float(keras.losses.BinaryCrossentropy()(training.onehot(y), out).numpy())}
+def _student(P, weights, n_features: int, name: str, X_fit) -> keras.Model:
+    """A banked student as a Keras model, its BatchNorm statistics recomputed on ``X_fit`` if the run asks."""
+    return training.finish_bn(P, bank.to_keras(weights, n_features, name), X_fit)
+
+
+def _score(P, weights, n_features: int, X, y, X_fit) -> dict:
+    """A grid cell's accuracy, balanced accuracy and BCE on (X, y); ``selection``: what
+    :func:`lib.training.choose` ranks (balanced accuracy when the run is class-weighted, else accuracy)."""
+    out = training.predict(_student(P, weights, n_features, "cell", X_fit), X)
+    m = metrics.classify(y, out)
+    return {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"],
+            "bce": float(keras.losses.BinaryCrossentropy()(training.onehot(y), out).numpy()),
+            "selection": m["balanced_accuracy"] if P.class_weight else m["accuracy"]}
+
+
+def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int) -> list[bank.Member]:
+    """The second bank: per out-of-fold part j, SM (alpha, T, kd_epochs) and SM_scratch (its chosen cell)."""
+    lr, epochs = scratch
+    return ([bank.Member(f"SM_oof{j}", P.kd_loss, P.kd_lr, P.kd_epochs, alpha, T) for j in range(k)]
+            + [bank.Member(f"SM_scratch_oof{j}", "bce", lr, epochs) for j in range(k)])
+
+
+def oof_fold(P, ds, s, y_train) -> np.ndarray:
+    """Out-of-fold part of each training row of split ``s`` (grouped by sample ID where the data have IDs)."""
+    groups = None if ds.groups is None else np.asarray(ds.groups)[s.train]
+    return operating.oof_folds(y_train, groups, P.oof_folds, s.seed)
 
 
 def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     """Train and evaluate every student of split ``s`` (its teacher from notebook 02) and save SM_scratch, SM and
-    SM_paperloss; returns their rows, the grid, the chosen cell and the learning curves."""
+    SM_paperloss; with ``baselines`` also LR and RF; returns their rows, the grids, the chosen cells and the
+    learning curves."""
     prep = preprocess.prepare(P, ds, s)
     teacher = training.load_model(P.run, "TM", s.id)
     repro.seed_everything(s.seed)
     init = models.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights, as before
     ms = members(P)
-    trained = bank.train(ms, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
-                         t_logits_train=bank.teacher_logits(teacher, prep.X_train), X_val=prep.X_val,
-                         y_val=prep.y_val)
+    cw = training.class_weights(P, prep.y_train)
+    row_w = None if cw is None else cw[prep.y_train]
+    t_logits = bank.teacher_logits(teacher, prep.X_train)
+    trained = bank.train(ms, init, prep.X_train, prep.y_train, s.seed, P.batch_size, t_logits_train=t_logits,
+                         X_val=prep.X_val, y_val=prep.y_val, row_weights=row_w)
     X, y = (prep.X_val, prep.y_val) if score_on == "val" else (prep.X_test, prep.y_test)
     grid = []
     for k, (alpha, T) in enumerate(cells(P)):
         snap = trained[f"cell{k}"].snapshots[P.ablation_epochs]
         grid.append({"split": s.id, "alpha": alpha, "temperature": T, "scored_on": score_on,
-                     **_score(snap, prep.n_features, X, y)})
+                     **_score(P, snap, prep.n_features, X, y, prep.X_train)})
     if P.is_paper:  # the authors trained their final SM with alpha .1, T 10 whatever the grid said
         alpha, T = float(P.kd_alpha), float(P.kd_temperature)
     else:
         best = training.choose(grid)
         alpha, T = best["alpha"], best["temperature"]
     sm = trained["SM"] if "SM" in trained else trained[f"cell{cells(P).index((alpha, T))}"]
-    keep = {"SM_scratch": trained["SM_scratch"], "SM": sm}
+    scratch_grid, scratch = [], (P.student_lr, P.student_epochs)
+    if scratch_cells(P):
+        for lr, e in scratch_cells(P):
+            snap = trained[f"scratch{P.scratch_lrs.index(lr)}"].snapshots[e]
+            scratch_grid.append({"split": s.id, "lr": lr, "epochs": e, "scored_on": score_on, "weights": snap,
+                                 **_score(P, snap, prep.n_features, X, y, prep.X_train)})
+        pick = training.choose(scratch_grid)
+        scratch = (pick["lr"], pick["epochs"])
+        first = trained[f"scratch{P.scratch_lrs.index(pick['lr'])}"]
+        hist = {k: v[:pick["epochs"]] for k, v in first.history.items()}
+        keep = {"SM_scratch": (pick.pop("weights"), hist)}
+        for g in scratch_grid:
+            g.pop("weights", None)
+    else:
+        keep = {"SM_scratch": (trained["SM_scratch"].model.get_weights(), trained["SM_scratch"].history)}
+    keep["SM"] = (sm.model.get_weights(), sm.history)
     if "SM_paperloss" in trained:
-        keep["SM_paperloss"] = trained["SM_paperloss"]
-    out = SplitOutcome(grid=grid, chosen={"split": s.id, "alpha": alpha, "temperature": T})
+        keep["SM_paperloss"] = (trained["SM_paperloss"].model.get_weights(), trained["SM_paperloss"].history)
+    out = SplitOutcome(grid=grid, chosen={"split": s.id, "alpha": alpha, "temperature": T,
+                                          "scratch_lr": scratch[0], "scratch_epochs": scratch[1]})
+    out.scratch_grid = scratch_grid
+    thresholds, fold = {}, None
+    if P.target_sensitivity is not None:
+        fold = oof_fold(P, ds, s, prep.y_train)
+        k = int(fold.max()) + 1
+        om = oof_members(P, alpha, T, scratch, k)
+        w = np.stack([(fold != j).astype(np.float32) for j in range(k)] * 2)
+        if row_w is not None:
+            w = w * row_w[None]
+        oof_trained = bank.train(om, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
+                                 t_logits_train=t_logits, row_weights=w)
+        for name in ("SM", "SM_scratch"):
+            pred = np.zeros((len(prep.y_train), 2), np.float32)
+            for j in range(k):
+                model = _student(P, oof_trained[f"{name}_oof{j}"].model.get_weights(), prep.n_features, name,
+                                 prep.X_train[fold != j])
+                pred[fold == j] = training.predict(model, prep.X_train[fold == j])
+                if name == "SM":
+                    training.save(model, P.run, f"SM_oof{j}", s.id)
+            thresholds[name] = (operating.choose(P, prep.y_train, pred), "oof")
     per_member = sm.seconds / len(ms)
     line = []
-    for name, t in keep.items():
-        model = bank.to_keras(t.model.get_weights(), prep.n_features, name)
-        training.compiled(model, P.kd_lr if name != "SM_scratch" else P.student_lr)
+    for name, (weights, history) in keep.items():
+        model = _student(P, weights, prep.n_features, name, prep.X_train)
+        training.compiled(model, P.kd_lr if name != "SM_scratch" else scratch[0])
         training.save(model, P.run, name, s.id)
-        m = training.evaluate(model, prep.X_test, prep.y_test)
+        out_test = training.predict(model, prep.X_test)
+        m = metrics.classify(prep.y_test, out_test)
+        if P.target_sensitivity is not None:
+            t, src = thresholds.get(name) or (operating.choose(P, prep.y_val, training.predict(model, prep.X_val)),
+                                              "val")
+            m.update(operating.fields(prep.y_test, out_test, t, src))
         train_acc = training.evaluate(model, prep.X_train, prep.y_train)["accuracy"]
         out.rows.append(results.row(P, s, name, "keras", m, params=model.count_params(), train_accuracy=train_acc,
                                     train_time_s=round(per_member, 2), kd_alpha=alpha if name == "SM" else np.nan,
-                                    kd_temperature=T if name == "SM" else np.nan))
-        out.curves += training.history_rows(t.history, s.id, name)
+                                    kd_temperature=T if name == "SM" else np.nan,
+                                    student_lr=scratch[0] if name == "SM_scratch" else np.nan,
+                                    student_epochs=scratch[1] if name == "SM_scratch" else np.nan))
+        out.curves += training.history_rows(history, s.id, name)
         line.append(f"{name} {m['accuracy']:.4f}")
+    if P.baselines:
+        for r in baselines.rows_of_split(P, s, prep, fold):
+            out.rows.append(r)
+            line.append(f"{r['model']} {r['accuracy']:.4f}")
     out.line = f"alpha {alpha}, T {T}: " + ", ".join(line) + f" (bank of {len(ms)}: {sm.seconds:.1f} s)"
     return out

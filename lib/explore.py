@@ -51,3 +51,15 @@ def pca_variance(params, ds, split) -> pd.DataFrame:
         for k, v in enumerate(r, start=1):
             rows.append({"fit": name, "component": k, "explained": v, "cumulative": r[:k].sum()})
     return pd.DataFrame(rows)
+
+
+def repeated_rows(ds) -> dict:
+    """Rows that repeat a sample: sample IDs on more than one row (BCD: the folds keep each ID on one side,
+    ``lib.splits``), and rows whose feature values equal another row's (expected for BCD's discrete 1-10 scores;
+    reported, not grouped by)."""
+    out = {"ids_on_several_rows": 0, "rows_of_those_ids": 0}
+    if ds.groups is not None:
+        counts = pd.Series(ds.groups).value_counts()
+        out = {"ids_on_several_rows": int((counts > 1).sum()), "rows_of_those_ids": int(counts[counts > 1].sum())}
+    out["rows_sharing_features_with_another"] = int(ds.X.duplicated(keep=False).sum())
+    return out

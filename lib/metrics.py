@@ -7,9 +7,11 @@ agrees with the argmax (score > 0.5 exactly when p1 > p0) and lies in [0, 1].
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
+from sklearn.metrics import brier_score_loss, confusion_matrix, matthews_corrcoef, roc_auc_score
 
-METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "brier")
+# In [0, 1]; ``mcc`` (Matthews correlation, in [-1, 1]) is the contract's one signed metric (SIGNED).
+METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "brier")
+SIGNED = ("mcc",)
 
 
 def malignancy_score(outputs: np.ndarray) -> np.ndarray:
@@ -34,11 +36,15 @@ def classify(y_true, outputs) -> dict:
         return float(a / b) if b else float("nan")
 
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    specificity = ratio(tn, tn + fp)
     return {
         "n_test": int(len(y)),
         "accuracy": ratio(tp + tn, len(y)),
+        # the mean of the two class recalls (scikit-learn's definition); with one class present, that recall
+        "balanced_accuracy": float(np.nanmean([recall, specificity])) if len(y) else float("nan"),
+        "mcc": float(matthews_corrcoef(y, pred)),
         "sensitivity": recall,
-        "specificity": ratio(tn, tn + fp),
+        "specificity": specificity,
         "precision": precision,
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "roc_auc": float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan"),

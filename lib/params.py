@@ -79,6 +79,16 @@ class Params:
     qat_epochs: int = 10
     qat_lr: float = 1e-5
     calibration_rows: Optional[int] = None  # int8 representative rows from the training part; None: all
+    # --- training protocol (issue 12; the defaults are the authors' settings, the rigorous runs set them) ----
+    bn_recompute: bool = False  # BatchNorm moving statistics recomputed from the training rows after fitting
+    bn_gap_limit: float = 0.05  # 02 flags a model whose eval-mode training accuracy is this far below fit-time
+    teacher_patience: Optional[int] = None  # early stopping on the inner validation loss (best weights kept)
+    class_weight: Optional[str] = None  # 'balanced': each class weighs n / (2 n_class) in every training loss
+    scratch_lrs: list = field(default_factory=list)  # SM_scratch tuned on inner validation over lrs x epochs;
+    scratch_epochs: list = field(default_factory=list)  # empty: the fixed (student_lr, student_epochs)
+    baselines: bool = False  # LR and RF on the same splits and preprocessing, tuned on inner validation
+    target_sensitivity: Optional[float] = None  # operating point: threshold for this sensitivity (None: 0.5 only)
+    oof_folds: int = 5  # out-of-fold predictions of the training part that set the cheap models' thresholds
 
     # ------------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -165,6 +175,32 @@ class Params:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise bad("prune_schedules", f"two entries make the same model {', '.join(repeated)}")
+        if self.teacher_patience is not None:
+            if self.teacher_patience < 1:
+                raise bad("teacher_patience", "must be at least 1 (or null: no early stopping)")
+            if self.is_paper:
+                raise bad("teacher_patience", "the paper protocol's validation part is its test part: early "
+                                              "stopping on it would select on test rows")
+        if self.class_weight not in (None, "balanced"):
+            raise bad("class_weight", "must be 'balanced' or null")
+        if bool(self.scratch_lrs) != bool(self.scratch_epochs):
+            raise bad("scratch_lrs", "scratch_lrs and scratch_epochs are a grid: give both or neither")
+        if self.scratch_lrs and not all(isinstance(v, (int, float)) and 0 < v < 1 for v in self.scratch_lrs):
+            raise bad("scratch_lrs", "each learning rate must be in (0, 1)")
+        if self.scratch_epochs and not all(isinstance(v, int) and v >= 1 for v in self.scratch_epochs):
+            raise bad("scratch_epochs", "each entry must be a whole number of epochs >= 1")
+        if self.scratch_epochs and len(set(self.scratch_epochs)) != len(self.scratch_epochs):
+            raise bad("scratch_epochs", "epochs must be distinct")
+        if self.target_sensitivity is not None:
+            if not 0 < self.target_sensitivity < 1:
+                raise bad("target_sensitivity", "must be a fraction in (0, 1) (or null)")
+            if self.is_paper:
+                raise bad("target_sensitivity", "the paper protocol has no training-only rows to set a threshold "
+                                                "on apart from its test part; the authors used argmax")
+        if self.oof_folds < 2:
+            raise bad("oof_folds", "out-of-fold predictions need at least 2 folds")
+        if not 0 < self.bn_gap_limit < 1:
+            raise bad("bn_gap_limit", "must be a fraction in (0, 1)")
         if self.dataset == "pbcnt" and not self.data_path:
             raise bad("data_path", "pbcnt is read from a CSV: give its path (README: 'Data')")
 

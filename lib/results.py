@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .metrics import METRICS
+from .metrics import METRICS, SIGNED
 
 KEY_COLUMNS = ["run", "dataset", "protocol", "seed", "fold", "model", "format"]
-COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, "params", "size_bytes", "size_gzip_bytes"]
+COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, *SIGNED, "params", "size_bytes", "size_gzip_bytes"]
 MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ",
-          "TM_PTQ_INT8", "TM_QAT", "SM_INT8")
-FORMATS = ("keras", "tflite")
+          "TM_PTQ_INT8", "TM_QAT", "SM_INT8", "SM_DEPLOY", "LR", "RF")
+FORMATS = ("keras", "tflite", "sklearn")
+# The operating point (lib.operating), on every row of a run with a target sensitivity.
+OPERATING = ("op_threshold", "op_source", "op_sensitivity", "op_specificity", "op_missed", "op_false_alarms")
 
 
 class ContractError(ValueError):
@@ -46,6 +48,10 @@ def validate(df: pd.DataFrame, where: str = "results") -> pd.DataFrame:
         if ((v < 0) | (v > 1)).any():
             row = int(np.flatnonzero(((v < 0) | (v > 1)).to_numpy())[0])
             raise ContractError(f"{where}: {c} = {v.iloc[row]} outside [0, 1] (row {row})")
+    for c in SIGNED:
+        v = pd.to_numeric(df[c], errors="coerce")
+        if v.isna().sum() > df[c].isna().sum() or ((v < -1) | (v > 1)).any():
+            raise ContractError(f"{where}: column {c!r} must hold numbers in [-1, 1]")
     if (pd.to_numeric(df["n_test"], errors="coerce").fillna(0) < 1).any():
         raise ContractError(f"{where}: n_test must be a positive count")
     dup = df.duplicated(subset=KEY_COLUMNS)
@@ -61,9 +67,9 @@ def row(run_params, split, model: str, fmt: str, metrics: dict, *, params=np.nan
     the model's parameter count and file sizes, then any extra columns (e.g. train_time_s)."""
     base = {"run": run_params.run, "dataset": run_params.dataset, "protocol": run_params.protocol,
             "seed": split.seed, "fold": split.id, "model": model, "format": fmt}
-    base.update({k: metrics[k] for k in ["n_test", *METRICS]})
+    base.update({k: metrics[k] for k in ["n_test", *METRICS, *SIGNED]})
     base.update({"params": params, "size_bytes": size_bytes, "size_gzip_bytes": size_gzip_bytes})
-    base.update({k: metrics[k] for k in ("tp", "fp", "tn", "fn", "agreement") if k in metrics})
+    base.update({k: metrics[k] for k in ("tp", "fp", "tn", "fn", "agreement", *OPERATING) if k in metrics})
     if "size_bytes" in metrics and np.isnan(size_bytes):  # a tflite evaluation carries the file's sizes
         base.update({"size_bytes": metrics["size_bytes"], "size_gzip_bytes": metrics["size_gzip_bytes"]})
     base.update(extra)

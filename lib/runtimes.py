@@ -107,24 +107,67 @@ def malignancy(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return malignancy_score(dequantize(np.asarray(raw), scale, zero_point).astype(np.float64))
 
 
+def _io(content: bytes) -> dict:
+    """Input / output details of any model: dtypes, scales and zero points, the input shape."""
+    it = _litert(content, reference=True)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    return {"input_dtype": i["dtype"], "input_scale": float(i["quantization"][0]),
+            "input_zero_point": int(i["quantization"][1]), "output_dtype": o["dtype"],
+            "output_scale": float(o["quantization"][0]), "output_zero_point": int(o["quantization"][1]),
+            "input_shape": tuple(int(d) for d in i["shape"][1:])}
+
+
 def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5, runtimes=RUNTIMES) -> tuple[pd.DataFrame, dict]:
-    """Every runtime on float rows ``X`` (quantized to the model's input) with labels ``y``: accuracy,
-    sensitivity, specificity at ``threshold``, and against ``litert`` the rows whose output levels differ, the
-    largest difference in levels and the rows whose decision differs. Returns the table and the raw outputs."""
-    q = io_quantization(content)
+    """Every runtime on float rows ``X`` (quantized to the model's input when it is int8, as SM_INT8; fed as
+    float to a model with a float input, as SM_DEPLOY's raw measurements) with labels ``y``: accuracy,
+    sensitivity, specificity with the decision P(malignant) > ``threshold`` (0.5: the argmax) or >= it (an
+    operating point), and against the first runtime the rows whose outputs differ, the largest difference
+    (``max_level_difference`` in int8 output levels for an int8 output, ``max_abs_difference`` in probability
+    for a float one) and the rows whose decision differs. Returns the table and the raw outputs."""
+    q = _io(content)
     X = np.asarray(X, dtype=np.float32).reshape(len(X), *q["input_shape"])
-    X8 = quantize(X, q["input_scale"], q["input_zero_point"], q["dtype"])
+    int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
+    X_in = quantize(X, q["input_scale"], q["input_zero_point"], q["input_dtype"]) if int_in else X
     y = np.asarray(y).astype(int).ravel()
-    raw = {r: raw_outputs(content, X8, r) for r in runtimes}
-    base = raw[runtimes[0]].astype(int)
-    base_dec = malignancy(base, q["output_scale"], q["output_zero_point"]) > threshold
+    raw = {r: raw_outputs(content, X_in, r) for r in runtimes}
+
+    def decide(out):
+        from .metrics import malignancy_score
+
+        p = malignancy(out, q["output_scale"], q["output_zero_point"]) if int_out else \
+            malignancy_score(np.asarray(out, np.float64))
+        return p > threshold if threshold == 0.5 else p >= threshold
+
+    base = raw[runtimes[0]].astype(np.float64)
+    base_dec = decide(raw[runtimes[0]])
     rows = []
     for r in runtimes:
-        dec = malignancy(raw[r], q["output_scale"], q["output_zero_point"]) > threshold
-        diff = np.abs(raw[r].astype(int) - base)
+        dec = decide(raw[r])
+        diff = np.abs(raw[r].astype(np.float64) - base)
         rows.append({"runtime": r, "n_rows": len(y), "accuracy": float((dec == y).mean()),
                      "sensitivity": float(dec[y == 1].mean()) if (y == 1).any() else float("nan"),
                      "specificity": float((~dec[y == 0]).mean()) if (y == 0).any() else float("nan"),
-                     "rows_output_differs": int((diff.max(axis=1) > 0).sum()), "max_level_difference": int(diff.max()),
+                     "rows_output_differs": int((diff.max(axis=1) > 0).sum()),
+                     "max_level_difference": int(diff.max()) if int_out else float("nan"),
+                     "max_abs_difference": float("nan") if int_out else float(diff.max()),
                      "rows_decision_differs": int((dec != base_dec).sum()), "threshold": threshold})
     return pd.DataFrame(rows), raw
+
+
+def split_table(run: str, split, prep, raw_test: np.ndarray, thresholds: dict) -> pd.DataFrame:
+    """Notebook 06's runtime table for one split: SM_INT8 (preprocessed rows) and SM_DEPLOY (the complete raw
+    test rows: the model refuses incomplete ones) in every runtime, at each model's operating-point threshold
+    (``thresholds``: {model: t}; 0.5 where a run has none)."""
+    from . import tflite
+
+    parts = []
+    keep = ~np.isnan(np.asarray(raw_test, dtype=float)).any(axis=1)
+    for name, X, y in (("SM_INT8", prep.X_test, prep.y_test), ("SM_DEPLOY", raw_test[keep], prep.y_test[keep])):
+        if not tflite.model_file(run, name, split.id).exists():
+            continue
+        t = thresholds.get(name)
+        table, _ = compare(tflite.load(run, name, split.id), X, y, 0.5 if t is None or np.isnan(t) else float(t))
+        parts.append(table.assign(run=run, fold=split.id, model=name))
+    cols = ["run", "fold", "model", "runtime"]
+    out = pd.concat(parts, ignore_index=True)
+    return out[cols + [c for c in out.columns if c not in cols]]

@@ -3,6 +3,9 @@
 - ``rigorous``: repeated stratified k-fold (``folds`` x ``repeats``, ``seed``). Each fold's training part is split
   again, stratified, into ``train`` (fitting) and ``val`` (``inner_val_size``: learning curves and every
   selection, e.g. the KD ablation). ``test`` is touched once, for the final metrics.
+  Where a dataset has sample IDs (BCD: 46 samples occur on 2-6 rows), both levels are grouped: scikit-learn's
+  StratifiedGroupKFold (shuffled, one seed per repeat) for the folds and for the inner validation part, so no
+  sample is on two sides of any split (``tests/test_splits_preprocess.py``).
 - ``paper``: the authors' single stratified 85/15 split (``test_size``), repeated over ``paper_seeds`` seeds
   (seed, seed+1, ...). As in their code, the validation set *is* the test set.
 
@@ -15,7 +18,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFold, train_test_split
 
 from . import paths
 
@@ -46,8 +49,18 @@ def _labels_hash(y: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(y, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def make_splits(params, y: np.ndarray) -> list[Split]:
-    """Compute the splits of a run (pure function of the params' split keys and the labels)."""
+def _grouped_val(part: np.ndarray, y: np.ndarray, groups: np.ndarray, size: float, seed: int):
+    """(fit, val) of a training part with whole groups on each side: the first fold of a stratified group k-fold
+    with k = round(1 / size)."""
+    k = max(2, int(round(1 / size)))
+    fit, val = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(part, y[part],
+                                                                                                 groups[part]))
+    return part[fit], part[val]
+
+
+def make_splits(params, y: np.ndarray, groups: np.ndarray | None = None) -> list[Split]:
+    """Compute the splits of a run (pure function of the params' split keys, the labels and the sample IDs).
+    ``groups`` (one ID per row) keeps every sample's rows on one side of every rigorous split."""
     y = np.asarray(y)
     idx = np.arange(len(y))
     out: list[Split] = []
@@ -57,6 +70,17 @@ def make_splits(params, y: np.ndarray) -> list[Split]:
             train, test = train_test_split(idx, test_size=params.test_size, stratify=y, random_state=seed)
             train, test = np.sort(train), np.sort(test)
             out.append(Split(f"s{seed}", 0, i, seed, train, test.copy(), test))  # val = test, as the authors
+        return out
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise ValueError(f"{len(groups)} sample IDs for {len(y)} rows")
+        for repeat in range(params.repeats):
+            sgkf = StratifiedGroupKFold(n_splits=params.folds, shuffle=True, random_state=params.seed + repeat)
+            for fold, (train_part, test) in enumerate(sgkf.split(idx, y, groups)):
+                seed = params.seed + repeat * params.folds + fold
+                fit, val = _grouped_val(train_part, y, groups, params.inner_val_size, seed)
+                out.append(Split(f"r{repeat}f{fold}", repeat, fold, seed, np.sort(fit), np.sort(val), np.sort(test)))
         return out
     rskf = RepeatedStratifiedKFold(n_splits=params.folds, n_repeats=params.repeats, random_state=params.seed)
     for k, (train_part, test) in enumerate(rskf.split(idx, y)):
@@ -68,15 +92,19 @@ def make_splits(params, y: np.ndarray) -> list[Split]:
     return out
 
 
-def _header(params, y) -> dict:
-    return {"run": params.run, "dataset": params.dataset, "n": int(len(y)), "labels_sha": _labels_hash(y),
-            **{k: getattr(params, k) for k in SPLIT_KEYS}}
+def _header(params, y, groups) -> dict:
+    out = {"run": params.run, "dataset": params.dataset, "n": int(len(y)), "labels_sha": _labels_hash(y),
+           **{k: getattr(params, k) for k in SPLIT_KEYS}}
+    if groups is not None and not params.is_paper:
+        out["groups_sha"] = hashlib.sha256("\n".join(map(str, groups)).encode()).hexdigest()[:16]
+    return out
 
 
-def ensure(params, y: np.ndarray) -> list[Split]:
-    """The run's splits: read ``splits.json`` if it matches these params and labels, else compute and save it."""
+def ensure(params, y: np.ndarray, groups: np.ndarray | None = None) -> list[Split]:
+    """The run's splits: read ``splits.json`` if it matches these params, labels and sample IDs, else compute
+    and save it. Pass the dataset's ``groups`` (``ds.groups``; None where rows are independent samples)."""
     path = paths.run_dir(params.run) / "splits.json"
-    header = _header(params, y)
+    header = _header(params, y, groups)
     if path.exists():
         try:
             saved = json.loads(path.read_text())
@@ -84,7 +112,7 @@ def ensure(params, y: np.ndarray) -> list[Split]:
             raise ValueError(f"{path} is corrupt ({e}); delete it to recompute the splits") from e
         if saved.get("header") == header:
             return [Split.from_json(d) for d in saved["splits"]]
-    splits = make_splits(params, y)
+    splits = make_splits(params, y, None if params.is_paper else groups)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"header": header, "splits": [s.to_json() for s in splits]}))
     tmp.replace(path)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from . import paths, results, stats
+from . import operating, paths, results, stats
 from .metrics import METRICS
 
 
@@ -54,7 +54,12 @@ QUESTIONS = (
     ("SM_INT8", "SM", "does int8 quantization of the student cost accuracy?"),
     ("SM_INT8", "TM", "does the deployable student match the teacher?"),
     ("SM_paperloss", "SM_scratch", "does the paper's KD loss do anything at equal budget?"),
+    ("SM_scratch", "TM", "is the teacher that distils better than the student trained alone?"),
+    ("SM_INT8", "LR", "does the deployable student do as well as a logistic regression?"),
+    ("SM_INT8", "RF", "does the deployable student do as well as a random forest?"),
 )
+BASELINES = ("LR", "RF")  # scikit-learn models of the rigorous runs (format 'sklearn'), lib/baselines.py
+OPERATING_MODELS = ("TM", "SM_scratch", "SM", "SM_INT8", "SM_DEPLOY", "LR", "RF")
 COMPRESSED_TEACHERS = ("TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ", "TM_PTQ_INT8", "TM_QAT")
 COMPRESSED = COMPRESSED_TEACHERS + ("SM", "SM_INT8")  # the ways to make a small model (KD is one)
 CURVE_MODELS = ("TM", "SM", "SM_INT8")  # ROC and reliability curves
@@ -161,8 +166,9 @@ def summary_table(res: pd.DataFrame, n_train: int, n_test: int) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ comparisons
 def per_split(res: pd.DataFrame, metric: str, fmt: str = "tflite") -> pd.DataFrame:
-    """Splits x models table of one metric (one run)."""
-    d = res[res["format"] == fmt]
+    """Splits x models table of one metric (one run): the ``fmt`` rows, and the baselines (their only format,
+    ``sklearn``), so that every deployable model is a column."""
+    d = res[(res["format"] == fmt) | (res["format"] == "sklearn")]
     return d.pivot(index="fold", columns="model", values=metric)
 
 
@@ -182,7 +188,7 @@ def holm(p) -> np.ndarray:
 
 
 def comparisons(res: pd.DataFrame, n_train: int, n_test: int,
-                metrics_=("accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
+                metrics_=("accuracy", "balanced_accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
     """The study's paired questions on one run (TFLite models, same splits): SM vs SM_scratch, SM vs TM,
     SM_INT8 vs SM and vs TM, and SM vs each compressed teacher. Naive and corrected (Nadeau-Bengio) CI and p;
     ``corrected_p_holm`` adjusts the corrected p-values over the comparisons of one metric (Holm);
@@ -244,6 +250,37 @@ def diagnostic(pred: pd.DataFrame, res: pd.DataFrame, protocol: str, models=DIAG
             mean, mlo, mhi = stats.t_interval(r[name])
             row.update({f"{name}_pooled": est, f"{name}_wilson_low": lo, f"{name}_wilson_high": hi,
                         f"{name}_mean": mean, f"{name}_ci_low": mlo, f"{name}_ci_high": mhi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def operating_point(res: pd.DataFrame, protocol: str, models=OPERATING_MODELS) -> pd.DataFrame:
+    """Each deployable model (TFLite, or scikit-learn for the baselines) at 0.5 and at its operating point
+    (``op_*`` columns of the results, :mod:`lib.operating`), counts pooled over the first pass (the folds of the
+    first repeat: every row tested once) with Wilson intervals, and the range of the thresholds. Empty for a
+    run without an operating point (the paper protocol)."""
+    if "op_threshold" not in res or protocol == "paper":
+        return pd.DataFrame()
+    d = res[res["format"].isin(["tflite", "sklearn"]) & res["op_threshold"].notna()]
+    d = d[d["fold"].astype(str).str.startswith("r0")]
+    rows = []
+    for m in models:
+        g = d[d["model"] == m]
+        if g.empty:
+            continue
+        row = {"run": res["run"].iloc[0], "model": m, **operating.pool(g)}
+        if row["source"] == "inherited":  # a float conversion keeps its Keras source's threshold; SM_DEPLOY SM_INT8's
+            src = "SM_INT8" if m == "SM_DEPLOY" else m
+            fmt = "tflite" if m == "SM_DEPLOY" else "keras"
+            k = res[(res["model"] == src) & (res["format"] == fmt) & res["op_source"].notna()]
+            row["source"] = "/".join(sorted(set(k["op_source"]))) + f", of {src}" + (" (Keras)" if fmt == "keras" else "") \
+                if len(k) else "inherited"
+        pos, neg = row["cancers"], row["normals"]
+        for when in ("05", "op"):
+            for name, k, n in (("sensitivity", pos - row[f"missed_{when}"], pos),
+                               ("specificity", neg - row[f"false_alarms_{when}"], neg)):
+                est, lo, hi = stats.wilson(k, n)
+                row.update({f"{name}_{when}": est, f"{name}_{when}_low": lo, f"{name}_{when}_high": hi})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -348,11 +385,27 @@ def repeated_measures(res_by_run: dict, runs, models=("TM", "SM_scratch", "SM"),
 
 # The settings that train each model: where the two protocols' params differ in one of them, their difference
 # is not protocol inflation alone (e.g. the paper protocol's scratch student at Adam 1e-4, the rigorous one at 1e-3).
-TRAINING_SETTINGS = {"TM": ("teacher_lr", "teacher_epochs", "batch_size"),
-                     "SM_scratch": ("student_lr", "student_epochs", "batch_size"),
-                     "SM": ("kd_loss", "kd_lr", "kd_epochs", "batch_size"),
-                     "SM_INT8": ("kd_loss", "kd_lr", "kd_epochs", "batch_size"),
-                     "TM_PTQ": ("teacher_lr", "teacher_epochs", "batch_size")}
+_PROTOCOL = ("batch_size", "class_weight", "bn_recompute")
+TRAINING_SETTINGS = {"TM": ("teacher_lr", "teacher_epochs", "teacher_patience") + _PROTOCOL,
+                     "SM_scratch": ("student_lr", "student_epochs") + _PROTOCOL,
+                     "SM": ("kd_loss", "kd_lr", "kd_epochs", "kd_alpha_T") + _PROTOCOL,
+                     "SM_INT8": ("kd_loss", "kd_lr", "kd_epochs", "kd_alpha_T") + _PROTOCOL,
+                     "TM_PTQ": ("teacher_lr", "teacher_epochs", "teacher_patience") + _PROTOCOL}
+
+
+def _setting(P, key: str):
+    """A training setting of a run as the inflation table quotes it: SM_scratch's learning rate and epochs read as
+    the grid they were tuned over when the run tunes them, (alpha, T) as fixed or chosen on inner validation."""
+    if P is None:
+        return None
+    if key in ("student_lr", "student_epochs") and getattr(P, "scratch_lrs", None):
+        grid = P.scratch_lrs if key == "student_lr" else P.scratch_epochs
+        return "tuned over " + "/".join(f"{v:g}" for v in grid)
+    if key == "kd_alpha_T":
+        if P.is_paper:
+            return f"fixed ({P.kd_alpha:g}, {P.kd_temperature:g})"
+        return f"chosen among {len(P.ablation_alphas) * len(P.ablation_temperatures)} cells"
+    return getattr(P, key, None)
 
 
 def corrected_difference(a, b, sizes_a: dict, sizes_b: dict, level: float = 0.95) -> dict:
@@ -407,8 +460,9 @@ def inflation_table(paper: pd.DataFrame, rigorous: pd.DataFrame, reported: dict,
                              "n_train_paper": sizes["paper"]["n_train"], "n_train_rigorous": sizes["rigorous"]["n_train"]})
         if settings is not None:
             keys = TRAINING_SETTINGS.get(model, ())
-            differ = [f"{k} {getattr(settings['paper'], k, None)} vs {getattr(settings['rigorous'], k, None)}" for k in keys
-                      if getattr(settings["paper"], k, None) != getattr(settings["rigorous"], k, None)]
+            pp, rr = settings["paper"], settings["rigorous"]
+            differ = [f"{k.replace('kd_alpha_T', '(alpha, T)')} {_setting(pp, k)} vs {_setting(rr, k)}" for k in keys
+                      if _setting(pp, k) != _setting(rr, k)]
             rows[-1]["confounds"] = "; ".join(differ)
     return pd.DataFrame(rows)
 
@@ -416,8 +470,10 @@ def inflation_table(paper: pd.DataFrame, rigorous: pd.DataFrame, reported: dict,
 # ------------------------------------------------------------------------------------------------ efficiency
 def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None) -> pd.DataFrame:
     """Accuracy (TFLite, mean over splits), size and host latency of each model of one run, accuracy per KiB and
-    per microsecond, and whether the model is Pareto-optimal in (accuracy, size) and (accuracy, latency)."""
-    d = res[res["format"] == "tflite"]
+    per microsecond, and whether the model is Pareto-optimal in (accuracy, size) and (accuracy, latency).
+    SM_DEPLOY is left out: it is SM_INT8's student with the preprocessing inside, scored on complete rows only
+    (BCD's incomplete rows are not its input), so its accuracy is not of the same rows (notebook 05 compares them)."""
+    d = res[(res["format"] == "tflite") & (res["model"] != "SM_DEPLOY")]
     g = d.groupby("model")
     out = pd.DataFrame({"accuracy": g["accuracy"].mean(), "size_bytes": g["size_bytes"].mean(),
                         "gzip_bytes": g["size_gzip_bytes"].mean(), "params": g["params"].first()})
@@ -651,3 +707,13 @@ def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) 
         ax.annotate(lab, (x[i], y[i]), xytext=(1.04, dy), textcoords=("axes fraction", "offset points"),
                     fontsize=fontsize, va="center", annotation_clip=False,
                     arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6"})
+
+
+def read_optional(run: str, name: str):
+    """``outputs/<run>/<name>`` if it exists (a CSV as a DataFrame, a JSON file as a dict), else None."""
+    import json
+
+    f = paths.outputs_root() / run / name
+    if not f.exists():
+        return None
+    return json.loads(f.read_text()) if f.suffix == ".json" else pd.read_csv(f)

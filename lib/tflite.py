@@ -255,13 +255,16 @@ def _compact(m) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.ndarray | None = None) -> dict:
+def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.ndarray | None = None,
+             threshold: float | None = None, source: str = "val") -> dict:
     """Contract metrics of a .tflite model in LiteRT on (X, y), its sizes and, given the Keras source's
-    outputs, the share of rows where both predict the same class (``agreement``)."""
-    from . import metrics
+    outputs, the share of rows where both predict the same class (``agreement``); given a ``threshold``, the
+    operating point's columns (:func:`lib.operating.fields`, ``source``: where the threshold came from)."""
+    from . import metrics, operating
 
     out = LiteModel(content).predict(X)
     m = metrics.classify(y, out)
+    m.update(operating.fields(y, out, threshold, source))
     m.update({"size_bytes": len(content), "size_gzip_bytes": gzip_size(content)})
     if keras_outputs is not None:
         m["agreement"] = float(np.mean(out.argmax(1) == np.asarray(keras_outputs).argmax(1)))
@@ -289,12 +292,17 @@ def load(run: str, name: str, split_id: str) -> bytes:
     return path.read_bytes()
 
 
+def calibration_index(n_rows: int, n: int | None, seed: int) -> np.ndarray:
+    """Indices of the representative rows for int8 calibration: all ``n_rows`` training rows, or ``n`` of them
+    drawn at random (the authors took the first 100 rows of their shuffled training split, i.e. a random 100)."""
+    if n is None or n >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, n, replace=False))
+
+
 def calibration_rows(X_train: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """Representative rows for int8 calibration: all training rows, or ``n`` of them drawn at random (the
-    authors took the first 100 rows of their shuffled training split, i.e. a random 100)."""
-    if n is None or n >= len(X_train):
-        return X_train
-    return X_train[np.sort(np.random.default_rng(seed).choice(len(X_train), n, replace=False))]
+    """The rows of :func:`calibration_index`."""
+    return X_train[calibration_index(len(X_train), n, seed)]
 
 
 def quantize_like_authors(x: np.ndarray, scale: float, zero_point: int, dtype=np.uint8) -> np.ndarray:

@@ -7,6 +7,20 @@ The reference setting (shared/reference/README.md, section 2): Adam, binary cros
 batch 32, a fixed number of epochs, no callbacks. ``validation_data`` is the split's ``val`` part (in the paper
 protocol that *is* the test set, as in the authors' code).
 
+The rigorous runs change three things of that protocol (issue 12; params ``bn_recompute``, ``teacher_patience``,
+``class_weight``; the paper runs keep the authors' settings):
+
+- **BatchNorm statistics recomputed** (:func:`recompute_bn`): after fitting, each BatchNorm's moving mean and
+  variance are set to the mean and (biased) variance of its inputs over the training rows in inference mode,
+  layer by layer. At Keras' momentum 0.99, a PBCNT fold (~90 rows, 3 steps per epoch) ends 50 epochs with 22%
+  of the initial statistics still in the moving estimates; the teacher then scores its own training rows at the
+  majority rate. Notebook 02 shows the evaluation-mode training accuracy before and after, and flags any model
+  whose evaluation-mode training accuracy is more than ``bn_gap_limit`` below its fit-time accuracy;
+- **early stopping of the teacher** (:class:`BestOnValidation`) on the class-weighted BCE of the inner
+  validation part, computed after the BatchNorm recompute, best weights restored, at most ``teacher_epochs``;
+- **class weights** (:func:`class_weights`, :class:`WeightedBCE`): each training row weighs n / (2 n_class) in every loss, so a
+  majority of 122 tumours against 11 normals (PBCNT) does not make "always tumour" the cheapest answer.
+
 Two distillation losses (``kd_loss`` in params), both ``alpha * hard + (1 - alpha) * soft``:
 
 - ``paper``: exactly the authors' ``Distiller``: hard = BCE(y, student sigmoid outputs); soft =
@@ -26,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from . import metrics, models, paths, preprocess, repro, results
+from . import metrics, models, operating, paths, preprocess, repro, results
 
 tf.get_logger().setLevel("ERROR")  # retracing notices for the many small models are expected, not news
 
@@ -36,19 +50,23 @@ tf.get_logger().setLevel("ERROR")  # retracing notices for the many small models
 STEPS_PER_EXECUTION = 32
 
 # ------------------------------------------------------------------------------------------------- losses
-def paper_kd_loss(y_onehot, student_probs, teacher_probs, alpha: float, temperature: float):
-    """The authors' loss. Returns (total, hard, soft)."""
-    hard = keras.losses.BinaryCrossentropy()(y_onehot, student_probs)
+def paper_kd_loss(y_onehot, student_probs, teacher_probs, alpha: float, temperature: float, sample_weight=None):
+    """The authors' loss. Returns (total, hard, soft). ``sample_weight``: one weight per row (class weights, or
+    0 for rows a member must not learn from), Keras' weighted mean over the batch."""
+    hard = keras.losses.BinaryCrossentropy()(y_onehot, student_probs, sample_weight=sample_weight)
     soft = keras.losses.KLDivergence()(tf.nn.softmax(teacher_probs / temperature, axis=1),
-                                       tf.nn.softmax(student_probs / temperature, axis=1))
+                                       tf.nn.softmax(student_probs / temperature, axis=1), sample_weight=sample_weight)
     return alpha * hard + (1.0 - alpha) * soft, hard, soft
 
 
-def hinton_kd_loss(y_onehot, student_logits, teacher_logits, alpha: float, temperature: float):
-    """Hinton's loss on logits with the T^2 factor. Returns (total, hard, soft)."""
-    hard = keras.losses.BinaryCrossentropy()(y_onehot, tf.sigmoid(student_logits))
+def hinton_kd_loss(y_onehot, student_logits, teacher_logits, alpha: float, temperature: float,
+                   sample_weight=None):
+    """Hinton's loss on logits with the T^2 factor. Returns (total, hard, soft); ``sample_weight`` as in
+    :func:`paper_kd_loss`."""
+    hard = keras.losses.BinaryCrossentropy()(y_onehot, tf.sigmoid(student_logits), sample_weight=sample_weight)
     soft = keras.losses.KLDivergence()(tf.nn.softmax(teacher_logits / temperature, axis=1),
-                                       tf.nn.softmax(student_logits / temperature, axis=1))
+                                       tf.nn.softmax(student_logits / temperature, axis=1),
+                                       sample_weight=sample_weight)
     soft = soft * temperature ** 2
     return alpha * hard + (1.0 - alpha) * soft, hard, soft
 
@@ -59,34 +77,153 @@ class Trained:
     model: keras.Model
     history: dict = field(default_factory=dict)  # per-epoch loss / accuracy / val_loss / val_accuracy
     seconds: float = 0.0
+    best_epoch: int = 0  # early stopping: the epoch whose weights were kept (0: the last one, no early stopping)
+
+
+def class_weights(P, y) -> np.ndarray | None:
+    """(w_benign, w_malignant) = n / (2 n_class) of the training labels with ``class_weight: balanced``, else
+    None."""
+    if P.class_weight is None:
+        return None
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=2).astype(float)
+    if (counts == 0).any():
+        raise ValueError("class_weight 'balanced' needs both classes in the training rows")
+    return counts.sum() / (2 * counts)
+
+
+# ------------------------------------------------------------------------------------------------- BatchNorm
+def _chain(model: keras.Model) -> list:
+    """The layers of a single-path model after its input, in order (the study's teacher and student are chains;
+    so are their pruned copies, whose layers Keras lists with several inbound nodes, which is why the layers are
+    applied one after the other rather than through ``layer.input``)."""
+    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"recompute_bn: {model.name} is not a single-input, single-output chain")
+    return layers
+
+
+def recompute_bn(model: keras.Model, X: np.ndarray) -> keras.Model:
+    """Set every BatchNorm's moving statistics to the mean and biased variance of its inputs on ``X`` (inference
+    mode), first layer first, so each later layer sees the corrected earlier ones. In place; returns ``model``."""
+    h = tf.constant(np.asarray(X, dtype=np.float32))
+    for layer in _chain(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            v = h.numpy().astype(np.float64)
+            axes = tuple(range(v.ndim - 1))
+            layer.moving_mean.assign(v.mean(axis=axes).astype("float32"))
+            layer.moving_variance.assign(v.var(axis=axes).astype("float32"))
+        h = layer(h, training=False)
+    out = model(tf.constant(np.asarray(X[:4], dtype=np.float32)), training=False).numpy()
+    if not np.allclose(out, h.numpy()[:4], atol=1e-5):
+        raise ValueError(f"recompute_bn: {model.name} is not a chain of its layers (outputs differ)")
+    return model
+
+
+def finish_bn(P, model: keras.Model, X_train: np.ndarray) -> keras.Model:
+    """:func:`recompute_bn` on the training rows when the run asks for it (``bn_recompute``)."""
+    return recompute_bn(model, X_train) if P.bn_recompute else model
+
+
+def _weighted_bce(y, out, weights=None) -> float:
+    sw = None if weights is None else weights[np.asarray(y, dtype=int)]
+    return float(keras.losses.BinaryCrossentropy()(onehot(y), out, sample_weight=sw).numpy())
+
+
+class BestOnValidation(keras.callbacks.Callback):
+    """Early stopping on the inner validation part, with the BatchNorm statistics recomputed on the training rows
+    before every validation (``recompute``): the class-weighted BCE of (X_val, y_val) after each epoch, the
+    best epoch's weights restored at the end, training stopped after ``patience`` epochs without improvement
+    (None: never; the callback then only recomputes). Writes ``val_loss`` / ``val_accuracy`` into the epoch's
+    logs (the history shows what was monitored) and keeps ``best_epoch``."""
+
+    def __init__(self, X_train, X_val, y_val, patience: int | None, recompute: bool, weights=None):
+        super().__init__()
+        self.X_train, self.X_val, self.y_val = X_train, X_val, np.asarray(y_val, dtype=int)
+        self.patience, self.recompute, self.weights = patience, recompute, weights
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.best_weights, self.wait = np.inf, 0, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.recompute:
+            recompute_bn(self.model, self.X_train)
+        out = self.model.predict(self.X_val, batch_size=512, verbose=0)
+        loss = _weighted_bce(self.y_val, out, self.weights)
+        if logs is not None:
+            logs["val_loss"] = loss
+            logs["val_accuracy"] = float(np.mean(np.argmax(out, 1) == self.y_val))
+        if loss < self.best:
+            self.best, self.best_epoch, self.best_weights, self.wait = loss, epoch + 1, self.model.get_weights(), 0
+        else:
+            self.wait += 1
+            if self.patience is not None and self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.patience is not None and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 def onehot(y) -> np.ndarray:
     return keras.utils.to_categorical(np.asarray(y), 2).astype("float32")
 
 
-def _fit(model, prep, epochs, batch_size, validate: bool = True) -> tuple[dict, float]:
+def _fit(model, prep, epochs, batch_size, callbacks=None) -> tuple[dict, float]:
+    """Keras ``fit`` on the training rows, validated on ``prep``'s val part by Keras unless a
+    :class:`BestOnValidation` callback does it."""
     start = time.perf_counter()
-    validation = (prep.X_val, onehot(prep.y_val)) if validate and len(prep.y_val) else None
+    validation = (prep.X_val, onehot(prep.y_val)) if len(prep.y_val) and not callbacks else None
     hist = model.fit(prep.X_train, onehot(prep.y_train), epochs=epochs, batch_size=batch_size,
-                     validation_data=validation, shuffle=True, verbose=0)
+                     validation_data=validation, shuffle=True, verbose=0, callbacks=callbacks)
     keep = ("loss", "accuracy", "val_loss", "val_accuracy", "distillation_loss")
     return {k: [float(v) for v in hist.history[k]] for k in keep if k in hist.history}, \
         time.perf_counter() - start
 
 
-def compiled(model: keras.Model, lr: float) -> keras.Model:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="binary_crossentropy",
+@keras.saving.register_keras_serializable("study")
+class WeightedBCE(keras.losses.Loss):
+    """Keras' binary cross-entropy of one-hot labels with each row weighted by its class (``weights`` =
+    (w_benign, w_malignant), :func:`class_weights`): what ``fit(sample_weight=...)`` computes, without the
+    sample-weight input pipeline (whose map op this TensorFlow build warns about at every fit)."""
+
+    def __init__(self, weights, name: str = "weighted_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.weights = [float(w) for w in weights]
+
+    def call(self, y_true, y_pred):
+        w = tf.gather(tf.constant(self.weights, tf.float32), tf.argmax(y_true, axis=-1))
+        return keras.losses.binary_crossentropy(y_true, y_pred) * w
+
+    def get_config(self):
+        return {**super().get_config(), "weights": self.weights}
+
+
+def loss_for(P, y_train):
+    """The training loss of a run: BCE, class-weighted with ``class_weight: balanced``."""
+    w = class_weights(P, y_train)
+    return "binary_crossentropy" if w is None else WeightedBCE(w)
+
+
+def compiled(model: keras.Model, lr: float, loss="binary_crossentropy") -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss,
                   metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
 
 def train_teacher(P, prep, seed: int) -> Trained:
-    """The reference teacher: Adam(teacher_lr), BCE, teacher_epochs, batch_size."""
+    """The reference teacher: Adam(teacher_lr), BCE, teacher_epochs, batch_size; in rigorous runs with class
+    weights, BatchNorm statistics recomputed and early stopping on the inner validation part (module text)."""
     repro.seed_everything(seed)
-    model = compiled(models.build_teacher(prep.n_features), P.teacher_lr)
-    hist, secs = _fit(model, prep, P.teacher_epochs, P.batch_size)
-    return Trained(model, hist, secs)
+    model = compiled(models.build_teacher(prep.n_features), P.teacher_lr, loss_for(P, prep.y_train))
+    callbacks = None
+    if (P.teacher_patience is not None or P.bn_recompute) and len(prep.y_val):
+        callbacks = [BestOnValidation(prep.X_train, prep.X_val, prep.y_val, P.teacher_patience, P.bn_recompute,
+                                      class_weights(P, prep.y_train))]
+    hist, secs = _fit(model, prep, P.teacher_epochs, P.batch_size, callbacks)
+    if callbacks is None:
+        finish_bn(P, model, prep.X_train)
+    best = callbacks[0].best_epoch if callbacks and P.teacher_patience is not None else 0
+    return Trained(model, hist, secs, best)
 
 
 # ------------------------------------------------------------------------------------------------- evaluation
@@ -99,10 +236,19 @@ def evaluate(model: keras.Model, X: np.ndarray, y: np.ndarray) -> dict:
     return metrics.classify(y, predict(model, X))
 
 
+def bn_check(rows, limit: float) -> list[dict]:
+    """Rows (results rows with ``fit_train_accuracy`` and ``train_accuracy``) whose evaluation-mode training
+    accuracy is more than ``limit`` below the fit-time one: BatchNorm statistics that do not describe the
+    training rows (the PBCNT finding of issue 12)."""
+    return [r for r in rows if r.get("fit_train_accuracy") is not None
+            and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
+
+
 def choose(grid_rows: list[dict]) -> dict:
-    """Best cell of the alpha x T grid (:mod:`lib.distillation`): highest accuracy, then lowest BCE, then the
-    first in grid order."""
-    return sorted(grid_rows, key=lambda r: (-r["accuracy"], r["bce"]))[0]
+    """Best cell of a grid (:mod:`lib.distillation`): highest ``selection`` score (accuracy, or balanced accuracy
+    in class-weighted runs; ``accuracy`` when the rows have no ``selection``), then lowest BCE, then the first in
+    grid order."""
+    return sorted(grid_rows, key=lambda r: (-r.get("selection", r["accuracy"]), r["bce"]))[0]
 
 
 # ------------------------------------------------------------------------------------------------- per split
@@ -115,16 +261,26 @@ class Outcome:
 
 
 def teacher_split(P, ds, s) -> Outcome:
-    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows."""
+    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; its
+    threshold for the operating point from the inner validation part (:mod:`lib.operating`). The row carries
+    the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on, batch
+    statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs trained."""
     prep = preprocess.prepare(P, ds, s)
     t = train_teacher(P, prep, seed=s.seed)
     save(t.model, P.run, "TM", s.id)
-    m = evaluate(t.model, prep.X_test, prep.y_test)
+    out_test = predict(t.model, prep.X_test)
+    m = metrics.classify(prep.y_test, out_test)
+    m.update(operating.fields(prep.y_test, out_test, operating.choose(P, prep.y_val, predict(t.model, prep.X_val)),
+                              "val"))
     train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
+    kept = (t.best_epoch or len(t.history["accuracy"])) - 1
+    extra = {"fit_train_accuracy": t.history["accuracy"][kept], "epochs_trained": len(t.history["accuracy"]),
+             "best_epoch": t.best_epoch or np.nan}
     row = results.row(P, s, "TM", "keras", m, params=t.model.count_params(), train_accuracy=train_acc,
-                      train_time_s=round(t.seconds, 2))
+                      train_time_s=round(t.seconds, 2), **extra)
     return Outcome([row], {"curves": history_rows(t.history, s.id, "TM")},
-                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f} ({t.seconds:.1f} s)")
+                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f}, "
+                   f"{extra['epochs_trained']} epochs ({t.seconds:.1f} s)")
 
 
 def splits_with_data(P, ds, splits) -> Iterator[tuple]:

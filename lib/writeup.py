@@ -100,12 +100,18 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) 
     m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
     out = {}
     for r in runs:
-        for a, b in (("SM", "TM"), ("SM_INT8", "TM"), ("SM", "SM_scratch"), ("SM_paperloss", "SM_scratch")):
+        for a, b in (("SM", "TM"), ("SM_INT8", "TM"), ("SM", "SM_scratch"), ("SM_paperloss", "SM_scratch"),
+                     ("SM_INT8", "LR"), ("SM_INT8", "RF"), ("SM_scratch", "TM")):
             out[(r, a, b)] = cl.difference(comp, r, a, b, "accuracy", m)
+        for b in ("LR", "RF"):
+            out[(r, "SM_INT8", b, "balanced_accuracy")] = cl.difference(comp, r, "SM_INT8", b, "balanced_accuracy", m)
         out[(r, "SM", "TM", "sensitivity")] = cl.difference(comp, r, "SM", "TM", "sensitivity", ms)
     rig = [r for r in prof.rigorous if r in runs]
     out["student_matches_teacher"] = cl.student_matches_teacher([out[(r, "SM", "TM")] for r in rig], uninformative)
     out["kd_beats_scratch"] = cl.kd_beats_scratch([out[(r, "SM", "SM_scratch")] for r in rig])
+    for b in ("LR", "RF"):  # rigorous runs with baselines only
+        have = [out[(r, "SM_INT8", b)] for r in rig if out[(r, "SM_INT8", b)].verdict != "missing"]
+        out[f"student_vs_{b}"] = cl.as_good_as(have, f"student_as_good_as_{b}", f"SM_INT8 - {b}")
     return out
 
 
@@ -215,13 +221,15 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
              pi_reference: pd.DataFrame | None = None, *, decisions=None, latency: dict | None = None,
              target_only: pd.DataFrame | None = None, transfer_lr: dict | None = None, paper_lr: dict | None = None,
              sizes: dict | None = None, forest_path=None, paired: pd.DataFrame | None = None,
-             settings: dict | None = None, res: dict | None = None) -> tuple[str, list]:
+             settings: dict | None = None, res: dict | None = None,
+             operating: pd.DataFrame | None = None) -> tuple[str, list]:
     """``summary.md`` rendered from ``templates/summary.md.j2``, and the list of claims it states (for
     ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
     of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
     glance (:func:`answers_forest`), which the markdown shows beside its table; ``paired``: the pre-specified
     cell against the target-only rules (``lib.targetonly.paired``); ``settings``: {run: params}, for the settings
-    the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used."""
+    the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
+    :func:`lib.summary.operating_point` of the rigorous runs."""
     from . import claims as cl
 
     decisions = decisions or cl.load_decisions()
@@ -248,13 +256,41 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                         "c": C[(r, "SM", "TM")], "c8": C[(r, "SM_INT8", "TM")], "cs": C[(r, "SM", "TM", "sensitivity")], "spec0": spec0,
                         "sm_copies": _majority_only(diag, r, "SM")})
     kd = [{"run": r, "sm": acc_ci(table, r, "SM"), "scratch": acc_ci(table, r, "SM_scratch"), "c": C[(r, "SM", "SM_scratch")],
-           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a", "budget": _budget(settings.get(r)),
+           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a", "scratch_cells": _scratch_cells(r),
+           "budget": _budget(settings.get(r)),
            "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
-           "scratch_spec": _spec(diag, r, "SM_scratch")} for r in runs]
+           "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
+           "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
+    weaker_teacher = [k["run"] for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")]} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
     effc = efficiency_claims(eff, latency or {}, diag)
+    labels = {"LR": "a logistic regression", "RF": "a random forest"}
+    baselines = []
+    for b in ("LR", "RF"):
+        cs = [C[(r, "SM_INT8", b)] for r in rig if C[(r, "SM_INT8", b)].verdict != "missing"]
+        if cs:
+            baselines.append({"name": b, "label": labels[b], "claims": cs, "answer": C[f"student_vs_{b}"],
+                              "balanced": {c.run: C[(c.run, "SM_INT8", b, "balanced_accuracy")] for c in cs},
+                              "acc": {c.run: {"a": acc_ci(table, c.run, "SM_INT8"),
+                                              "b": acc_ci(table, c.run, b, "sklearn")} for c in cs}})
+    op_rows, op_missed = [], []
+    if operating is not None and len(operating):
+        for o in operating.to_dict("records"):
+            target = getattr(settings.get(o["run"]), "target_sensitivity", None)
+            o["target"] = target
+            o["sens"] = f"{fmt_ci(o['sensitivity_05'], o['sensitivity_05_low'], o['sensitivity_05_high'])} → " \
+                        f"{fmt_ci(o['sensitivity_op'], o['sensitivity_op_low'], o['sensitivity_op_high'])}"
+            o["spec"] = f"{fmt_ci(o['specificity_05'], o['specificity_05_low'], o['specificity_05_high'])} → " \
+                        f"{fmt_ci(o['specificity_op'], o['specificity_op_low'], o['specificity_op_high'])}"
+            if target is not None:
+                o["target_verdict"] = ("above" if o["sensitivity_op_low"] > target else
+                                       "below" if o["sensitivity_op_high"] < target else "consistent")
+            op_rows.append(o)
+            if o["model"] in ("TM", DEPLOYABLE, "LR") and target is not None:
+                op_missed.append(o)
+    targets = sorted({o["target"] for o in op_rows if o["target"] is not None})
     tr = None if verdict is None else {**transfer_claim(verdict, target_only, paired, transfer_lr, decisions.transfer_cell),
                                        "lines": verdict["text"].splitlines(),
                                        "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
@@ -285,6 +321,12 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   runs=runs, missing=missing, d=decisions, glance=glance,
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
                   q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_cells(r) or "n/a" for r in rig}), paper_kd=paper_kd,
+                  scratch_equal=bool(rig) and all(_scratch_cells(r) and _scratch_cells(r) == _kd_cells(r) for r in rig),
+                  scratch_budget=_group({r: _scratch_cells(r) for r in rig if _scratch_cells(r)}),
+                  baselines=baselines, operating=op_rows, operating_missed=op_missed, weaker_teacher=weaker_teacher,
+                  teacher_glance=[k["teacher_c"] for k in kd if k["run"] in rig],
+                  protocol_text=_protocol_text({r: settings.get(r) for r in rig}),
+                  target_text=" / ".join(f"{100 * t:.0f}%" for t in targets) or "n/a",
                   paper_lr=paper_lr or {"kd": "n/a", "scratch": "n/a"}, efficiency=effc, transfer=tr,
                   transfer_run=prof.transfer, teacher=teacher, kd=kd, paperloss=paperloss,
                   forest=f"{details}/figures/08_answers.png", paper=prof.paper, paper_splits=n_paper,
@@ -307,10 +349,62 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     if tr is not None:
         stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
                                subject="pre-specified cell - best target-only rule"))
+    for o in op_missed:
+        stated.append(cl.Claim(f"operating_point_sensitivity:{o['model']}", o["run"], o["target_verdict"], value=o["sensitivity_op"],
+                               low=o["sensitivity_op_low"], high=o["sensitivity_op_high"], margin=o["target"],
+                               subject=f"{o['model']} pooled sensitivity at its threshold vs the target"))
     for e in effc:
         stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}))
     # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
     return text, stated
+
+
+def _grid_edges(res: pd.DataFrame | None, P) -> list[str]:
+    """Where a run's chosen cells sit at the edge of their grid on every split (the search may have stopped
+    short): SM's alpha / T and SM_scratch's learning rate / epochs, read from its results rows."""
+    if res is None or P is None or P.is_paper:
+        return []
+    out = []
+    for model, col, grid, label in (("SM", "kd_alpha", P.ablation_alphas, "SM's alpha"),
+                                    ("SM", "kd_temperature", P.ablation_temperatures, "SM's T"),
+                                    ("SM_scratch", "student_lr", P.scratch_lrs, "SM_scratch's learning rate"),
+                                    ("SM_scratch", "student_epochs", P.scratch_epochs, "SM_scratch's epochs")):
+        if col not in res or len(grid) < 2:
+            continue
+        v = res[(res["model"] == model) & (res["format"] == "keras")][col].dropna()
+        for edge, word in ((max(grid), "largest"), (min(grid), "smallest")):
+            n = int((v == edge).sum())
+            if len(v) and n > len(v) / 2:
+                out.append(f"{label} {edge:g} (the {word} of its grid) on {n} of {len(v)} splits")
+    return out
+
+
+def _protocol_text(settings: dict) -> str:
+    """The rigorous runs' training protocol as their params state it (for 'How to read')."""
+    parts = {}
+    for r, P in settings.items():
+        if P is None:
+            continue
+        bits = []
+        if P.class_weight:
+            bits.append(f"{P.class_weight} class weights")
+        if P.bn_recompute:
+            bits.append("BatchNorm statistics recomputed on the training rows")
+        if P.teacher_patience:
+            bits.append(f"teacher early stopping (patience {P.teacher_patience}, at most {P.teacher_epochs} epochs)")
+        if P.dataset == "bcd":
+            bits.append("folds grouped by sample ID")
+        parts.setdefault("; ".join(bits) or "the authors' training", []).append(r)
+    return "; ".join(f"{k} ({', '.join(v)})" for k, v in parts.items())
+
+
+def _scratch_cells(run: str) -> int | None:
+    """How many (lr, epochs) cells a run's SM_scratch was tuned over (its scratch_grid_03.csv), or None."""
+    f = paths.outputs_root() / run / "scratch_grid_03.csv"
+    if not f.exists():
+        return None
+    a = pd.read_csv(f)
+    return int(a[["lr", "epochs"]].drop_duplicates().shape[0]) if {"lr", "epochs"} <= set(a) else None
 
 
 def _budget(P) -> str:
@@ -318,6 +412,9 @@ def _budget(P) -> str:
     its params; otherwise which settings differ."""
     if P is None:
         return "the budget of its params"
+    if getattr(P, "scratch_lrs", None):
+        return (f"SM at learning rate {P.kd_lr:g} for {P.kd_epochs} epochs, SM_scratch tuned over learning rates "
+                f"{', '.join(f'{v:g}' for v in P.scratch_lrs)} x epochs {', '.join(map(str, P.scratch_epochs))}")
     same_lr, same_ep = P.kd_lr == P.student_lr, P.kd_epochs == P.student_epochs
     if same_lr and same_ep:
         return f"the same learning rate ({P.kd_lr:g}) and epochs ({P.kd_epochs})"
@@ -410,14 +507,38 @@ def _diagnostic_rows(prof, diag) -> list[list[str]]:
 
 # ------------------------------------------------------------------------------------------------ model card
 def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
-               transfer_text: str | None = None, split_ranges: dict | None = None) -> str:
+               transfer_text: str | None = None, split_ranges: dict | None = None, operating=None,
+               runtimes_table: pd.DataFrame | None = None, contract: dict | None = None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
-    tables of notebook 08."""
+    tables of notebook 08; ``operating``: :func:`lib.summary.operating_point` rows; ``runtimes_table``: notebook
+    06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON)."""
     from . import claims as cl
 
     run, m = prof.deploy_run, DEPLOYABLE
+    op = None
+    if operating is not None and len(operating):
+        o = operating[(operating["run"] == run) & (operating["model"] == m)]
+        if len(o):
+            op = {**o.iloc[0].to_dict(), "target": getattr(run_params, "target_sensitivity", None)}
+            op = op if op["target"] is not None else None
+    deploy = None
+    if contract is not None and res is not None:
+        dep = res[(res["model"] == "SM_DEPLOY") & (res["format"] == "tflite")]
+        if len(dep):
+            deploy = {"contract": contract, "size": float(dep["size_bytes"].mean()),
+                      "agreement": float(dep["agreement"].mean()),
+                      "acc": acc_ci(table, run, "SM_DEPLOY"), "acc_int8": acc_ci(table, run, m)}
+    rts = []
+    if runtimes_table is not None and len(runtimes_table):
+        names = {"litert": "LiteRT (default kernels)", "litert_ref": "LiteRT's reference kernels",
+                 "tflm": "TensorFlow Lite Micro"}
+        g = runtimes_table.groupby(["model", "runtime"], sort=False).agg(
+            rows=("n_rows", "sum"), rows_decision_differs=("rows_decision_differs", "sum"),
+            rows_output_differs=("rows_output_differs", "sum")).reset_index()
+        rts = [{**r, "runtime_label": names.get(r["runtime"], r["runtime"])} for r in g.to_dict("records")
+               if r["runtime"] != "litert"]
     metrics = []
     for name in ("accuracy", "sensitivity", "specificity", "roc_auc"):
         r = _row(table, run=run, model=m, format="tflite", metric=name)
@@ -453,7 +574,8 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   kd_loss=getattr(P, "kd_loss", "n/a"), pca=getattr(P, "pca_components", "n/a"),
                   epochs=getattr(P, "kd_epochs", "n/a"),
                   diag=None if d is None else d.to_dict(), brier=None if c is None else float(c["brier"]),
-                  transfer=transfer_text)
+                  transfer=transfer_text, op=op, deploy=deploy, runtimes=rts,
+                  class_weight=getattr(P, "class_weight", None))
 
 
 # ------------------------------------------------------------------------------------------------ figures

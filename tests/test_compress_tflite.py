@@ -146,4 +146,6 @@ def test_calibration_rows_random_subset_of_training_rows():
     np.testing.assert_array_equal(a, b)
     assert len(a) == 10 and len(np.unique(a)) == 10 and set(a.ravel()) <= set(X.ravel())
     assert not np.array_equal(a.ravel(), np.arange(10))  # not simply the first rows
-    assert tflite.calibration_rows(X, None, 0) is X
+    np.testing.assert_array_equal(tflite.calibration_rows(X, None, 0), X)  # None: every training row, in order
+    assert tflite.calibration_index(50, None, 0).tolist() == list(range(50))
+    assert tflite.calibration_index(50, 10, 3).tolist() == sorted(tflite.calibration_index(50, 10, 3).tolist())

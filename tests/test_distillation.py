@@ -33,12 +33,20 @@ def test_members_of_each_protocol():
     P = params.load("wdbc-fast")
     names = [m.name for m in distillation.members(P)]
     n = len(P.ablation_alphas) * len(P.ablation_temperatures)
-    assert names == [f"cell{k}" for k in range(n)] + ["SM_scratch", "SM_paperloss"]
+    # rigorous: SM_scratch tuned over lr x epochs, one member per lr kept at every epoch count, as many cells
+    assert names == [f"cell{k}" for k in range(n)] + [f"scratch{j}" for j in range(len(P.scratch_lrs))] + [
+        "SM_paperloss"]
+    assert len(distillation.scratch_cells(P)) == n == len(distillation.cells(P))
     cell = distillation.members(P)[0]
     assert (cell.loss, cell.lr, cell.epochs, cell.snapshots) == (P.kd_loss, P.kd_lr, P.kd_epochs,
                                                                   (P.ablation_epochs,))
     scratch = distillation.members(P)[n]
-    assert (scratch.loss, scratch.lr, scratch.epochs) == ("bce", P.student_lr, P.student_epochs)
+    assert (scratch.loss, scratch.lr, scratch.epochs, scratch.snapshots) == (
+        "bce", P.scratch_lrs[0], max(P.scratch_epochs), tuple(sorted(P.scratch_epochs)))
+    fixed = params.load("wdbc-fast", scratch_lrs=[], scratch_epochs=[])
+    scratch = distillation.members(fixed)[n]
+    assert (scratch.name, scratch.loss, scratch.lr, scratch.epochs) == ("SM_scratch", "bce", fixed.student_lr,
+                                                                         fixed.student_epochs)
     paper = params.load("wdbc-paper-fast")  # the authors' (0.1, 10) is a cell of their grid: no extra member
     assert (paper.kd_alpha, paper.kd_temperature) in distillation.cells(paper)
     assert [m.name for m in distillation.members(paper)][-1] == "SM_scratch"
@@ -60,7 +68,14 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, m
     teacher = training.load_model(P.run, "TM", s.id)
     before = [w.copy() for w in teacher.get_weights()]
     o = distillation.students_of_split(P, ds, s, "val")
-    assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss"]
+    assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss", "LR", "RF"]
+    last_lr, last_epochs = distillation.scratch_cells(P)[-1]  # the scratch grid's last cell, chosen likewise
+    assert (o.chosen["scratch_lr"], o.chosen["scratch_epochs"]) == (last_lr, last_epochs)
+    scr_row = next(r for r in o.rows if r["model"] == "SM_scratch")
+    assert (scr_row["student_lr"], scr_row["student_epochs"]) == (last_lr, last_epochs)
+    assert len(o.scratch_grid) == len(distillation.scratch_cells(P))
+    assert {r["op_source"] for r in o.rows} == {"oof", "val"}
+    assert next(r for r in o.rows if r["model"] == "SM_paperloss")["op_source"] == "val"
     assert len(o.grid) == len(distillation.cells(P)) and {g["scored_on"] for g in o.grid} == {"val"}
     best = o.grid[-1]
     assert (best["alpha"], best["temperature"]) == distillation.cells(P)[-1]
@@ -69,14 +84,17 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, m
     assert (sm_row["kd_alpha"], sm_row["kd_temperature"]) == (best["alpha"], best["temperature"])
     assert np.isnan(next(r for r in o.rows if r["model"] == "SM_scratch")["kd_alpha"])
     curves = {(c["model"], c["epoch"]) for c in o.curves}
-    assert ("SM", P.kd_epochs) in curves and ("SM_scratch", P.student_epochs) in curves
-    assert ("SM_scratch", P.student_epochs + 1) not in curves
-    # SM as a fresh distillation with the chosen cell alone: the same model up to float rounding
+    assert ("SM", P.kd_epochs) in curves and ("SM_scratch", last_epochs) in curves
+    assert ("SM_scratch", last_epochs + 1) not in curves
+    # SM as a fresh distillation with the chosen cell alone (same class weights, same BatchNorm recompute):
+    # the same model up to float rounding
     repro.seed_everything(s.seed)
     init = models.build_student(prep.n_features).get_weights()
+    cw = training.class_weights(P, prep.y_train)
     alone = bank.train([bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, best["alpha"], best["temperature"])],
                        init, prep.X_train, prep.y_train, s.seed, P.batch_size,
-                       t_logits_train=bank.teacher_logits(teacher, prep.X_train))["SM"]
+                       t_logits_train=bank.teacher_logits(teacher, prep.X_train), row_weights=cw[prep.y_train])["SM"]
+    training.finish_bn(P, alone.model, prep.X_train)
     saved = training.load_model(P.run, "SM", s.id)
     close(alone.model.get_weights(), saved.get_weights(), X=prep.X_test[..., 0])
     assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))  # the teacher is untouched
@@ -95,3 +113,37 @@ def test_grid_is_scored_at_ablation_epochs_not_at_the_end(split_with_teacher):
 
 def _overrides(P):
     return {k: getattr(P, k) for k in ("teacher_epochs", "kd_epochs", "student_epochs")}
+
+
+def _poisoned(ds, s):
+    """A copy of ``ds`` whose test rows of split ``s`` have flipped labels and shuffled, scaled features."""
+    import copy
+
+    bad = copy.deepcopy(ds)
+    rng = np.random.default_rng(0)
+    bad.y = bad.y.copy()
+    bad.y[s.test] = 1 - bad.y[s.test]
+    X = bad.X.to_numpy(copy=True)
+    X[s.test] = X[rng.permutation(s.test)] * 3.0
+    bad.X = type(bad.X)(X, columns=bad.X.columns)
+    return bad
+
+
+def test_thresholds_never_read_the_test_part(split_with_teacher):
+    """Poisoning the test part (labels flipped, features shuffled) changes every test metric and no threshold:
+    the teacher's (inner validation), the students' and baselines' (out of fold) and SM_INT8's (out-of-fold
+    students quantized)."""
+    from lib import stages
+
+    P, ds, s, prep = split_with_teacher
+    bad = _poisoned(ds, s)
+    clean, dirty = (distillation.students_of_split(P, d, s, "val").rows for d in (ds, bad))
+    assert [r["op_threshold"] for r in clean] == [r["op_threshold"] for r in dirty]
+    assert [r["accuracy"] for r in clean] != [r["accuracy"] for r in dirty]
+    t_clean = stages.sm_int8_oof_threshold(P, ds, s, prep)
+    t_dirty = stages.sm_int8_oof_threshold(P, bad, s, preprocess.prepare(P, bad, s))
+    assert t_clean == t_dirty and 0 < t_clean < 1
+    tm_clean, tm_dirty = (training.teacher_split(P, d, s).rows[0] for d in (ds, bad))
+    assert tm_clean["op_threshold"] == tm_dirty["op_threshold"] and tm_clean["op_source"] == "val"
+    assert tm_clean["accuracy"] != tm_dirty["accuracy"]
+    training.save(training.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)  # as the fixture left it

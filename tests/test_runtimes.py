@@ -55,3 +55,37 @@ def test_bad_arrays_and_runtimes_are_named(tmp_path):
         runtimes.read_c_array(tmp_path / "junk.h")
     with pytest.raises(runtimes.RuntimeError_, match="unknown runtime"):
         runtimes.raw_outputs(b"", np.zeros((1, 26, 1), np.int8), "coral")
+
+
+DEPLOY = paths.ROOT / "outputs" / "wdbc" / "export"
+
+
+def test_deployable_c_array_and_contract_reproduce_notebook_06(split_rows, tmp_path):
+    """The exported SM_DEPLOY (raw measurements in): its C array's bytes are the .tflite beside it; in TFLite
+    Micro they reproduce notebook 06's runtime table row for the split; lib.classify with the contract beside it
+    decides every raw test row as that table's LiteRT row at the run's threshold."""
+    import json
+
+    s, prep = split_rows
+    content = runtimes.read_c_array(DEPLOY / "sm_deploy_model.h")
+    assert content == (DEPLOY / "sm_deploy.tflite").read_bytes()
+    spec = json.loads((DEPLOY / "sm_deploy.json").read_text())
+    P = params.load("wdbc")
+    ds = data.load(P)
+    assert spec["features"] == ds.feature_names and spec["split"] == s.id and spec["input"]["dtype"] == "float32"
+    raw = ds.X.to_numpy(float)[s.test]
+    table, out = runtimes.compare(content, raw, prep.y_test, spec["threshold"])
+    committed = pd.read_csv(paths.ROOT / "outputs" / "wdbc" / "runtimes.csv")
+    mine = committed[(committed.fold == s.id) & (committed.model == "SM_DEPLOY")].set_index("runtime")
+    for r in runtimes.RUNTIMES:  # same accuracy and disagreement counts on this machine's runtimes
+        got = table.set_index("runtime").loc[r]
+        assert got.accuracy == pytest.approx(mine.loc[r, "accuracy"])
+        assert got.rows_decision_differs == mine.loc[r, "rows_decision_differs"]
+    csv = tmp_path / "raw.csv"
+    pd.DataFrame(raw, columns=ds.feature_names).to_csv(csv, index=False)
+    from lib import classify
+
+    p, decision, _ = classify.classify(DEPLOY / "sm_deploy.tflite", csv)
+    from lib.metrics import malignancy_score
+
+    assert np.array_equal(decision, (malignancy_score(out["litert"]) >= spec["threshold"]).astype(int))

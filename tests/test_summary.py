@@ -24,7 +24,7 @@ def _results(run="wdbc", protocol="rigorous", folds=("r0f0", "r0f1", "r1f0", "r1
             for fmt in (("keras", "tflite") if m not in ("SM_INT8", "TM_PTQ") else ("tflite",)):
                 v = float(np.clip(a + rng.normal(0, 0.01), 0, 1))
                 rows.append({"run": run, "dataset": "wdbc", "protocol": protocol, "seed": 42 + i, "fold": f,
-                             "model": m, "format": fmt, "n_test": 114, **{k: v for k in METRICS},
+                             "model": m, "format": fmt, "n_test": 114, **{k: v for k in METRICS}, "mcc": 2 * v - 1,
                              "params": 1, "size_bytes": sizes[m] if fmt == "tflite" else np.nan,
                              "size_gzip_bytes": sizes[m] / 2 if fmt == "tflite" else np.nan,
                              "train_accuracy": 1.0})
@@ -307,9 +307,13 @@ def test_report_wording_follows_the_verdicts():
     assert "Not shown: on wdbc-fast the intervals allow the student to be up to 9.0 points worse" in md
 
 
-def test_report_kd_vs_scratch_states_the_unequal_tuning():
+def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035), "bcd-fast", "SM", "SM_scratch", 0, -0.01, 0.01))
     assert c[("kd_beats_scratch", "all")].verdict == "yes" and "**Does KD beat training from scratch?** Yes, on wdbc-fast" in md
+    # the fast runs tune SM_scratch over as many cells as SM's grid (their scratch_grid_03.csv): said, with its limit
+    assert "among as many cells on the same inner validation rows: as many cells, not the same search" in md
+    monkeypatch.setattr(writeup, "_scratch_cells", lambda run: None)  # a run whose SM_scratch was not tuned
+    md, _ = _md(lambda x: _set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035))
     assert "SM_scratch was not tuned: the comparison favours KD" in md
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", -0.004, -0.015, 0.006), "bcd-fast", "SM", "SM_scratch", -0.03, -0.05, -0.01))
     assert c[("kd_beats_scratch", "all")].verdict == "scratch_better"

@@ -1,6 +1,6 @@
-// SM_INT8 of run wdbc-paper, split s42: full-integer student (2688 bytes), int8 input/output.
-// C++ (TensorFlow Lite Micro): tflite::GetModel(sm_int8_model).
-// Input scale/zero point and output scale/zero point: see the model's tensors.
+// SM_INT8 of run wdbc-paper, split s42: 2688 bytes, int8 input / int8 output.
+// C++ (TensorFlow Lite Micro): tflite::GetModel(sm_int8_model). Input contract: sm_int8.json.
+// Decision: malignant if 0.5 * (q1 - (-128)) >= 0.5 * (q0 - (-128))
 #include <stdint.h>
 alignas(16) const uint8_t sm_int8_model[] = {
   0x1c, 0x00, 0x00, 0x00, 0x54, 0x46, 0x4c, 0x33, 0x00, 0x00, 0x00, 0x00,
