@@ -287,12 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"kind": "matmul", **mm, **machine()}] + [{"kind": "teacher_floor", **f} for f in floors] + \
         [{"kind": "notebook", **r} for r in times.to_dict("records")]
     md = markdown(mm, floors, times)
-    from .results import _atomic_csv  # one atomic writer for the study's CSVs
+    from . import fmt  # the study's atomic writers
 
-    tmp = out / "bench.md.tmp"
-    tmp.write_text(md + "\n")
-    _atomic_csv(pd.DataFrame(rows), out / "bench.csv")
-    tmp.replace(out / "bench.md")
+    fmt.write_csv(pd.DataFrame(rows), out / "bench.csv")
+    fmt.write_text(md + "\n", out / "bench.md")
     print(md)
     return 0
 

@@ -4,7 +4,7 @@
 
 Needs only NumPy and LiteRT (``ai-edge-litert``, or the legacy ``tflite-runtime``): what a clinic's Raspberry Pi
 would have; it never imports TensorFlow, pandas or scikit-learn. The model's input contract (``MODEL.json`` beside
-the model by default, :func:`write_contract`) names the raw features in the model's order, their units, and the
+the model by default, written by ``lib.deploy.contract`` in notebook 06) names the raw features in the model's order, their units, and the
 decision threshold on P(malignant). Every row must be complete: the model has no imputer inside (its
 preprocessing is one affine map, :mod:`lib.deploy`), so a missing or non-numeric cell is an error that names its
 row and column, as is a missing or unexpected column. The output CSV has one line per input row: its number,
@@ -26,16 +26,6 @@ CONTRACT_KEYS = ("features", "threshold", "output")
 
 class InputError(ValueError):
     """A CSV, contract or model that cannot be classified, with the row / column / file that is wrong."""
-
-
-def write_contract(path, features: list[str], threshold: float = 0.5, units: dict | None = None, **extra) -> Path:
-    """The input contract of a deployable model: feature names in the model's order, units, threshold."""
-    p = Path(path)
-    doc = {"features": list(features), "units": units or {}, "threshold": float(threshold),
-           "output": "P(malignant) = p1 / (p0 + p1) of the two sigmoid outputs; malignant when >= threshold",
-           "missing_values": "not accepted: every row must hold every feature", **extra}
-    p.write_text(json.dumps(doc, indent=1))
-    return p
 
 
 def read_contract(path) -> dict:

@@ -438,10 +438,9 @@ def write_manifest(root: Path, notebooks) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     listed = set(json.loads(path.read_text())) if path.exists() else set()
     listed |= {f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(sorted(listed), indent=1))
-    tmp.replace(path)
-    return path
+    from . import fmt  # the study's atomic writer
+
+    return fmt.write_text(json.dumps(sorted(listed), indent=1), path)
 
 
 def _top_level_text(root: Path, run: str) -> list[Path]:

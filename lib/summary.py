@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from . import operating, paths, results, stats
+from . import fmt, operating, paths, results, stats
 from .metrics import METRICS
 
 
@@ -503,47 +503,8 @@ def pareto(accuracy: pd.Series, cost: pd.Series) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-def write_csv(df: pd.DataFrame, path) -> None:
-    """Atomic CSV write (lib.results' writer), creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    results._atomic_csv(df, path)
-
-
-def write_text(text: str, path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def fmt_ci(mean, lo, hi, pct: bool = True, digits: int = 1) -> str:
-    """'96.1% [95.2, 97.1]' (pct) or '0.961 [0.952, 0.971]'. A proportion's interval is shown clipped to [0, 1]
-    (a t-interval over few splits can reach past it; the CSVs keep the unclipped bounds)."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    if lo is not None and not math.isnan(lo):
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
-    if pct:
-        s = f"{100 * mean:.{digits}f}%"
-        return s if (lo is None or math.isnan(lo)) else f"{s} [{100 * lo:.{digits}f}, {100 * hi:.{digits}f}]"
-    s = f"{mean:.3f}"
-    return s if (lo is None or math.isnan(lo)) else f"{s} [{lo:.3f}, {hi:.3f}]"
-
-
-def fmt_p(p) -> str:
-    """'= .374', '< .001' or '= n/a', written after a 'p'."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "= n/a"
-    return "< .001" if p < 0.001 else "= " + f"{p:.3f}".replace("0.", ".", 1)
-
-
-def md_table(df: pd.DataFrame) -> str:
-    """A pandas table as GitHub markdown (no extra dependency)."""
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(v) for v in r.tolist()) + " |")
-    return "\n".join(lines)
+# One of each for the whole study (lib/fmt.py); named here too, since notebook 08 and lib.writeup use them so.
+write_csv, write_text, fmt_ci, fmt_p, md_table = fmt.write_csv, fmt.write_text, fmt.fmt_ci, fmt.fmt_p, fmt.md_table
 
 
 def outputs_for(prof: Profile):
@@ -610,18 +571,16 @@ def transfer_results(run: str) -> pd.DataFrame | None:
 
 def transfer_verdict(tr: pd.DataFrame, paper=(0.7397, 0.6504, 0.8290), prespecified=("signed", 1, "LR")) -> dict:
     """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.
-    verdict``), a cell transfers when the t-interval (over seeds) of its target accuracy lies entirely above the
-    majority-class accuracy and, where reported, that of its balanced accuracy above 0.5 (the majority rule's).
+    verdict``, both through ``lib.transfer.cells``), a cell beats the majority class when the t-interval (over
+    seeds) of its target accuracy lies entirely above the majority-class accuracy and, where reported, that of its
+    balanced accuracy above 0.5 (the majority rule's). Whether it transfers is decided against the target-only
+    rules (``lib.writeup.transfer_claim``).
     Also: the authors' method, SM at k = 6 (their reported cell) next to the paper's 73.97% [65.04, 82.90]."""
-    acc = tr[(tr["part"] == "target") & (tr["metric"] == "accuracy")].copy()
-    majority = float(acc["majority"].dropna().iloc[0]) if acc["majority"].notna().any() else float("nan")
-    acc["above"] = acc["ci_low"] > majority
+    from .transfer import cells  # the one criterion of the cross-dataset question (notebooks 03b and 08)
+
     bal = tr[(tr["part"] == "target") & (tr["metric"] == "balanced_accuracy")]
-    if len(bal):
-        keys = ["features", "k", "model"]
-        ok = bal.assign(bal_ok=bal["ci_low"] > 0.5)[keys + ["bal_ok"]]
-        acc = acc.merge(ok, on=keys, how="left")
-        acc["above"] = acc["above"] & acc["bal_ok"].fillna(False).astype(bool)
+    acc = cells(tr).rename(columns={"above_majority": "above"})
+    majority = float(acc["majority"].iloc[0]) if len(acc) else float("nan")
     above = acc[acc["above"]].sort_values("mean", ascending=False)
     best = acc.sort_values("mean", ascending=False).iloc[0]
 

@@ -44,7 +44,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import crossdataset, parallel, params, paths, stats
+from . import crossdataset, fmt, parallel, params, paths, stats
 from .params import Params, ParamsError
 
 SOURCES = ("wdbc",)  # only WDBC -> BCD is implemented
@@ -332,13 +332,6 @@ class Outcome:
     majority: float
 
 
-def _atomic_csv(df: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
-
-
 def output_paths(run: str) -> dict[str, Path]:
     d = paths.run_dir(run)
     return {"transfer": d / "transfer.csv", "summary": d / "transfer_summary.csv", "sign_flips": d / "sign_flips.csv"}
@@ -396,9 +389,9 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
     fl = fl.reindex(columns=list(FLIP_COLUMNS))
     summ = summarize(df, D.y_target)
     out = output_paths(T.run)
-    _atomic_csv(df, out["transfer"])
-    _atomic_csv(summ, out["summary"])
-    _atomic_csv(fl, out["sign_flips"])
+    fmt.write_csv(df, out["transfer"])
+    fmt.write_csv(summ, out["summary"])
+    fmt.write_csv(fl, out["sign_flips"])
     seconds = time.perf_counter() - start
     log(f"done in {_fmt_time(seconds)}")
     return Outcome(df, summ, fl, seconds, crossdataset.majority_baseline(D.y_target))
@@ -507,10 +500,9 @@ def read_outputs(run: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 # ============================================================================================== tables
-def _ci(mean, lo, hi, scale=100.0, digits=1) -> str:
-    if np.isnan(lo):
-        return f"{mean * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+def _ci(mean, lo, hi) -> str:
+    """A cell of the percent tables: '96.8 [96.7, 96.9]' (``lib.fmt.fmt_ci`` without the % sign)."""
+    return fmt.fmt_ci(mean, lo, hi, sign=False)
 
 
 def ci_table(summary: pd.DataFrame, features: str, metric: str = "accuracy", part: str = "target",
@@ -575,59 +567,133 @@ def sign_flip_summary(flips: pd.DataFrame, majority: float) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def verdict(summary: pd.DataFrame) -> list[str]:
-    """Plain sentences, computed from the summary: which (features, k, model) cells have a 95% t-interval of
-    target accuracy entirely above the majority-class rate, and of balanced accuracy above 0.5 (the majority
-    rule's), with their sensitivity and specificity."""
+def cells(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None = None) -> pd.DataFrame:
+    """The cross-dataset criterion, one for the study: notebook 03b (:func:`verdict`) and notebook 08
+    (``lib.summary.transfer_verdict``) both read it. One row per (features, k, model) on the target: its accuracy
+    (``mean``, t-interval over seeds ``ci_low`` / ``ci_high``, ``n`` seeds), the majority-class rate and
+
+    - ``above_majority``: the accuracy interval lies entirely above the majority-class rate and, where balanced
+      accuracy is reported, its interval entirely above 0.5 (the majority rule's);
+    - with ``rules`` ({name: accuracy on the target} of rules that use no WDBC data, :mod:`lib.targetonly`) and
+      ``n_rows`` target rows (default: the summary's ``n_rows`` column): ``best_rule``, ``low_rows`` (the Wilson
+      95% lower bound of the cell's mean accuracy over the ``n_rows`` rows) and ``above_rules``: the lower of the
+      two lower bounds (over seeds, over target rows) lies above the best rule. The interval over seeds only
+      measures how the WDBC split moves the cell; the rule is scored on the same rows, so what separates the two
+      is the rows: a cell must clear both. Only such a cell shows something learnt on WDBC that BCD's own feature
+      distribution does not give, and "transfers" is said of it alone. This check is unpaired (the models'
+      row-level predictions are not kept), so conservative; notebook 08 tests the pre-specified cell against
+      each rule row by row (McNemar, ``lib.targetonly.paired``)."""
+    keys = ["features", "k", "model"]
+    t = summary[summary["part"] == "target"]
+    acc = t[t["metric"] == "accuracy"][keys + ["mean", "ci_low", "ci_high", "n", "majority"]].reset_index(drop=True)
+    majority = float(acc["majority"].dropna().iloc[0]) if acc["majority"].notna().any() else float("nan")
+    acc["majority"] = majority
+    above = (acc["ci_low"] > majority).to_numpy(bool).copy()
+    bal = t[t["metric"] == "balanced_accuracy"]
+    if len(bal):
+        ok = acc[keys].merge(bal.assign(bal_ok=bal["ci_low"] > 0.5)[keys + ["bal_ok"]], on=keys, how="left")
+        above &= ok["bal_ok"].fillna(False).to_numpy(bool)
+    acc["above_majority"] = above
+    if rules:
+        if n_rows is None:
+            if "n_rows" not in summary.columns or summary["n_rows"].isna().all():
+                raise ValueError("cells(): comparing with the target-only rules needs n_rows, the target's row count")
+            n_rows = int(summary["n_rows"].dropna().iloc[0])
+        best = max(float(v) for v in rules.values())
+        acc["best_rule"] = best
+        acc["low_rows"] = [stats.wilson(round(m * n_rows), n_rows)[1] for m in acc["mean"]]
+        acc["above_rules"] = (np.fmin(acc["ci_low"], acc["low_rows"]) > best).to_numpy(bool)
+    return acc
+
+
+def confounds(P: Params) -> list[str]:
+    """What SM − SM_scratch mixes besides KD in a run's settings (the authors' cross-dataset notebook trains the
+    distilled student at Adam 1e-3 and the scratch one at 1e-4): one sentence per setting that differs, read from
+    the params. Empty when the two students share their learning rate and epochs."""
+    out = []
+    if P.student_lr != P.kd_lr:
+        out.append(f"learning-rate confound: SM_scratch trains at Adam {P.student_lr:g}, SM at {P.kd_lr:g} "
+                   f"({max(P.student_lr, P.kd_lr) / min(P.student_lr, P.kd_lr):g}x), so SM − SM_scratch measures KD "
+                   f"and the learning rate together, not KD")
+    if P.student_epochs != P.kd_epochs:
+        out.append(f"epoch confound: SM_scratch trains {P.student_epochs} epochs, SM {P.kd_epochs}")
+    return out
+
+
+def model_label(P: Params, model: str) -> str:
+    """A model's name in 03b's figure legends, with its confound when it carries one."""
+    return f"{model} (Adam {P.student_lr:g}: learning-rate confound)" if model == "SM_scratch" and confounds(P) else model
+
+
+def verdict(summary: pd.DataFrame, rules: dict | None = None, confound: list[str] | None = None,
+            n_rows: int | None = None) -> list[str]:
+    """Plain sentences, computed from the summary by :func:`cells`: which (features, k, model) cells beat the
+    majority class (accuracy and balanced-accuracy t-intervals), and, given the target-only ``rules`` and the
+    target's ``n_rows``, which beat the best of them, the only ones said to transfer; then the run's ``confound``
+    sentences (:func:`confounds`)."""
+    c = cells(summary, rules, n_rows).set_index(["features", "k", "model"])
     t = summary[summary.part == "target"].set_index(["features", "k", "model", "metric"])
-    acc = t.xs("accuracy", level="metric")
-    bal = t.xs("balanced_accuracy", level="metric")
-    sens, spec = t.xs("sensitivity", level="metric"), t.xs("specificity", level="metric")
-    n_cells, majority = len(acc), float(acc.majority.iloc[0])
-    above = acc[acc.ci_low > acc.majority]
-    bal_above = bal[bal.ci_low > bal.majority]
-    both = above.index.intersection(bal_above.index)
+    bal, sens, spec = (t.xs(m, level="metric") for m in ("balanced_accuracy", "sensitivity", "specificity"))
+    n_cells, majority = len(c), float(c.majority.iloc[0])
 
     def name(ix):
         f, k, m = ix
         return f"{f} k={k} {m}"
 
     def detail(ix):
-        return (f"{name(ix)}: accuracy {_ci(acc.loc[ix, 'mean'], acc.loc[ix, 'ci_low'], acc.loc[ix, 'ci_high'])}, "
+        return (f"{name(ix)}: accuracy {_ci(c.loc[ix, 'mean'], c.loc[ix, 'ci_low'], c.loc[ix, 'ci_high'])}, "
                 f"sensitivity {sens.loc[ix, 'mean'] * 100:.1f}, specificity {spec.loc[ix, 'mean'] * 100:.1f}, "
                 f"balanced {bal.loc[ix, 'mean'] * 100:.1f}")
 
-    lines = [f"{n_cells} (features, k, model) cells, {int(acc.n.max())} seed(s) each; majority-class rate "
+    lines = [f"{n_cells} (features, k, model) cells, {int(c.n.max())} seed(s) each; majority-class rate "
              f"(always 'benign') {majority:.1%}."]
-    if acc.n.max() < 2:
-        lines.append("With one seed there is no interval: no claim either way.")
-        return lines
-    lines.append(f"Target accuracy: {len(above)} of {n_cells} cells have a 95% t-interval entirely above "
-                 f"{majority:.1%}" + (":" if len(above) else "."))
+    notes = [f"Note: {s}." for s in (confound or [])]
+    if c.n.max() < 2:
+        return lines + ["With one seed there is no interval: no claim either way."] + notes
+    above = c[c.above_majority]
+    lines.append(f"Above the majority class: {len(above)} of {n_cells} cells have a 95% t-interval of target "
+                 f"accuracy entirely above {majority:.1%} and of balanced accuracy entirely above 50%"
+                 + (":" if len(above) else "."))
     lines += [f"  - {detail(ix)}" for ix in above.index]
-    lines.append(f"Balanced accuracy (mean of sensitivity and specificity; 50% for the majority rule): "
-                 f"{len(bal_above)} of {n_cells} cells have an interval entirely above 50%.")
-    for f in acc.index.get_level_values("features").unique():
-        sub = acc.xs(f, level="features")
+    for f in c.index.get_level_values("features").unique():
+        sub = c.xs(f, level="features")
         best = sub["mean"].idxmax()
         lines.append(f"Best {f} cell by mean target accuracy: k={best[0]} {best[1]} "
                      f"{_ci(sub.loc[best, 'mean'], sub.loc[best, 'ci_low'], sub.loc[best, 'ci_high'])} — picked on "
                      f"the target itself (best of {len(sub)}), so optimistic; every k is reported above.")
-    if len(both):
-        by_method = {f: [f"k={k} {m}" for g, k, m in both if g == f] for f in acc.index.get_level_values(0).unique()}
-        lines.append(f"Verdict: {len(both)} of {n_cells} cells beat both baselines (accuracy above "
-                     f"{majority:.1%} and balanced accuracy above 50%, 95% t-intervals): "
-                     + "; ".join(f"{f}: {', '.join(v) if v else 'none'}" for f, v in by_method.items()) + ".")
+    if rules:
+        best_rule = float(c.best_rule.iloc[0])
+        lines.append("Rules that use no WDBC data at all, on the same target rows (lib/targetonly.py): "
+                     + ", ".join(f"{r} {100 * v:.1f}%" for r, v in rules.items()) + ".")
+        moved = c[c.above_rules]
+        top = c["mean"].idxmax()
+        closest = (f" The closest, {name(top)}: {c.loc[top, 'mean']:.1%}, interval over seeds "
+                   f"[{c.loc[top, 'ci_low']:.1%}, {c.loc[top, 'ci_high']:.1%}], Wilson lower bound over the "
+                   f"target rows {c.loc[top, 'low_rows']:.1%}.")
+        if len(moved):
+            lines.append(f"Verdict: {len(moved)} of {n_cells} cells transfer: the lower bounds of their accuracy "
+                         f"over seeds and over the target rows lie above the best target-only rule "
+                         f"({best_rule:.1%}): " + ", ".join(name(ix) for ix in moved.index) + ".")
+        elif len(above):
+            lines.append(f"Verdict: no cell is shown to transfer. {len(above)} cell(s) beat the majority class, but "
+                         f"none is shown to beat the best target-only rule ({best_rule:.1%}), which BCD's own feature "
+                         f"distribution gives without any WDBC row: no cell's lower bounds (over seeds and over the "
+                         f"target rows) both lie above it." + closest)
+        else:
+            lines.append("Verdict: no cell transfers: none even beats always answering 'benign'.")
+    elif len(above):
+        lines.append(f"Verdict: {len(above)} of {n_cells} cells beat the majority class; whether any of them "
+                     f"transfers needs the target-only rules (not given here).")
     else:
-        lines.append("Verdict: no cell beats both baselines: no model transfers beyond what always answering "
-                     "'benign' achieves.")
-    return lines
+        lines.append("Verdict: no cell transfers: none even beats always answering 'benign'.")
+    return lines + notes
 
 
 # ============================================================================================== figures
-def plot_accuracy(T: TransferParams, summary: pd.DataFrame):
+def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
     """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
-    baseline dashed; the paper's SM at k = 6 (73.97 [65.04, 82.90], z / n = 13) and its per-k SM means marked."""
+    baseline dashed, the target-only ``rules`` ({name: accuracy}) dotted; the paper's SM at k = 6 (73.97 [65.04,
+    82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
     import matplotlib.pyplot as plt
 
     methods = list(T.features)
@@ -640,10 +706,12 @@ def plot_accuracy(T: TransferParams, summary: pd.DataFrame):
             g = s[(s.features == method) & (s.model == m)].sort_values("k")
             if g.empty:
                 continue
-            ax.plot(g.k, g["mean"] * 100, marker="o", color=colors[m], label=m)
+            ax.plot(g.k, g["mean"] * 100, marker="o", color=colors[m], label=model_label(T.params, m))
             ax.fill_between(g.k, (g.ci_low * 100).clip(0, 100), (g.ci_high * 100).clip(0, 100), color=colors[m],
                             alpha=0.15, lw=0)  # t-intervals over few seeds can leave [0, 100]: clipped for display
         ax.axhline(majority, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1f}%")
+        for (r, v), c in zip((rules or {}).items(), ("tab:red", "tab:brown")):
+            ax.axhline(100 * v, ls=":", color=c, lw=1.2, label=f"{r} (no WDBC data) {100 * v:.1f}%")
         ax.set_ylim(0, 101)
         if method == "authors":
             ax.plot(PAPER_BY_K.index, PAPER_BY_K.SM, ls="none", marker="x", color="k", alpha=0.6,

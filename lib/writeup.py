@@ -82,13 +82,23 @@ def _group(by_run: dict) -> dict:
     return out
 
 
-def _kd_cells(run: str) -> int | None:
-    """How many (alpha, T) cells a run's grid searched for SM (its ablation_03.csv), or None."""
-    f = paths.outputs_root() / run / "ablation_03.csv"
+def _grid_cells(run: str, file: str, columns: tuple) -> int | None:
+    """How many distinct ``columns`` cells a run's grid file (notebook 03's outputs) holds, or None."""
+    f = paths.outputs_root() / run / file
     if not f.exists():
         return None
     a = pd.read_csv(f)
-    return int(a[["alpha", "temperature"]].drop_duplicates().shape[0]) if {"alpha", "temperature"} <= set(a) else None
+    return int(a[list(columns)].drop_duplicates().shape[0]) if set(columns) <= set(a) else None
+
+
+def _kd_cells(run: str) -> int | None:
+    """How many (alpha, T) cells a run's grid searched for SM (its ablation_03.csv), or None."""
+    return _grid_cells(run, "ablation_03.csv", ("alpha", "temperature"))
+
+
+def _scratch_cells(run: str) -> int | None:
+    """How many (lr, epochs) cells a run's SM_scratch was tuned over (its scratch_grid_03.csv), or None."""
+    return _grid_cells(run, "scratch_grid_03.csv", ("lr", "epochs"))
 
 
 def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) -> dict:
@@ -152,12 +162,13 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> l
 
 
 def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.DataFrame | None,
-                   lr: dict | None, cell: dict | None = None) -> dict:
+                   confounds: list[str] | None, cell: dict | None = None) -> dict:
     """Question 4 from the transfer verdict, the target-only rules and their paired comparison with the
     pre-specified WDBC-trained cell (``lib.targetonly.paired``). The rule, fixed in ``decisions.yaml``
     (``transfer_rule``): WDBC helps only if the cell beats every target-only rule by McNemar's exact test on the
     target rows as they are, on every seed of the cell. Returns the answer's sentences, the glance, the verdict
-    and, apart, the learning-rate confound of notebook 03b (``confound``)."""
+    and, apart, what SM − SM_scratch mixes besides KD in notebook 03b (``confound``, from ``confounds``: the
+    sentences of ``lib.transfer.confounds`` for the run's params)."""
     pre = verdict["prespecified"]
     maj = verdict["majority"]
     parts, glance, gdiff = [], "", "–"
@@ -205,9 +216,7 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                              for (prev, rule), x in g.sort_index(ascending=[False, True]).iterrows()) + ".")
     elif pre is None:
         parts.append("The pre-specified cell was not run.")
-    confound = (f"In notebook 03b SM trains at Adam {lr['kd']:g} and SM_scratch at {lr['scratch']:g} (the authors' "
-                "learning-rate confound), so a difference between them there cannot be attributed to distillation."
-                if lr is not None and lr["kd"] != lr["scratch"] else "")
+    confound = " ".join(f"Notebook 03b's {c}." for c in (confounds or []))
     return {"answer": " ".join(parts), "gain": gain, "confound": confound,
             "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
             "glance_diff": gdiff, "verdict": verdict_word}
@@ -219,7 +228,7 @@ def _p_range(lo: float, hi: float) -> str:
 
 def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, best, verdict, ranks,
              pi_reference: pd.DataFrame | None = None, *, decisions=None, latency: dict | None = None,
-             target_only: pd.DataFrame | None = None, transfer_lr: dict | None = None, paper_lr: dict | None = None,
+             target_only: pd.DataFrame | None = None, transfer_confounds: list | None = None, paper_lr: dict | None = None,
              sizes: dict | None = None, forest_path=None, paired: pd.DataFrame | None = None,
              settings: dict | None = None, res: dict | None = None,
              operating: pd.DataFrame | None = None) -> tuple[str, list]:
@@ -291,7 +300,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
             if o["model"] in ("TM", DEPLOYABLE, "LR") and target is not None:
                 op_missed.append(o)
     targets = sorted({o["target"] for o in op_rows if o["target"] is not None})
-    tr = None if verdict is None else {**transfer_claim(verdict, target_only, paired, transfer_lr, decisions.transfer_cell),
+    tr = None if verdict is None else {**transfer_claim(verdict, target_only, paired, transfer_confounds, decisions.transfer_cell),
                                        "lines": verdict["text"].splitlines(),
                                        "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
                                        "target_only": [] if target_only is None else target_only.to_dict("records")}
@@ -380,31 +389,33 @@ def _grid_edges(res: pd.DataFrame | None, P) -> list[str]:
 
 
 def _protocol_text(settings: dict) -> str:
-    """The rigorous runs' training protocol as their params state it (for 'How to read')."""
-    parts = {}
+    """The rigorous runs' training protocol as their params state it (for 'How to read'): what every run shares,
+    then what only some runs add."""
+    bits = {}
     for r, P in settings.items():
         if P is None:
             continue
-        bits = []
+        b = []
         if P.class_weight:
-            bits.append(f"{P.class_weight} class weights")
+            b.append(f"{P.class_weight} class weights")
         if P.bn_recompute:
-            bits.append("BatchNorm statistics recomputed on the training rows")
+            b.append("BatchNorm statistics recomputed on the training rows")
         if P.teacher_patience:
-            bits.append(f"teacher early stopping (patience {P.teacher_patience}, at most {P.teacher_epochs} epochs)")
+            b.append(f"teacher early stopping (patience {P.teacher_patience}, at most {P.teacher_epochs} epochs)")
         if P.dataset == "bcd":
-            bits.append("folds grouped by sample ID")
-        parts.setdefault("; ".join(bits) or "the authors' training", []).append(r)
-    return "; ".join(f"{k} ({', '.join(v)})" for k, v in parts.items())
-
-
-def _scratch_cells(run: str) -> int | None:
-    """How many (lr, epochs) cells a run's SM_scratch was tuned over (its scratch_grid_03.csv), or None."""
-    f = paths.outputs_root() / run / "scratch_grid_03.csv"
-    if not f.exists():
-        return None
-    a = pd.read_csv(f)
-    return int(a[["lr", "epochs"]].drop_duplicates().shape[0]) if {"lr", "epochs"} <= set(a) else None
+            b.append("folds grouped by sample ID")
+        bits[r] = b
+    if not bits:
+        return ""
+    common = [x for x in next(iter(bits.values())) if all(x in b for b in bits.values())]
+    extra = {}
+    for r, b in bits.items():
+        for x in b:
+            if x not in common:
+                extra.setdefault(x, []).append(r)
+    text = "; ".join(common) or "the authors' training"
+    text += f" ({'every rigorous run' if len(bits) > 1 else next(iter(bits))})"
+    return text + "".join(f"; {x} ({', '.join(rs)})" for x, rs in extra.items())
 
 
 def _budget(P) -> str:

@@ -1,6 +1,7 @@
 """lib.deploy: the fitted preprocessing as one affine map inside the model, kept in float, and a full-integer student
 after it; on the test rows of a split it gives the outputs of the separate preprocessing + SM_INT8. lib.classify:
 a CSV of raw measurements through that model, with clear errors for wrong columns, missing and non-numeric cells."""
+import json
 import subprocess
 import sys
 
@@ -70,7 +71,10 @@ def test_classify_cli_on_raw_rows_and_its_errors(split, deployed, tmp_path):
     names = list(data.load(params.load("wdbc")).X.columns)
     model = tmp_path / "sm_deploy.tflite"
     model.write_bytes(content)
-    classify.write_contract(tmp_path / "sm_deploy.json", names, threshold=0.5, units={"area_mean": "pixels^2"})
+    # the contract notebook 06 writes beside the model (lib.deploy.contract), read by lib.classify
+    doc = deploy.contract(content, model="SM_DEPLOY", run="wdbc", split="r0f0", features=names,
+                          units="raw measurements", threshold=0.5)
+    (tmp_path / "sm_deploy.json").write_text(json.dumps(doc, indent=1))
     rows = X[s.test][:5]
     good = _csv(tmp_path / "in.csv", names[::-1], [r[::-1] for r in rows])  # any column order
     p, d, _ = classify.classify(model, good)
@@ -96,7 +100,7 @@ def test_classify_cli_on_raw_rows_and_its_errors(split, deployed, tmp_path):
     with pytest.raises(classify.InputError, match="contract is missing"):
         classify.classify(model, good, tmp_path / "none.json")
     (tmp_path / "broken.tflite").write_bytes(b"not a model")
-    classify.write_contract(tmp_path / "broken.json", names)
+    (tmp_path / "broken.json").write_text(json.dumps(doc))
     with pytest.raises(classify.InputError, match="not a loadable TFLite model"):
         classify.classify(tmp_path / "broken.tflite", good)
     assert classify.main([str(model), str(tmp_path / "b1.csv")]) == 2

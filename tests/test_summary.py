@@ -179,6 +179,9 @@ def test_transfer_verdict_needs_interval_above_majority():
     assert list(t.columns) == [3, 6]
     assert no["by_features"] == {"authors": (0, 4), "signed": (0, 4)}
     assert "0 of its 4 cells" in writeup.transfer_claim(no, None, None, None)["answer"]
+    assert writeup.transfer_claim(no, None, None, None)["confound"] == ""
+    assert writeup.transfer_claim(no, None, None, ["learning-rate confound: x"])["confound"] == \
+        "Notebook 03b's learning-rate confound: x."
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": 0.95, "sd": 0.01, "ci_low": 0.94, "ci_high": 0.96, "n": 10, "majority": 0.65}
                         for m in ("accuracy", "sensitivity", "specificity")])
@@ -437,3 +440,24 @@ def test_calibration_line_net_benefit_and_detectable_difference():
     se = d.std(ddof=1) * math.sqrt(1 / 6 + 114 / 455)
     assert mdd == pytest.approx((st.t.ppf(0.975, 5) + st.t.ppf(0.8, 5)) * se)
     assert math.isnan(summary.minimum_detectable([0.9, 0.9], [0.8, 0.8], 455, 114))
+
+
+def test_protocol_text_states_shared_settings_once():
+    from lib import params as params_
+
+    s = {r: params_.load(r) for r in ("wdbc", "bcd", "pbcnt")}
+    text = writeup._protocol_text(s)
+    assert text.count("class weights") == 1 and text.count("BatchNorm") == 1 and text.count("early stopping") == 1
+    assert "(every rigorous run)" in text and text.endswith("; folds grouped by sample ID (bcd)")
+    assert writeup._protocol_text({"wdbc": s["wdbc"]}).endswith("(wdbc)")
+    assert writeup._protocol_text({"x": None}) == ""
+
+
+def test_grid_cells_count_distinct_cells(scratch_outputs):
+    d = scratch_outputs / "wdbc"
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"alpha": [0.1, 0.1, 0.5], "temperature": [2, 2, 5], "split": ["a", "b", "a"]}) \
+        .to_csv(d / "ablation_03.csv", index=False)
+    assert writeup._kd_cells("wdbc") == 2 and writeup._scratch_cells("wdbc") is None
+    pd.DataFrame({"lr": [1e-3], "split": ["a"]}).to_csv(d / "scratch_grid_03.csv", index=False)
+    assert writeup._scratch_cells("wdbc") is None  # no epochs column

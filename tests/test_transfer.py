@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import crossdataset, params, runs, transfer
+from lib import crossdataset, params, runs, summary, transfer
 from lib.params import ParamsError
 
 BASE = "dataset: wdbc\nprotocol: paper\n"
@@ -188,7 +188,8 @@ def test_summarize_and_verdict_on_synthetic_rows():
     assert has_authors.sum() == 1 and tgt.loc[("authors", "SM", "accuracy"), "authors_low"] > \
         tgt.loc[("authors", "SM", "accuracy"), "ci_low"]  # z with n = 13 is narrower than t with n = 4
     text = "\n".join(transfer.verdict(summ))
-    assert "1 of 3 cells have a 95% t-interval entirely above 65.0%" in text and "signed k=3 LR" in text
+    assert "Above the majority class: 1 of 3 cells have a 95% t-interval of target accuracy entirely above 65.0%" in text \
+        and "signed k=3 LR" in text
 
 
 # ------------------------------------------------------------------------------------------------ experiment
@@ -242,3 +243,62 @@ def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
         assert df.to_csv(index=False) == first.transfer[first.transfer.features == "authors"].to_csv(index=False)
     assert again.summary.to_csv(index=False) == \
         first.summary[first.summary.features == "authors"].to_csv(index=False)
+
+
+# ------------------------------------------------------------------------------------------------ the criterion
+def _cells_summary(cells, majority=0.65):
+    """A target summary with (features, k, model) -> (accuracy mean, ci_low, ci_high, balanced ci_low)."""
+    rows = []
+    for (f, k, m), (mean, lo, hi, bal_lo) in cells.items():
+        for metric, v in (("accuracy", (mean, lo, hi)), ("balanced_accuracy", (mean, bal_lo, hi)),
+                          ("sensitivity", (0.9, 0.8, 1.0)), ("specificity", (0.9, 0.8, 1.0))):
+            rows.append({"run": "t", "features": f, "k": k, "model": m, "part": "target", "metric": metric,
+                         "mean": v[0], "sd": 0.01, "ci_low": v[1], "ci_high": v[2], "n": 10,
+                         "majority": majority if metric == "accuracy" else 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_cells_criterion_majority_then_rules():
+    summ = _cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95),  # narrow over seeds, 683 rows
+                           ("signed", 3, "SM"): (0.90, 0.89, 0.91, 0.85),
+                           ("authors", 6, "SM"): (0.72, 0.66, 0.78, 0.45),  # accuracy above, balanced not
+                           ("authors", 3, "TM"): (0.60, 0.50, 0.70, 0.40)})
+    c = transfer.cells(summ).set_index(["features", "k", "model"])
+    assert c.above_majority.to_dict() == {("signed", 1, "LR"): True, ("signed", 3, "SM"): True,
+                                          ("authors", 6, "SM"): False, ("authors", 3, "TM"): False}
+    rules = {"pc1_sign": 0.966, "two_means": 0.958}
+    with pytest.raises(ValueError, match="n_rows"):
+        transfer.cells(summ, rules)
+    c = transfer.cells(summ, rules, n_rows=683).set_index(["features", "k", "model"])
+    # 96.8 [96.7, 96.9] over seeds clears 96.6, but over 683 rows its Wilson bound (95.2) does not
+    assert c.loc[("signed", 1, "LR"), "low_rows"] == pytest.approx(0.952, abs=0.002)
+    assert not c.above_rules.any()
+    big = transfer.cells(summ, rules, n_rows=200_000).set_index(["features", "k", "model"])
+    assert big.above_rules.to_dict()[("signed", 1, "LR")] and big.above_rules.sum() == 1
+    lines = transfer.verdict(summ, rules, n_rows=683)
+    assert lines[-1].startswith("Verdict: no cell is shown to transfer. 2 cell(s) beat the majority class")
+    assert "The closest, signed k=1 LR: 96.8%" in lines[-1] and "Wilson lower bound over the target rows 95.2%" in lines[-1]
+    yes = transfer.verdict(summ, rules, n_rows=200_000)
+    assert yes[-1].startswith("Verdict: 1 of 4 cells transfer") and yes[-1].endswith("signed k=1 LR.")
+    # without the rules the word 'transfers' is withheld
+    assert "needs the target-only rules" in transfer.verdict(summ)[-1]
+    none = _cells_summary({("authors", 3, "TM"): (0.60, 0.50, 0.70, 0.40)})
+    assert transfer.verdict(none, rules, n_rows=683)[-1] == \
+        "Verdict: no cell transfers: none even beats always answering 'benign'."
+    # notebook 08 reads the same criterion
+    v = summary.transfer_verdict(summ)
+    assert v["n_above"] == 2 and set(v["above"]["model"]) == {"LR", "SM"}
+
+
+def test_confounds_come_from_the_params():
+    T = transfer.load("wdbc-to-bcd")
+    (lr,) = transfer.confounds(T.params)
+    assert lr.startswith("learning-rate confound: SM_scratch trains at Adam 0.0001, SM at 0.001 (10x)")
+    assert transfer.model_label(T.params, "SM_scratch") == "SM_scratch (Adam 0.0001: learning-rate confound)"
+    same = transfer.load("wdbc-to-bcd", student_lr=1e-3)
+    assert transfer.confounds(same.params) == [] and transfer.model_label(same.params, "SM_scratch") == "SM_scratch"
+    ep = transfer.load("wdbc-to-bcd", student_lr=1e-3, student_epochs=20)
+    assert transfer.confounds(ep.params) == ["epoch confound: SM_scratch trains 20 epochs, SM 50"]
+    lines = transfer.verdict(_cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95)}),
+                             confound=transfer.confounds(T.params))
+    assert lines[-1].startswith("Note: learning-rate confound")
