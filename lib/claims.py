@@ -27,7 +27,7 @@ DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfe
                  "transfer_rule": str, "latency_tie": str, "interval": str}
 # When each decision was written down, relative to the results it judges (the history shows the date).
 STATED = ("before any result", "after earlier results")
-LATENCY_TIE_RULES = ("overlapping repeat ranges",)
+LATENCY_TIE_RULES = ("overlapping repeat ranges", "overlapping repeat ranges, widened by the spread of one network")
 INTERVALS = ("corrected",)
 
 # The verdicts of a paired difference A - B, read from its corrected interval [lo, hi] and a margin m.
@@ -256,13 +256,25 @@ def pareto_front(eff: pd.DataFrame, cost: str) -> list[str]:
     return out
 
 
-def fastest_ties(eff: pd.DataFrame) -> list[str]:
-    """The fastest model of one run and every model whose range of medians over repeats overlaps its range."""
+def latency_noise(eff: pd.DataFrame, same_network=("SM", "SM_scratch", "SM_paperloss")) -> float:
+    """The host's noise between models, measured: the largest ratio of median latencies among models that are
+    one network (``same_network``: the student trained three ways, float TFLite), whose latencies can differ by
+    the host alone. 1.0 when fewer than two of them were timed."""
+    d = eff[eff["model"].isin(same_network)].dropna(subset=["median_us"])
+    if len(d) < 2:
+        return 1.0
+    return float(d["median_us"].max() / d["median_us"].min())
+
+
+def fastest_ties(eff: pd.DataFrame, noise: float = 1.0) -> list[str]:
+    """The fastest model of one run and every model it is not told apart from: its range of medians over repeats
+    overlaps the fastest one's range widened by the factor ``noise`` (:func:`latency_noise`; 1.0: the ranges
+    alone)."""
     d = eff.dropna(subset=["median_us"])
     if d.empty:
         return []
     best = d.loc[d["median_us"].idxmin()]
-    tied = d[d["median_us_min"] <= best["median_us_max"]]
+    tied = d[d["median_us_min"] <= best["median_us_max"] * noise]
     return list(tied.sort_values("median_us")["model"])
 
 

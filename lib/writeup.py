@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .summary import (COMPRESSED, COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, Profile, fmt_ci, fmt_p)
+from .summary import (COMPRESSED, COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile,
+                      fmt_ci, fmt_p)
 
 # ------------------------------------------------------------------------------------------------ the report
 # summary.md and model_card.md are rendered from Jinja2 templates (lib/templates/) filled with computed values;
@@ -125,14 +126,19 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) 
     return out
 
 
-def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> list[dict]:
-    """Per run: the Pareto set of compressed models in (accuracy, size), the fastest models with ties (overlapping
-    ranges of medians over repeats), and whether the smallest model on the front answers the majority class."""
+def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp: pd.DataFrame | None = None,
+                      tie_rule: str = "overlapping repeat ranges") -> list[dict]:
+    """Per run, among the ways to a small model (:data:`FRONT_MODELS`: the compressed teachers, SM and SM_INT8,
+    and the same student trained without Hinton KD): the Pareto set in (accuracy, size); whether any accuracy
+    difference between the student and a compressed teacher is detectable (``comp``: corrected intervals), since
+    otherwise size alone orders the front; the fastest models with their ties (overlapping ranges of medians over
+    repeats, widened by the spread of one network's latencies when ``tie_rule`` says so); and whether the smallest
+    model on the front answers the majority class."""
     from . import claims as cl
 
     rows = []
     for run, d in eff.groupby("run", sort=False):
-        d = d[d["model"].isin(COMPRESSED)].copy()
+        d = d[d["model"].isin(FRONT_MODELS)].copy()
         if d.empty:
             continue
         lat = cl.latency_ranges(latency.get(run))
@@ -140,21 +146,27 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame) -> l
             lat[["model", "median_us_min", "median_us_max"]], on="model", how="left")
         front = cl.pareto_front(d, "size_bytes")
         front = sorted(front, key=lambda mname: float(d.set_index("model").loc[mname, "size_bytes"]))
-        fast = cl.fastest_ties(d)
+        noise = cl.latency_noise(d, SMALL_NETWORKS)
+        fast = cl.fastest_ties(d, noise if "widened" in tie_rule else 1.0)
         di = d.set_index("model")
-        teachers = di[di.index.isin(COMPRESSED_TEACHERS)]
-        bt = teachers["accuracy_per_kib"].idxmax() if len(teachers) else None
-        top_acc = di["accuracy"].max()
-        tops = list(di.index[np.isclose(di["accuracy"], top_acc, rtol=0, atol=1e-12)])
+        same = di[di.index.isin(SMALL_NETWORKS)].dropna(subset=["median_us"])
+        detectable = []
+        if comp is not None and len(comp):
+            c = comp[(comp["run"] == run) & (comp["metric"] == "accuracy") & (comp["a"] == "SM")
+                     & comp["b"].isin(COMPRESSED_TEACHERS)]
+            detectable = [f"SM − {r.b} {_pts(r.mean_diff, 1)} [{_pts(r.corrected_ci_low, 1)}, "
+                          f"{_pts(r.corrected_ci_high, 1)}]" for r in c.itertuples()
+                          if r.corrected_ci_low > 0 or r.corrected_ci_high < 0]
+        acc = di.loc[front, "accuracy"] if front else pd.Series(dtype=float)
         rows.append({
             "run": run, "front_size": front, "fastest": fast, "smallest": front[0] if front else None,
             "front_size_detail": [f"{x} ({100 * di.loc[x, 'accuracy']:.1f}%, {di.loc[x, 'size_bytes']:,.0f} B)" for x in front],
+            "front_spread": float(100 * (acc.max() - acc.min())) if len(acc) else float("nan"),
+            "compared": comp is not None and len(comp) > 0, "detectable": detectable,
             "fastest_detail": [f"{x} ({di.loc[x, 'median_us']:.1f} µs, repeats {di.loc[x, 'median_us_min']:.1f}-"
                                f"{di.loc[x, 'median_us_max']:.1f})" for x in fast],
-            "best_teacher": "none" if bt is None else f"{bt} gives the most accuracy per byte "
-                            f"({100 * di.loc[bt, 'accuracy']:.1f}% at {di.loc[bt, 'size_bytes']:,.0f} B)",
-            "most_accurate": (f"{tops[0]} ({100 * top_acc:.1f}% at {di.loc[tops[0], 'size_bytes']:,.0f} B)" if len(tops) == 1 else
-                              f"a tie of {len(tops)} models at {100 * top_acc:.1f}% ({', '.join(tops)})"),
+            "noise": noise, "noise_widened": "widened" in tie_rule,
+            "same_network": [f"{x} {di.loc[x, 'median_us']:.1f} µs" for x in same.sort_values("median_us").index],
             "ptq_bytes": f"{_size(eff, run, 'TM_PTQ'):,.0f} B", "pruned_bytes": f"{_size(eff, run, 'TM_pruned'):,.0f} B",
             "pruned_gzip": f"{_size(eff, run, 'TM_pruned', 'gzip_bytes'):,.0f} B",
             "majority_only": bool(front) and _majority_only(diag, run, front[0])})
@@ -204,14 +216,17 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                              "transfer beyond what BCD's own feature distribution gives."))
         glance = ("Yes: beats every BCD-only rule" if verdict_word == "beats_target_only" else
                   "Not shown: not better than every BCD-only rule")
-        gdiff = f"cell − best BCD-only rule ({best_rule}) {100 * gain:+.1f}"
+        gdiff = (f"cell − best BCD-only rule ({best_rule}) {100 * gain:+.1f} points, McNemar p "
+                 f"{_p_range(per_rule.loc[best_rule, 'p_min'], per_rule.loc[best_rule, 'p_max'])} over seeds")
         low = paired[paired["prevalence_target"] != "as is"]
         if len(low):
             g = low.groupby(["prevalence_target", "rule"]).agg(cell=("cell_accuracy", "mean"), rule_acc=("rule_accuracy", "mean"),
                                                               better=("cell_better", "mean"), worse=("rule_better", "mean"))
+            realised = ({str(k): float(v) for k, v in target_only.groupby("prevalence_target")["prevalence"].mean().items()}
+                        if target_only is not None and {"prevalence_target", "prevalence"} <= set(target_only.columns) else {})
             parts.append("On BCD resampled to fewer malignant rows (the rules refitted on each resample, the cell "
                          "unchanged): " + "; ".join(
-                             f"{100 * float(prev):.0f}% malignant, {rule} {100 * x['rule_acc']:.1f}% vs cell {100 * x['cell']:.1f}% "
+                             f"{100 * realised.get(str(prev), float(prev)):.1f}% malignant, {rule} {100 * x['rule_acc']:.1f}% vs cell {100 * x['cell']:.1f}% "
                              f"(cell better by McNemar in {100 * x['better']:.0f}% of resamples x seeds)"
                              for (prev, rule), x in g.sort_index(ascending=[False, True]).iterrows()) + ".")
     elif pre is None:
@@ -220,6 +235,67 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
     return {"answer": " ".join(parts), "gain": gain, "confound": confound,
             "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
             "glance_diff": gdiff, "verdict": verdict_word}
+
+
+def _paperloss_budget(P) -> str:
+    """SM_paperloss's training as its params set it: SM's untuned settings (lib.distillation.members)."""
+    if P is None:
+        return "SM's fixed settings"
+    return (f"SM's fixed settings, untuned (Adam {P.kd_lr:g}, {P.kd_epochs} epochs, α {P.kd_alpha:g}, T {P.kd_temperature:g}), "
+            f"against the tuned SM_scratch")
+
+
+def _paper_design(P) -> str:
+    """The paper protocol's preprocessing and split as its params set them (notebook 08, section 5)."""
+    if P is None:
+        return "the authors' protocol"
+    pca = f"PCA({P.pca_components}) of unscaled features fit on every row" if P.pca_components else "no PCA"
+    split = f"one {100 * (1 - P.test_size):.0f}/{100 * P.test_size:.0f} split per seed" if getattr(P, "test_size", None) else "its splits"
+    return f"{pca}, its test rows passed to training as validation data (monitored, nothing chosen on them: below), {split}"
+
+
+def majority_rates(diag: pd.DataFrame, runs) -> dict:
+    """Per run, the accuracy of answering the larger class for every row (first pass, from the diagnostic counts)."""
+    out = {}
+    for r in runs:
+        d = _row(diag, run=r, model="TM")
+        if d is not None:
+            pos, neg = float(d["tp"] + d["fn"]), float(d["tn"] + d["fp"])
+            if pos + neg:
+                out[r] = max(pos, neg) / (pos + neg)
+    return out
+
+
+def inflation_answer(rows: list[dict]) -> str:
+    """Section 5's answer from the inflation rows (lib.summary.inflation_table): a row counts as protocol
+    inflation only when the two runs train its model alike (no ``confounds``); when every row is confounded the
+    question is not answerable from these runs, and the detectable differences are reported as protocol and
+    training together. Leakage and training-set size are named as mixed when the runs fit on different row counts."""
+    if not rows:
+        return "Not answered: no headline is in both runs."
+    clean = [r for r in rows if not r.get("confounds")]
+    mixed = any(r.get("n_train_paper") != r.get("n_train_rigorous") for r in rows)
+    confounded_detectable = [f"{_label(r)} {100 * r['protocol_inflation']:+.1f} points "
+                             f"[{100 * r['corrected_inflation_low']:+.1f}, {100 * r['corrected_inflation_high']:+.1f}]"
+                             for r in rows if r.get("confounds") and r.get("inflation_verdict") in ("inflated", "deflated")]
+    if not clean:
+        out = ("Not answerable from these two runs: every headline's model is trained differently under the two "
+               "protocols (listed above)" + (", and leakage is mixed with training-set size" if mixed else "")
+               + ", so no difference here is protocol inflation alone")
+        return out + (". Detectable differences of protocol and training together: " + "; ".join(confounded_detectable) + "."
+                      if confounded_detectable else "; none of the differences is detectable either.")
+    by = {v: [_label(r) for r in clean if r.get("inflation_verdict") == v]
+          for v in ("inflated", "no_detectable_difference", "deflated")}
+    parts = [("Inflated beyond the intervals: " + ", ".join(by["inflated"])) if by["inflated"] else
+             "No headline is detectably inflated"]
+    if by["no_detectable_difference"]:
+        parts.append("no detectable difference: " + ", ".join(by["no_detectable_difference"]))
+    if by["deflated"]:
+        parts.append("lower under the paper protocol: " + ", ".join(by["deflated"]))
+    confounded = [_label(r) for r in rows if r.get("confounds")]
+    if confounded:
+        parts.append("not counted, because the two runs train them differently: " + ", ".join(confounded))
+    return "; ".join(parts) + (" (leakage and training-set size mixed: see above)." if mixed else ".")
 
 
 def _p_range(lo: float, hi: float) -> str:
@@ -272,9 +348,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
     weaker_teacher = [k["run"] for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
-                  "c": C[(r, "SM_paperloss", "SM_scratch")]} for r in runs
+                  "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
-    effc = efficiency_claims(eff, latency or {}, diag)
+    effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie)
     labels = {"LR": "a logistic regression", "RF": "a random forest"}
     baselines = []
     for b in ("LR", "RF"):
@@ -344,10 +420,10 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
-                  inflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "inflated" and not r["confounds"]],
-                  not_detectable=[_label(r) for r in infl_rows if r["inflation_verdict"] == "no_detectable_difference" and not r["confounds"]],
-                  deflated=[_label(r) for r in infl_rows if r["inflation_verdict"] == "deflated" and not r["confounds"]],
-                  confounded=[_label(r) for r in infl_rows if r["confounds"]],
+                  inflation_answer=inflation_answer(infl_rows),
+                  paper_design=_paper_design(settings.get(prof.paper)),
+                  majority=majority_rates(diag, runs),
+                  fast_splits=" / ".join(sorted({str(n) for n in folds.values() if n})) or "a few",
                   diagnostic=_diagnostic_rows(prof, diag),
                   calibration=[{**c, "brier_splits": _ci_plain(table, c["run"], c["model"], "brier")} for c in cal.to_dict("records")],
                   ranks=[{"run": r, "p": ranks[r]["p"], "n_blocks": ranks[r]["n_blocks"], "k": ranks[r]["k"],
@@ -496,7 +572,9 @@ def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference) -> 
         a = verdict["authors_k6_sm"]
         rows.append(["cross-dataset accuracy (PCA 6, SM)", "73.97% [65.04, 82.90]",
                      f"{fmt_ci(a['mean'], a['ci_low'], a['ci_high'])} (t-interval, {int(a['n'])} seeds)",
-                     f"majority class {100 * verdict['majority']:.1f}%"])
+                     "–" if verdict.get("prespecified") is None else
+                     f"signed features, k = 1, LR: {fmt_ci(verdict['prespecified']['mean'], verdict['prespecified']['ci_low'], verdict['prespecified']['ci_high'])}"
+                     f" (majority class {100 * verdict['majority']:.1f}%; section 4 for the BCD-only rules)"])
     return rows
 
 
@@ -585,6 +663,12 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   kd_loss=getattr(P, "kd_loss", "n/a"), pca=getattr(P, "pca_components", "n/a"),
                   epochs=getattr(P, "kd_epochs", "n/a"),
                   diag=None if d is None else d.to_dict(), brier=None if c is None else float(c["brier"]),
+                  brier_splits=_ci_plain(table, run, m, "brier"),
+                  cal_line=None if c is None or c["calibration_slope"] != c["calibration_slope"] else
+                  (float(c["calibration_intercept"]), float(c["calibration_slope"])),
+                  counts={"rows": "n/a", "pos": "n/a", "neg": "n/a"} if d is None else
+                  {"rows": f"{int(d['tp'] + d['fn'] + d['tn'] + d['fp']):,}", "pos": f"{int(d['tp'] + d['fn']):,}",
+                   "neg": f"{int(d['tn'] + d['fp']):,}"},
                   transfer=transfer_text, op=op, deploy=deploy, runtimes=rts,
                   class_weight=getattr(P, "class_weight", None))
 

@@ -159,3 +159,15 @@ def test_paired_comparison_of_a_cell_with_the_rules():
     assert (t[t.prevalence_target == "0.1"].n_rows == 333).all()
     with pytest.raises(ValueError, match="only the signed-features LR cell"):
         targetonly.cell_predictions(None, {"features": "authors", "k": 6, "model": "SM"})
+
+
+def test_latency_noise_widens_the_ties():
+    # SM and SM_scratch are one network: their 1.7x gap is the host's, so a model within it is not told apart
+    e = pd.DataFrame({"model": ["SM_INT8", "SM", "SM_scratch", "TM_PTQ"], "accuracy": [0.96, 0.965, 0.97, 0.93],
+                      "median_us": [2.2, 3.8, 2.2, 40.0], "median_us_min": [1.9, 3.7, 2.2, 39.0],
+                      "median_us_max": [3.4, 3.9, 3.3, 41.0]})
+    assert claims.latency_noise(e) == pytest.approx(3.8 / 2.2)
+    assert claims.fastest_ties(e) == ["SM_INT8", "SM_scratch"]  # ranges alone: SM's 3.7 lies above 3.4
+    assert claims.fastest_ties(e, claims.latency_noise(e)) == ["SM_INT8", "SM_scratch", "SM"]
+    assert "TM_PTQ" not in claims.fastest_ties(e, claims.latency_noise(e))  # 18x slower stays apart
+    assert claims.latency_noise(e[e["model"] != "SM_scratch"]) == 1.0  # one timed copy of the network: no measure

@@ -461,3 +461,53 @@ def test_grid_cells_count_distinct_cells(scratch_outputs):
     assert writeup._kd_cells("wdbc") == 2 and writeup._scratch_cells("wdbc") is None
     pd.DataFrame({"lr": [1e-3], "split": ["a"]}).to_csv(d / "scratch_grid_03.csv", index=False)
     assert writeup._scratch_cells("wdbc") is None  # no epochs column
+
+
+def _infl_row(model, verdict, confounds, diff=-0.2, lo=-0.28, hi=-0.11, n_paper=483, n_rig=386):
+    return {"model": model, "format": "keras", "metric": "accuracy", "inflation_verdict": verdict, "confounds": confounds,
+            "protocol_inflation": diff, "corrected_inflation_low": lo, "corrected_inflation_high": hi,
+            "n_train_paper": n_paper, "n_train_rigorous": n_rig}
+
+
+def test_inflation_answer_when_every_row_is_confounded_and_when_not():
+    rows = [_infl_row("SM_scratch", "deflated", "student_lr 0.0001 vs 0.001"),
+            _infl_row("TM", "no_detectable_difference", "class_weight None vs balanced", 0.018, -0.016, 0.052)]
+    a = writeup.inflation_answer(rows)
+    assert a.startswith("Not answerable from these two runs") and "leakage is mixed with training-set size" in a
+    assert "SM_scratch keras accuracy -20.0 points [-28.0, -11.0]" in a and "No headline" not in a
+    clean = [_infl_row("TM", "inflated", "", 0.05, 0.01, 0.09, 386, 386),
+             _infl_row("SM_scratch", "deflated", "student_lr 0.0001 vs 0.001", n_paper=386)]
+    b = writeup.inflation_answer(clean)
+    assert b.startswith("Inflated beyond the intervals: TM keras accuracy") and "not counted" in b and "mixed" not in b
+    assert writeup.inflation_answer([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01, 386, 386)]) \
+        == "No headline is detectably inflated; no detectable difference: TM keras accuracy."
+
+
+def test_protocol_settings_quoted_from_the_params():
+    from types import SimpleNamespace
+
+    paper = SimpleNamespace(pca_components=26, is_paper=True, test_size=0.15)
+    rig = SimpleNamespace(pca_components=26, is_paper=False, kd_lr=1e-3, kd_epochs=50, kd_alpha=0.1, kd_temperature=10.0)
+    # PCA of unscaled vs standardised features: a preprocessing difference that is not the leakage itself
+    assert summary._setting(paper, "pca_input") != summary._setting(rig, "pca_input")
+    assert "unscaled" in summary._setting(paper, "pca_input")
+    d = writeup._paper_design(paper)
+    assert "PCA(26) of unscaled features fit on every row" in d and "85/15" in d and "selection" not in d
+    assert writeup._paperloss_budget(rig) == ("SM's fixed settings, untuned (Adam 0.001, 50 epochs, α 0.1, T 10), "
+                                              "against the tuned SM_scratch")
+    diag = pd.DataFrame({"run": ["p"], "model": ["TM"], "tp": [122], "fn": [0], "tn": [0], "fp": [11]})
+    assert writeup.majority_rates(diag, ["p", "absent"]) == {"p": pytest.approx(122 / 133)}
+
+
+def test_pareto_front_includes_the_student_trained_without_kd():
+    eff = pd.DataFrame({"run": "r", "model": ["SM_INT8", "SM", "SM_scratch", "TM_pruned", "TM"],
+                        "accuracy": [0.929, 0.933, 0.985, 0.951, 0.90], "size_bytes": [3232, 7980, 8452, 6894008, 3000000],
+                        "gzip_bytes": np.nan, "median_us": np.nan, "accuracy_per_kib": 1.0})
+    comp = pd.DataFrame({"run": "r", "metric": "accuracy", "a": "SM", "b": ["TM_pruned"], "mean_diff": [-0.018],
+                         "corrected_ci_low": [-0.05], "corrected_ci_high": [0.014]})
+    diag = pd.DataFrame(columns=["run", "model", "specificity_pooled", "sensitivity_pooled"])
+    (row,) = writeup.efficiency_claims(eff, {}, diag, comp)
+    assert row["front_size"] == ["SM_INT8", "SM", "SM_scratch"]  # TM_pruned is dominated by SM_scratch
+    assert row["compared"] and row["detectable"] == []  # so size, not accuracy, orders the front
+    (row,) = writeup.efficiency_claims(eff, {}, diag, comp.assign(corrected_ci_high=-0.001))
+    assert row["detectable"] == ["SM − TM_pruned -1.8 [-5.0, -0.1]"]
