@@ -9,6 +9,7 @@ read from the runs' results and params. :func:`markdown` also returns the claims
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,6 +238,14 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
             "glance_diff": gdiff, "verdict": verdict_word}
 
 
+def _latency_range(latency: pd.DataFrame | None, model: str) -> str | None:
+    """'1.9-3.4' µs: the range of a model's median latencies over repeats (notebook 06), or None."""
+    if latency is None or not len(latency) or not {"median_us_min", "median_us_max"} <= set(latency.columns):
+        return None
+    r = latency[(latency["model"] == model) & (latency["batch"] == 1)]
+    return None if r.empty else f"{float(r['median_us_min'].iloc[0]):.1f}-{float(r['median_us_max'].iloc[0]):.1f}"
+
+
 def _paperloss_budget(P) -> str:
     """SM_paperloss's training as its params set it: SM's untuned settings (lib.distillation.members)."""
     if P is None:
@@ -383,9 +392,17 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     if forest_path is not None:
         import matplotlib.pyplot as plt
 
+        rest = ([{"a": "SM_scratch", "b": "TM", "claims": [k["teacher_c"] for k in kd if k["run"] in rig
+                                                          and k["teacher_c"].verdict != "missing"]}]
+                + [{"a": "SM_INT8", "b": b["name"], "claims": b["claims"]} for b in baselines])
         fig = answers_forest(glance, decisions.margin_accuracy)
         fig.savefig(forest_path, dpi=100, metadata={"Software": None})
         plt.close(fig)
+        rest = [q for q in rest if q["claims"]]
+        if rest:  # what the answers rest on: a second figure, beside the second table
+            fig = answers_forest(rest, decisions.margin_accuracy)
+            fig.savefig(Path(forest_path).with_name("08_answers_basis.png"), dpi=100, metadata={"Software": None})
+            plt.close(fig)
     infl_rows = ([] if infl is None or not len(infl) or "inflation_verdict" not in infl else
                  infl.assign(confounds=infl["confounds"].fillna("") if "confounds" in infl else "").to_dict("records"))
     paper_kd = C.get((prof.paper, "SM", "SM_scratch")) if prof.paper in runs else None
@@ -414,7 +431,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   target_text=" / ".join(f"{100 * t:.0f}%" for t in targets) or "n/a",
                   paper_lr=paper_lr or {"kd": "n/a", "scratch": "n/a"}, efficiency=effc, transfer=tr,
                   transfer_run=prof.transfer, teacher=teacher, kd=kd, paperloss=paperloss,
-                  forest=f"{details}/figures/08_answers.png", paper=prof.paper, paper_splits=n_paper,
+                  forest=f"{details}/figures/08_answers.png", forest_basis=f"{details}/figures/08_answers_basis.png", paper=prof.paper, paper_splits=n_paper,
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
                   claims_file=f"`{details}/claims.csv`", details=details, profile_name=prof.name,
                   paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
@@ -597,7 +614,8 @@ def _diagnostic_rows(prof, diag) -> list[list[str]]:
 # ------------------------------------------------------------------------------------------------ model card
 def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
                transfer_text: str | None = None, split_ranges: dict | None = None, operating=None,
-               runtimes_table: pd.DataFrame | None = None, contract: dict | None = None) -> str:
+               runtimes_table: pd.DataFrame | None = None, contract: dict | None = None,
+               latency: pd.DataFrame | None = None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
@@ -664,6 +682,9 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   epochs=getattr(P, "kd_epochs", "n/a"),
                   diag=None if d is None else d.to_dict(), brier=None if c is None else float(c["brier"]),
                   brier_splits=_ci_plain(table, run, m, "brier"),
+                  us_range=_latency_range(latency, m),
+                  us_noise=None if latency is None or not len(latency) else
+                  cl.latency_noise(latency[latency["batch"] == 1], SMALL_NETWORKS),
                   cal_line=None if c is None or c["calibration_slope"] != c["calibration_slope"] else
                   (float(c["calibration_intercept"]), float(c["calibration_slope"])),
                   counts={"rows": "n/a", "pos": "n/a", "neg": "n/a"} if d is None else
@@ -675,14 +696,22 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
 
 # ------------------------------------------------------------------------------------------------ figures
 def answers_forest(glance: list[dict], margin: float):
-    """The figure of the answers at a glance: one panel per question, one row per run, the corrected 95% interval
-    of A - B (thick) and the naive one (thin), each panel on its own scale with the margin shaded."""
+    """The figure of the answers at a glance: one panel per question (the two answers, then what they rest on:
+    the teacher against the scratch student and the deployable student against the baselines), up to three
+    panels a row, one row per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each
+    panel on its own scale with the margin shaded."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(glance), figsize=(4.6 * len(glance), 0.26 * max(len(q["claims"]) for q in glance) + 0.9),
-                             squeeze=False, gridspec_kw={"wspace": 0.45})
+    ncols = min(3, len(glance))
+    nrows = math.ceil(len(glance) / ncols)
+    height = 0.26 * max(len(q["claims"]) for q in glance) + 1.3
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.6, 11.4 / ncols) * ncols, height * nrows), squeeze=False,
+                             layout="constrained")  # at most 1,140 px wide at 100 dpi: the report's text width
+    fig.get_layout_engine().set(h_pad=0.12, w_pad=0.15)
+    for ax in axes.flat[len(glance):]:
+        ax.set_visible(False)
     m = 100 * margin
-    for ax, q in zip(axes[0], glance):
+    for ax, q in zip(axes.flat, glance):
         cs = q["claims"][::-1]
         y = np.arange(len(cs))
         ax.axvspan(-m, m, color="0.92", zorder=0)
@@ -704,5 +733,4 @@ def answers_forest(glance: list[dict], margin: float):
         ax.set_title(f"{q['a']} − {q['b']}", fontsize=9)
         ax.set_xlabel("accuracy points (blue: corrected 95% CI; grey: naive)", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
     return fig

@@ -511,3 +511,32 @@ def test_pareto_front_includes_the_student_trained_without_kd():
     assert row["compared"] and row["detectable"] == []  # so size, not accuracy, orders the front
     (row,) = writeup.efficiency_claims(eff, {}, diag, comp.assign(corrected_ci_high=-0.001))
     assert row["detectable"] == ["SM − TM_pruned -1.8 [-5.0, -0.1]"]
+
+
+def test_answers_forest_draws_every_question_on_its_own_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lib import claims as cl
+
+    def q(a, b, lo, hi):
+        return {"a": a, "b": b, "claims": [cl.Claim(f"{a}-{b}", r, "inconclusive", value=(lo + hi) / 2, low=lo, high=hi,
+                                                    naive_low=lo / 2, naive_high=hi / 2) for r in ("wdbc", "bcd")]}
+    glance = [q("SM", "TM", -0.01, 0.07), q("SM", "SM_scratch", -0.03, 0.02), q("SM_scratch", "TM", 0.01, 0.15),
+              q("SM_INT8", "LR", -0.02, 0.02), q("SM_INT8", "RF", -0.14, 0.06)]
+    fig = writeup.answers_forest(glance, 0.02)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 5 and len(fig.axes) == 6  # 2 rows of 3, the sixth hidden
+    assert [ax.get_title() for ax in shown][2:] == ["SM_scratch − TM", "SM_INT8 − LR", "SM_INT8 − RF"]
+    widths = [ax.get_xlim()[1] - ax.get_xlim()[0] for ax in shown]
+    assert max(widths) / min(widths) > 2  # each panel on its own scale, not one shared axis
+
+
+def test_model_card_latency_range_and_host_noise():
+    prof = summary.profile("fast")
+    res, table, comp, diag, cal, eff = _tables(("wdbc-fast",))
+    lat = pd.DataFrame({"model": ["SM_INT8", "SM", "SM_scratch"], "batch": 1, "median_us": [2.2, 3.8, 2.2],
+                        "median_us_min": [1.9, 3.7, 2.2], "median_us_max": [3.4, 3.9, 3.3]})
+    card = writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"], latency=lat)
+    assert "1.9-3.4 µs over repeats" in card and "1.73x apart on this host" in card
+    assert "over repeats" not in writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
