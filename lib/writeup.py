@@ -275,6 +275,18 @@ def majority_rates(diag: pd.DataFrame, runs) -> dict:
     return out
 
 
+def inflation_verdict(rows: list[dict]) -> str:
+    """The verdict of section 5 (claim ``protocol_inflation`` in claims.csv): ``not_answered`` (no rows),
+    ``not_answerable`` (every headline's model trained differently by the two runs), ``inflated`` (some
+    unconfounded headline inflated beyond its corrected interval), else ``none_detectable``."""
+    if not rows:
+        return "not_answered"
+    clean = [r for r in rows if not r.get("confounds")]
+    if not clean:
+        return "not_answerable"
+    return "inflated" if any(r.get("inflation_verdict") == "inflated" for r in clean) else "none_detectable"
+
+
 def inflation_answer(rows: list[dict]) -> str:
     """Section 5's answer from the inflation rows (lib.summary.inflation_table): a row counts as protocol
     inflation only when the two runs train its model alike (no ``confounds``); when every row is confounded the
@@ -448,6 +460,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                           "top": ", ".join(f"{m_} {v:.1f}" for m_, v in ranks[r]["avg_ranks"].head(4).items())}
                          for r in runs if ranks.get(r) is not None])
     stated = [c for c in C.values()]
+    if infl_rows:
+        stated.append(cl.Claim("protocol_inflation", prof.paper, inflation_verdict(infl_rows),
+                               subject=f"{prof.paper} - {prof.paper_rigorous}"))
     if tr is not None:
         stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
                                subject="pre-specified cell - best target-only rule"))

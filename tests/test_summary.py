@@ -481,6 +481,9 @@ def test_inflation_answer_when_every_row_is_confounded_and_when_not():
     assert b.startswith("Inflated beyond the intervals: TM keras accuracy") and "not counted" in b and "mixed" not in b
     assert writeup.inflation_answer([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01, 386, 386)]) \
         == "No headline is detectably inflated; no detectable difference: TM keras accuracy."
+    assert writeup.inflation_verdict(rows) == "not_answerable" and writeup.inflation_verdict(clean) == "inflated"
+    assert writeup.inflation_verdict([]) == "not_answered"
+    assert writeup.inflation_verdict([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01)]) == "none_detectable"
 
 
 def test_protocol_settings_quoted_from_the_params():
