@@ -165,9 +165,12 @@ def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin
     r = m.iloc[0]
     note = "" if pd.isna(r.get("note")) else str(r.get("note"))
     det = r.get("detectable_80", float("nan"))
+    holm = r.get("corrected_p_holm", float("nan"))
+    detail = {} if pd.isna(det) else {"detectable_80": float(det)}
+    if not pd.isna(holm):  # Holm over the run's comparisons: the wording says when a verdict does not survive it
+        detail["p_holm"] = float(holm)
     common = dict(value=float(r["mean_diff"]), naive_low=float(r["naive_ci_low"]), naive_high=float(r["naive_ci_high"]),
-                  p=float(r["corrected_p"]), n=int(r["n_splits"]), margin=margin, subject=f"{a} - {b}",
-                  detail={} if pd.isna(det) else {"detectable_80": float(det)})
+                  p=float(r["corrected_p"]), n=int(r["n_splits"]), margin=margin, subject=f"{a} - {b}", detail=detail)
     if note == "identical on every split":
         return Claim(name, run, "identical", low=0.0, high=0.0, **common)
     if "constant" in note:

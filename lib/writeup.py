@@ -250,8 +250,8 @@ def _paperloss_budget(P) -> str:
     """SM_paperloss's training as its params set it: SM's untuned settings (lib.distillation.members)."""
     if P is None:
         return "SM's fixed settings"
-    return (f"SM's fixed settings, untuned (Adam {P.kd_lr:g}, {P.kd_epochs} epochs, α {P.kd_alpha:g}, T {P.kd_temperature:g}), "
-            f"against the tuned SM_scratch")
+    return (f"SM's learning rate and epochs (Adam {P.kd_lr:g}, {P.kd_epochs} epochs) with (α, T) fixed at "
+            f"({P.kd_alpha:g}, {P.kd_temperature:g}), not chosen on inner validation as SM's are, against the tuned SM_scratch")
 
 
 def _paper_design(P) -> str:
@@ -367,7 +367,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
            "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
-    weaker_teacher = [k["run"] for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
+    weaker_teacher = [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
+                      for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]

@@ -496,8 +496,8 @@ def test_protocol_settings_quoted_from_the_params():
     assert "unscaled" in summary._setting(paper, "pca_input")
     d = writeup._paper_design(paper)
     assert "PCA(26) of unscaled features fit on every row" in d and "85/15" in d and "selection" not in d
-    assert writeup._paperloss_budget(rig) == ("SM's fixed settings, untuned (Adam 0.001, 50 epochs, α 0.1, T 10), "
-                                              "against the tuned SM_scratch")
+    assert writeup._paperloss_budget(rig) == ("SM's learning rate and epochs (Adam 0.001, 50 epochs) with (α, T) fixed at "
+                                              "(0.1, 10), not chosen on inner validation as SM's are, against the tuned SM_scratch")
     diag = pd.DataFrame({"run": ["p"], "model": ["TM"], "tp": [122], "fn": [0], "tn": [0], "fp": [11]})
     assert writeup.majority_rates(diag, ["p", "absent"]) == {"p": pytest.approx(122 / 133)}
 
@@ -543,3 +543,19 @@ def test_model_card_latency_range_and_host_noise():
     card = writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"], latency=lat)
     assert "1.9-3.4 µs over repeats" in card and "1.73x apart on this host" in card
     assert "over repeats" not in writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
+
+
+def test_a_better_verdict_says_when_it_does_not_survive_holm():
+    from lib import claims as cl
+
+    comp = pd.DataFrame([{"run": "r", "metric": "accuracy", "a": "SM_scratch", "b": "TM", "mean_diff": 0.082, "n_splits": 10,
+                          "naive_ci_low": 0.047, "naive_ci_high": 0.117, "corrected_ci_low": 0.012, "corrected_ci_high": 0.152,
+                          "corrected_p": 0.026, "corrected_p_holm": p, "note": None, "detectable_80": 0.1} for p in (0.36,)])
+    c = cl.difference(comp, "r", "SM_scratch", "TM", "accuracy", 0.02)
+    assert c.verdict == "a_better" and c.detail["p_holm"] == 0.36
+    w = writeup._env().get_template("claims.j2").module
+    assert str(w.reading(c, "SM_scratch", "TM")) == ("SM_scratch better (unadjusted; not after Holm's adjustment over the "
+                                                     "run's comparisons, p = .360)")
+    assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better (not after Holm)"
+    c2 = cl.difference(comp.assign(corrected_p_holm=0.01), "r", "SM_scratch", "TM", "accuracy", 0.02)
+    assert str(w.reading(c2, "SM_scratch", "TM")) == "SM_scratch better"
