@@ -80,7 +80,7 @@ def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr
         loss = training.loss_for(P, prep.y_train)
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=["accuracy"])
     t0 = time.perf_counter()
-    hist = pruned.fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
+    hist = training.ready(pruned).fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
                       shuffle=True, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
     seconds = time.perf_counter() - t0
     final = sparsity.strip_pruning(pruned)
@@ -185,7 +185,7 @@ def quantize_aware(P, prep, start: keras.Model, epochs: int, lr: float, seed: in
     training.compiled(qat, lr, training.loss_for(P, prep.y_train))
     validation = (prep.X_val, training.onehot(prep.y_val)) if len(prep.y_val) else None
     t0 = time.perf_counter()
-    hist = qat.fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
+    hist = training.ready(qat).fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
                    validation_data=validation, shuffle=True, verbose=0)
     return training.Trained(qat, {k: [float(v) for v in vs] for k, vs in hist.history.items()},
                             time.perf_counter() - t0)
