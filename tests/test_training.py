@@ -93,3 +93,24 @@ def test_saved_model_roundtrip_and_corrupt_file(fast_prep, scratch_outputs):
         training.load_model(P.run, "TM", "bad")
     with pytest.raises(FileNotFoundError, match="run the notebook that trains SM"):
         training.load_model(P.run, "SM", s.id)
+
+
+def test_ready_traces_the_train_step_once_and_changes_no_number(fast_prep):
+    """lib.training.ready: the variables of Adam and of the compiled loss/metrics exist before fit, so fit
+    traces its step once (not twice); the trained weights and the history are bit-identical to a plain fit."""
+    from lib import models, repro
+
+    P, s, prep = fast_prep
+    out = {}
+    for pre in (False, True):
+        repro.seed_everything(s.seed)
+        m = training.compiled(models.build_student(prep.n_features), 1e-3, training.loss_for(P, prep.y_train))
+        if pre:
+            training.ready(m)
+        h = m.fit(prep.X_train, training.onehot(prep.y_train), epochs=2, batch_size=P.batch_size, shuffle=True,
+                  verbose=0)
+        out[pre] = (m.get_weights(), h.history["loss"], m.train_function.experimental_get_tracing_count())
+    assert out[False][2] == 2 and out[True][2] == 1
+    for a, b in zip(out[False][0], out[True][0]):
+        np.testing.assert_array_equal(a, b)
+    assert out[False][1] == out[True][1]
