@@ -20,6 +20,10 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_ENABLE_ONEDNN_OPTS := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
+# One TensorFlow thread per process (lib/__init__.py sets the same default): the numbers do not depend on the
+# machine's core count, and parallelism comes from make -j and KD_WORKERS instead.
+export TF_NUM_INTRAOP_THREADS ?= 1
+export TF_NUM_INTEROP_THREADS ?= 1
 # Where PBCNT lives (README: Data). Without the file the pbcnt runs are skipped.
 PBCNT_CSV ?= data/GSE58606_data.csv
 export PBCNT_CSV
@@ -150,15 +154,14 @@ NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-curr
 # nbval runs in NBVAL_JOBS pytest processes side by side, each on whole runs in notebook order (a run's notebooks
 # read what its earlier ones wrote; lib.recheck buckets balances them by their recorded times); notebook 08 reads
 # every run, so it runs afterwards on its own. A process whose notebooks were all left out (optional data absent)
-# exits 5, which passes; a process that left no exit code fails. The stand-in gives each kernel one thread, so two processes use the
-# two cores. (pytest-xdist's loadgroup cannot keep a run together: pytest 9 ignores the node ids it rewrites.)
+# exits 5, which passes; a process that left no exit code fails. (pytest-xdist's loadgroup cannot keep a run
+# together: pytest 9 ignores the node ids it rewrites.)
 NBVAL_JOBS ?= 2
 SUMMARY_NBS = $(filter outputs/summary/% outputs/summary-fast/%,$(NBVAL_FAST) $(NBVAL_FULL))
-# The stand-in for another machine: TensorFlow's intra-op thread count set to one it does not use by default (it
-# uses one thread per core), which changes the order of floating-point sums in its kernels. `make test STANDIN=`
-# re-executes in this machine's own environment instead.
-STANDIN_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" = 1 ] && echo 2 || echo 1)
-STANDIN ?= TF_NUM_INTRAOP_THREADS=$(STANDIN_THREADS)
+# The stand-in for another machine: TensorFlow's intra-op thread count set to 2 where the study uses 1 (above),
+# which changes the order of floating-point sums in its kernels. `make test STANDIN=` re-executes in the study's
+# own environment instead.
+STANDIN ?= TF_NUM_INTRAOP_THREADS=2
 # The run whose chain 01-07 is executed twice for the bit-identity check (the quickest fast run): first
 # sequentially (nbval, above), then with every per-split map on a local Dask cluster of 2 workers (lib/parallel.py).
 # Byte-identical outputs prove both the determinism and that the engine does not change a number.

@@ -72,7 +72,10 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
     k_out = training.predict(model, prep.X_test)
     assert np.mean(lm_out.argmax(1) == k_out.argmax(1)) >= min_agree
     if mode == "float":
-        np.testing.assert_allclose(lm_out, k_out, atol=1e-5)
+        # float32 in both, but LiteRT (XNNPACK) and TensorFlow sum the 448-channel convolution in another order:
+        # measured up to 1.2e-5 on a probability near 0.59 (one TensorFlow thread); a real conversion error is
+        # orders of magnitude larger
+        np.testing.assert_allclose(lm_out, k_out, atol=5e-5)
     m = tflite.evaluate(content, prep.X_test, prep.y_test, k_out)
     assert m["size_bytes"] == len(content) and m["agreement"] >= min_agree
 
