@@ -93,6 +93,8 @@ def test_unreachable_scheduler_is_a_clear_error():
 def test_workers_use_the_callers_outputs_tree_and_thread_settings(backend, tmp_path, monkeypatch):
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    seen = parallel.map(env_of, [("KDSTUDY_OUTPUTS",), ("OMP_NUM_THREADS",), ("OPENBLAS_NUM_THREADS",)],
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")  # as make test's stand-in: it must reach every worker
+    seen = parallel.map(env_of, [("KDSTUDY_OUTPUTS",), ("OMP_NUM_THREADS",), ("OPENBLAS_NUM_THREADS",),
+                                 ("TF_NUM_INTRAOP_THREADS",), ("TF_NUM_INTEROP_THREADS",)],
                         backend=backend, workers=1, log=None)
-    assert seen == [str(tmp_path.resolve()), None, os.environ.get("OPENBLAS_NUM_THREADS")]
+    assert seen == [str(tmp_path.resolve()), None, os.environ.get("OPENBLAS_NUM_THREADS"), "2", "1"]
