@@ -105,6 +105,25 @@ def wilson(k, n, level: float = 0.95) -> tuple[float, float, float]:
     return float(p), float(low), float(high)
 
 
+def against_target(low: float, high: float, target: float) -> str:
+    """An interval against a target: ``above`` (its lower bound above), ``below`` (its upper bound below) or
+    ``consistent`` (the target inside)."""
+    return "above" if low > target else "below" if high < target else "consistent"
+
+
+def wilson_flip(k: int, n: int, target: float, level: float = 0.95) -> tuple[int, str]:
+    """How fragile :func:`against_target` of a Wilson interval is: the smallest number of patients ``d`` whose
+    outcome would have to change (``k`` -> ``k +- d``) for the verdict to change, and the verdict it changes to
+    (the nearer one first if both are as near). A ``d`` of 1 is a verdict decided by one patient."""
+    k, n = int(k), int(n)
+    now = against_target(*wilson(k, n, level)[1:], target)
+    for d in range(1, n + 1):
+        for kk in (k + d, k - d):
+            if 0 <= kk <= n and (v := against_target(*wilson(kk, n, level)[1:], target)) != now:
+                return d, v
+    return n + 1, now
+
+
 # ------------------------------------------------------------------------------------------------- ranks
 def _complete_table(table: pd.DataFrame, what: str) -> pd.DataFrame:
     t = pd.DataFrame(table).astype(float)

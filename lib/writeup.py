@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from . import paths, stats
 from .summary import (COMPRESSED, COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile,
                       fmt_ci, fmt_p)
 
@@ -369,6 +369,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
     weaker_teacher = [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
                       for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
+    stronger_teacher = [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
+                        for k in kd if k["run"] in rig and k["teacher_c"].verdict == "b_better"]
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
@@ -392,8 +394,12 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
             o["spec"] = f"{fmt_ci(o['specificity_05'], o['specificity_05_low'], o['specificity_05_high'])} → " \
                         f"{fmt_ci(o['specificity_op'], o['specificity_op_low'], o['specificity_op_high'])}"
             if target is not None:
-                o["target_verdict"] = ("above" if o["sensitivity_op_low"] > target else
-                                       "below" if o["sensitivity_op_high"] < target else "consistent")
+                o["target_verdict"] = stats.against_target(o["sensitivity_op_low"], o["sensitivity_op_high"], target)
+                # how many patients decide it: a bound near the target is a verdict one patient can change
+                d, v = stats.wilson_flip(int(o["cancers"]) - int(o["missed_op"]), int(o["cancers"]), target)
+                more = "detected" if v == "above" or o["target_verdict"] == "below" else "missed"
+                o["flip"] = (f"{d} more {more} cancer{'' if d == 1 else 's'} would make it "
+                             f"{'consistent with' if v == 'consistent' else v} the target")
             op_rows.append(o)
             if o["model"] in ("TM", DEPLOYABLE, "LR") and target is not None:
                 op_missed.append(o)
@@ -439,6 +445,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   scratch_equal=bool(rig) and all(_scratch_cells(r) and _scratch_cells(r) == _kd_cells(r) for r in rig),
                   scratch_budget=_group({r: _scratch_cells(r) for r in rig if _scratch_cells(r)}),
                   baselines=baselines, operating=op_rows, operating_missed=op_missed, weaker_teacher=weaker_teacher,
+                  stronger_teacher=stronger_teacher,
                   teacher_glance=[k["teacher_c"] for k in kd if k["run"] in rig],
                   protocol_text=_protocol_text({r: settings.get(r) for r in rig}),
                   target_text=" / ".join(f"{100 * t:.0f}%" for t in targets) or "n/a",
@@ -478,8 +485,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
 
 
 def _grid_edges(res: pd.DataFrame | None, P) -> list[str]:
-    """Where a run's chosen cells sit at the edge of their grid on every split (the search may have stopped
-    short): SM's alpha / T and SM_scratch's learning rate / epochs, read from its results rows."""
+    """Where a run's chosen cells sit at the edge of their grid on most splits (the search may have stopped
+    short): SM's alpha / T and SM_scratch's learning rate / epochs, and the teacher's best epoch at its cap (it
+    may be under-trained), read from its results rows."""
     if res is None or P is None or P.is_paper:
         return []
     out = []
@@ -494,6 +502,11 @@ def _grid_edges(res: pd.DataFrame | None, P) -> list[str]:
             n = int((v == edge).sum())
             if len(v) and n > len(v) / 2:
                 out.append(f"{label} {edge:g} (the {word} of its grid) on {n} of {len(v)} splits")
+    if "best_epoch" in res and P.teacher_patience:  # the teacher's early stopping, capped at teacher_epochs
+        v = res[(res["model"] == "TM") & (res["format"] == "keras")]["best_epoch"].dropna()
+        n = int((v >= P.teacher_epochs).sum())
+        if len(v) and n > len(v) / 2:
+            out.append(f"TM's best epoch {P.teacher_epochs} (its cap: early stopping did not end it) on {n} of {len(v)} splits")
     return out
 
 

@@ -1,6 +1,8 @@
 """lib.runtimes: the committed C array (outputs/wdbc/export/sm_int8_model.h) is the deployable model. Loaded in
-TensorFlow Lite Micro it gives exactly LiteRT's reference kernels' outputs, and on the test rows of its split the
-decisions of notebook 06 (LiteRT's default kernels, outputs/wdbc/predictions.csv)."""
+TensorFlow Lite Micro it gives LiteRT's reference kernels' outputs to within a few output levels on a few rows
+(often bit for bit, not always: measured 2026-12-03, 2 of 114 test rows and 4 of 2,000 random inputs differ, by up
+to 2 and 4 levels), and on the test rows of its split the decisions of notebook 06 (LiteRT's default kernels,
+outputs/wdbc/predictions.csv)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,8 +27,9 @@ def test_c_array_in_tflm_reproduces_the_notebooks_outputs(split_rows):
     assert len(content) == 2688 and content[4:8] == b"TFL3"
     table, raw = runtimes.compare(content, prep.X_test, prep.y_test)
     t = table.set_index("runtime")
-    # TFLM = LiteRT's reference kernels, bit for bit
-    assert np.array_equal(raw["tflm"], raw["litert_ref"])
+    # TFLM ~ LiteRT's reference kernels: a few output levels on a few rows at most (2 of 114, 2 levels, 2026-12-03)
+    d = np.abs(raw["tflm"].astype(int) - raw["litert_ref"].astype(int)).max(axis=1)
+    assert d.max() <= 4 and (d > 0).mean() <= 0.05
     # LiteRT's default kernels are what notebook 06 measured: its scores, row for row
     pred = pd.read_csv(paths.ROOT / "outputs" / "wdbc" / "predictions.csv")
     p = pred[(pred.fold == s.id) & (pred.model == "SM_INT8")]
@@ -37,11 +40,12 @@ def test_c_array_in_tflm_reproduces_the_notebooks_outputs(split_rows):
     assert t.loc["tflm", "accuracy"] == pytest.approx(float((p.pred == p.y).mean()))
 
 
-def test_random_int8_inputs_tflm_equals_reference_kernels():
+def test_random_int8_inputs_tflm_within_a_few_levels_of_reference_kernels():
     content = runtimes.read_c_array(ARRAY)
     q = runtimes.io_quantization(content)
     X8 = np.random.default_rng(0).integers(-128, 128, size=(200, *q["input_shape"]), dtype=np.int8)
-    assert np.array_equal(runtimes.raw_outputs(content, X8, "tflm"), runtimes.raw_outputs(content, X8, "litert_ref"))
+    d = np.abs(runtimes.raw_outputs(content, X8, "tflm").astype(int) - runtimes.raw_outputs(content, X8, "litert_ref").astype(int))
+    assert d.max() <= 4 and (d.max(axis=1) > 0).mean() <= 0.05  # 0 of these 200 rows, 4 of 2,000 by up to 4 levels
 
 
 def test_bad_arrays_and_runtimes_are_named(tmp_path):

@@ -247,3 +247,15 @@ def test_inflation_welch():
     assert (out["ci_low"], out["ci_high"]) == pytest.approx((out["diff"] - half, out["diff"] + half))
     assert (out["n_paper"], out["n_rigorous"]) == (10, 12) and out["ci_low"] > 0
     assert np.isnan(stats.inflation([0.9], rig)["ci_low"])
+
+
+def test_wilson_flip_counts_the_patients_that_decide_a_verdict_against_a_target():
+    # wdbc TM at its operating point (2026-12-03): 195 of 212 cancers found, upper bound 94.93% < 95%: below, and
+    # one more detected cancer (196: upper bound 95.30%) makes it consistent
+    assert stats.against_target(*stats.wilson(195, 212)[1:], 0.95) == "below"
+    assert stats.wilson_flip(195, 212, 0.95) == (1, "consistent")
+    assert stats.wilson_flip(196, 212, 0.95) == (1, "below")
+    # far from the target: many patients
+    d, v = stats.wilson_flip(150, 212, 0.95)
+    assert v == "consistent" and d > 40 and stats.against_target(*stats.wilson(150 + d, 212)[1:], 0.95) == "consistent"
+    assert stats.against_target(*stats.wilson(150 + d - 1, 212)[1:], 0.95) == "below"

@@ -559,3 +559,13 @@ def test_a_better_verdict_says_when_it_does_not_survive_holm():
     assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better (not after Holm)"
     c2 = cl.difference(comp.assign(corrected_p_holm=0.01), "r", "SM_scratch", "TM", "accuracy", 0.02)
     assert str(w.reading(c2, "SM_scratch", "TM")) == "SM_scratch better"
+
+
+def test_report_teacher_question_says_yes_only_on_a_verdict_and_not_shown_otherwise():
+    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", -0.03, -0.05, -0.01), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
+    assert c[("SM_scratch-TM:accuracy", "wdbc-fast")].verdict == "b_better"
+    assert "| **Yes, on wdbc-fast" in md
+    md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", 0.0, -0.01, 0.01), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
+    assert "| **Not shown on any run** |" in md
+    md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", 0.03, 0.01, 0.05), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
+    assert "| **Not shown; the scratch student is better on wdbc-fast" in md
