@@ -7,7 +7,7 @@
 2. **The teacher against its floor**: the FLOPs of one training epoch of the reference teacher, counted from its
    layers (:func:`forward_flops`; one training step costs about three forward passes: forward, and the two
    products of back-propagation), divided by that throughput, beside the measured seconds per epoch
-   (median ``train_time_s`` of notebook 02 over ``teacher_epochs``; from the notebooks just executed with
+   (median over splits of notebook 02's ``train_time_s`` over the epochs each teacher trained; from the notebooks just executed with
    ``--execute``, else from ``outputs/``). The ratio says how much of the teacher's time is
    arithmetic and how much is everything else (per-step Python, graph building, small kernels).
 3. **Notebook wall times**: with ``--execute``, each notebook of the named runs is executed with papermill into
@@ -103,8 +103,9 @@ def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
 # ------------------------------------------------------------------------------------------------ teacher floor
 def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     """The reference teacher of ``run`` against its floor: FLOPs per epoch on one split's training rows, the floor
-    in seconds at ``gflops``, and the measured seconds per epoch (mean ``train_time_s`` of TM in
-    ``results_02.csv`` over ``teacher_epochs``), read from ``outputs`` (default: the study's outputs tree)."""
+    in seconds at ``gflops``, and the measured seconds per epoch (median over splits of TM's ``train_time_s`` in
+    ``results_02.csv`` over the epochs it trained: ``epochs_trained`` where early stopping ended it sooner,
+    ``teacher_epochs`` otherwise), read from ``outputs`` (default: the study's outputs tree)."""
     from . import models, params
 
     P = params.load(run)
@@ -124,13 +125,15 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     teacher = models.build_teacher(n_features)
     per_epoch = training_flops(teacher, n_train, 1)
     floor_s = per_epoch / (gflops * 1e9)
-    measured_s = float(tm.train_time_s.median()) / P.teacher_epochs
+    epochs = (tm["epochs_trained"].fillna(P.teacher_epochs) if "epochs_trained" in tm
+              else pd.Series(P.teacher_epochs, index=tm.index)).astype(float)
+    per_split = tm.train_time_s.astype(float) / epochs
+    measured_s = float(per_split.median())
     return {"run": run, "n_features": n_features, "n_train": n_train, "teacher_params": int(teacher.count_params()),
             "forward_mflops_per_row": forward_flops(teacher) / 1e6, "gflops_per_epoch": per_epoch / 1e9,
             "floor_s_per_epoch": floor_s, "measured_s_per_epoch": measured_s,
-            "measured_s_per_epoch_min": float(tm.train_time_s.min()) / P.teacher_epochs,
-            "measured_s_per_epoch_max": float(tm.train_time_s.max()) / P.teacher_epochs,
-            "times_floor": measured_s / floor_s, "epochs": P.teacher_epochs, "splits": len(tm)}
+            "measured_s_per_epoch_min": float(per_split.min()), "measured_s_per_epoch_max": float(per_split.max()),
+            "times_floor": measured_s / floor_s, "epochs": float(epochs.median()), "splits": len(tm)}
 
 
 def _n_features(P) -> int:
@@ -210,7 +213,9 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
         lines += ["## The teacher against its floor", "",
                   f"One training epoch costs about {TRAIN_PASSES} forward passes per training row; the floor is those "
                   "FLOPs at the measured throughput. Measured: median over splits of notebook 02's `train_time_s` / "
-                  "`teacher_epochs`.", "", md_table(df), ""]
+                  "the epochs the teacher trained (`epochs_trained` where early stopping ended it, else "
+                  "`teacher_epochs`); it includes the first epoch's graph tracing and the BatchNorm recomputation, "
+                  "which weigh more in a teacher stopped early.", "", md_table(df), ""]
     table = per_notebook_table(times)
     if not table.empty:
         src = ", ".join(sorted(set(times.source)))

@@ -64,6 +64,12 @@ def test_teacher_floor_from_outputs(tmp_path):
     assert f["floor_s_per_epoch"] == pytest.approx(per_epoch / 1e9)
     assert f["measured_s_per_epoch"] == pytest.approx(15.0 / 50)  # median of TM's times over 50 epochs
     assert f["times_floor"] == pytest.approx(f["measured_s_per_epoch"] / f["floor_s_per_epoch"])
+    # early stopping: each teacher's time over the epochs it trained (the cap where it ran to the end)
+    pd.DataFrame({"model": ["TM", "TM", "TM"], "train_time_s": [10.0, 20.0, 30.0],
+                  "epochs_trained": [10, 50, None]}).to_csv(run / "results_02.csv")
+    f = bench.teacher_floor("wdbc", gflops=1.0, outputs=tmp_path)
+    assert f["measured_s_per_epoch"] == pytest.approx(0.6)  # median of 1.0, 0.4, 0.6
+    assert (f["measured_s_per_epoch_min"], f["measured_s_per_epoch_max"]) == pytest.approx((0.4, 1.0))
 
 
 def test_teacher_floor_names_missing_outputs(tmp_path):
