@@ -367,10 +367,10 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
            "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
-    weaker_teacher = [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
-                      for k in kd if k["run"] in rig and k["teacher_c"].verdict == "a_better"]
-    stronger_teacher = [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
-                        for k in kd if k["run"] in rig and k["teacher_c"].verdict == "b_better"]
+    def teacher_runs(verdict):  # the rigorous runs whose SM_scratch - TM has this verdict, with Holm's caveat
+        return [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
+                for k in kd if k["run"] in rig and k["teacher_c"].verdict == verdict]
+    weaker_teacher, stronger_teacher = teacher_runs("a_better"), teacher_runs("b_better")
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
