@@ -176,7 +176,7 @@ BITWISE_ENV ?= KD_BACKEND=dask KD_WORKERS=2
 
 # Unit tests (two workers), then the re-execution checks above.
 test: $(STAMP) ## run the tests: unit tests, then the committed fast-profile notebooks re-executed and checked
-	$(VPY) -m pytest -n 2 -p no:cacheprovider -rs tests
+	$(VPY) -m pytest -n 2 --dist worksteal -p no:cacheprovider -rs tests
 	$(call recheck,$(NBVAL_FAST))
 
 test-full: $(STAMP) ## the same re-execution checks for every committed notebook, full runs included (slow)

@@ -14,6 +14,13 @@
    a scratch outputs tree (``lib.recheck.chain``) and timed; without it, the times are read from the papermill
    metadata of the executed notebooks already in ``outputs/``. A notebook takes minutes, so each is executed
    once (``--repeats`` to do more); the spread comes from the repeats when there are several.
+4. **Fixed costs of the fast profile** (what it pays however few its epochs; a lower bound, not a floor): per
+   notebook, start-up, imports and set-up (:func:`fixed_seconds`: the notebook's time outside its cells plus its
+   first cell that imports ``lib``, which also loads the run's params, data and splits); per model, one TFLite
+   conversion (:func:`conversion_time`: the reference teacher and student converted to float, warm-up and
+   timed repeats, median and IQR; int8 conversions also calibrate, so they cost more), times the TFLite models
+   the runs evaluated (:func:`saved_conversions`, the ``tflite`` rows of ``results.csv`` by model size; out-of-fold
+   and size-only conversions are not saved and come on top).
 
 Writes ``outputs/bench/bench.csv`` (one row per measurement) and ``outputs/bench/bench.md``, and prints the
 tables. Times are measurements of the moment on this machine: no test compares them. A notebook that fails stops
@@ -25,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -153,14 +161,78 @@ def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
             meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
             if meta.get("duration") is not None:
                 rows.append({"run": run, "notebook": nb.stem, "seconds": float(meta["duration"]), "repeat": 0,
-                             "source": "recorded"})
-    return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source"])
+                             "source": "recorded", "fixed_seconds": fixed_seconds(json.loads(nb.read_text()))})
+    return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source", "fixed_seconds"])
+
+
+_IMPORTS_LIB = re.compile(r"^\s*(import|from)\s+lib\b", re.M)
+
+
+def fixed_seconds(nb: dict) -> float:
+    """Start-up, imports and set-up of an executed notebook (nbformat dict with papermill metadata): its duration
+    outside every cell (kernel start-up, shut-down) plus its first code cell that imports ``lib`` (every study
+    notebook imports there and loads its params, data and splits). NaN without the per-cell durations or without
+    such a cell."""
+    total = nb.get("metadata", {}).get("papermill", {}).get("duration")
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    durs = [c.get("metadata", {}).get("papermill", {}).get("duration") for c in cells]
+    if total is None or not cells or any(d is None for d in durs):
+        return float("nan")
+    imports = next((d for c, d in zip(cells, durs) if _IMPORTS_LIB.search("".join(c.get("source", "")))), None)
+    if imports is None:
+        return float("nan")
+    return float(total) - float(sum(durs)) + float(imports)
+
+
+SIZES = ("teacher", "student")  # model sizes of the conversion benchmark: TM* models, everything else
+
+
+def conversion_time(warmup: int = 2, repeats: int = 5) -> dict:
+    """Seconds of one float TFLite conversion (:func:`lib.tflite.convert`) of the reference teacher (748k
+    parameters at 26 features) and of the reference student (518): for each, median and quartiles over
+    ``repeats`` timed conversions after ``warmup`` untimed ones (a benchmark). The student's arithmetic is nil,
+    so its time is what any conversion costs at least."""
+    from . import models, tflite
+
+    out = {}
+    for size, build in zip(SIZES, (models.build_teacher, models.build_student)):
+        model = build(26)
+        for _ in range(warmup):
+            tflite.convert(model, "float")
+        secs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tflite.convert(model, "float")
+            secs.append(time.perf_counter() - t0)
+        q1, med, q3 = np.percentile(secs, [25, 50, 75])
+        out[size] = {"warmup": warmup, "repeats": repeats, "seconds_median": float(med), "seconds_q1": float(q1),
+                     "seconds_q3": float(q3)}
+    return out
+
+
+def saved_conversions(outputs: Path, runs: list[str]) -> dict:
+    """The TFLite models the runs converted, saved and evaluated, by size: the ``tflite`` rows of each run's
+    ``results.csv`` whose model is the teacher or one of its variants (``TM*``) and the others (students). A run
+    without results counts 0; conversions that are not saved (out-of-fold students, notebook 04's size-only
+    teacher) come on top."""
+    n = dict.fromkeys(SIZES, 0)
+    for run in runs:
+        f = Path(outputs) / run / "results.csv"
+        if not f.exists():
+            continue
+        df = pd.read_csv(f)
+        if not {"model", "format"} <= set(df.columns):
+            raise BenchError(f"{f} has no 'model' and 'format' columns: not a results table")
+        lite = df.loc[df["format"] == "tflite", "model"].astype(str)
+        n["teacher"] += int(lite.str.startswith("TM").sum())
+        n["student"] += int((~lite.str.startswith("TM")).sum())
+    return n
 
 
 def execute_times(runs: list[str], root: Path, repeats: int = 1) -> pd.DataFrame:
     """Execute each run's notebooks in order into the outputs tree ``root``, ``repeats`` times, and time each one
-    (papermill's recorded duration of the notebook, which excludes kernel start-up). A failing notebook raises
-    :class:`BenchError` naming it; ``root`` is left as it is for inspection."""
+    (papermill's recorded duration of the notebook; its clock starts before the kernel, so start-up is
+    included). A failing notebook raises :class:`BenchError` naming it; ``root`` is left as it is for inspection."""
     from . import recheck, runs as runs_mod
 
     rows = []
@@ -194,7 +266,8 @@ def machine() -> dict:
             "cores": os.cpu_count(), "python": platform.python_version()}
 
 
-def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
+def markdown(mm: dict, floors: list[dict], times: pd.DataFrame, conv: dict | None = None,
+             n_converted: dict | None = None) -> str:
     from .summary import md_table
 
     m = machine()
@@ -228,7 +301,46 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame) -> str:
                   md_table(table.reset_index().map(lambda v: "" if isinstance(v, float) and np.isnan(v)
                                                    else f"{v:.2f}" if isinstance(v, float) else v)), "",
                   f"Added up: {'; '.join(x for x in sums if x)}.", ""]
+        lines += fixed_cost_lines(times, table, conv, n_converted)
     return "\n".join(lines)
+
+
+def fixed_cost_lines(times: pd.DataFrame, table: pd.DataFrame, conv: dict | None, n_converted: dict | None) -> list:
+    """The fast profile's fixed costs against its total (markdown lines; none without fast runs)."""
+    from .summary import md_table
+
+    fast = times[times.run.str.endswith("-fast")]
+    if fast.empty:
+        return []
+    total = table.loc[[r for r in table.index if r.endswith("-fast")], "total"].sum()
+    per_nb = fast.groupby(["run", "notebook"])["fixed_seconds"].median()
+    known = per_nb.dropna()
+    rows = []
+    if len(known):
+        rows.append({"cost": f"start-up, imports and set-up cell, {len(known)} of {len(per_nb)} notebooks",
+                     "each": f"{known.median():.1f} s (median; {known.min():.1f}-{known.max():.1f})",
+                     "minutes": known.sum() / 60})
+    for size in SIZES:
+        n = (n_converted or {}).get(size, 0)
+        if conv is not None and n:
+            c = conv[size]
+            rows.append({"cost": f"TFLite conversions of {size}-sized models, at least {n} (tflite rows of "
+                                 "results.csv), at the float conversion's time",
+                         "each": f"{c['seconds_median']:.2f} s (median of {c['repeats']}; IQR "
+                                 f"{c['seconds_q1']:.2f}-{c['seconds_q3']:.2f})",
+                         "minutes": n * c["seconds_median"] / 60})
+    if not rows:
+        return []
+    fixed = sum(r["minutes"] for r in rows)
+    rows.append({"cost": "together, at least", "each": "", "minutes": fixed})
+    df = pd.DataFrame(rows)
+    df["minutes"] = df["minutes"].map(lambda v: f"{v:.1f}")
+    return ["## The fast profile's fixed costs", "",
+            "What the fast profile pays however few its epochs: per notebook its start-up, imports and set-up (time "
+            "outside the cells plus the first cell that imports `lib`), and one TFLite conversion per saved model "
+            "(int8 conversions also calibrate, and unsaved conversions come on top, so these are lower bounds).", "",
+            md_table(df), "", f"Of the fast profile's {total:.1f} min, at least {fixed:.1f} min ({fixed / total:.0%}) "
+            "do not shrink with fewer epochs.", ""]
 
 
 def default_runs() -> list[str]:
@@ -280,6 +392,14 @@ def main(argv: list[str] | None = None) -> int:
             r for r in sorted(ordinary) if not r.endswith("-fast") and (outputs / r / "results_02.csv").exists()])
         floors = [teacher_floor(r, mm["gflops_median"], scratch if scratch is not None and r in runs else outputs)
                   for r in floor_runs]
+        fast_runs = [r for r in runs if r.endswith("-fast")]
+        conv, n_converted = None, saved_conversions(scratch if scratch is not None else outputs, fast_runs)
+        if fast_runs:
+            print(">> one float TFLite conversion of the reference teacher and student", flush=True)
+            conv = conversion_time()
+            print("   " + "; ".join(f"{k} {v['seconds_median']:.2f} s (IQR {v['seconds_q1']:.2f}-{v['seconds_q3']:.2f})"
+                                    for k, v in conv.items())
+                  + f"; TFLite models evaluated in the fast runs: {n_converted}", flush=True)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         if scratch is not None:
@@ -290,8 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or (outputs / "bench")
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"kind": "matmul", **mm, **machine()}] + [{"kind": "teacher_floor", **f} for f in floors] + \
-        [{"kind": "notebook", **r} for r in times.to_dict("records")]
-    md = markdown(mm, floors, times)
+        [{"kind": "notebook", **r} for r in times.to_dict("records")] + \
+        ([{"kind": "conversion", "size": k, **v, "saved_conversions": n_converted[k]} for k, v in conv.items()]
+         if conv is not None else [])
+    md = markdown(mm, floors, times, conv, n_converted)
     from . import fmt  # the study's atomic writers
 
     fmt.write_csv(pd.DataFrame(rows), out / "bench.csv")

@@ -95,7 +95,7 @@ class TextRule:
 @dataclass(frozen=True)
 class Fragile:
     """A span of report text (a regular expression) whose words may differ between machines, with the reason:
-    a ranking by host timing, or a conclusion the fast profile draws from 2-3 splits of 3-epoch models."""
+    a ranking by host timing, or a conclusion the fast profile draws from 2 splits of 3-epoch models."""
     span: str
     why: str
 

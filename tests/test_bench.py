@@ -1,6 +1,7 @@
 """lib.bench: FLOP counts of the reference architectures by hand, the teacher-floor arithmetic, recorded notebook
 times and the command line's errors. Nothing here times anything (times are benchmarks, not tests)."""
 import json
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -33,9 +34,13 @@ def test_training_flops_is_three_forward_passes_per_row():
     assert bench.training_flops(t, n_rows=100, epochs=2) == 3 * bench.forward_flops(t) * 100 * 2
 
 
-def _executed_nb(path, seconds):
+def _executed_nb(path, seconds, cells=()):
     nb = nbformat.v4.new_notebook()
     nb.metadata["papermill"] = {"duration": seconds}
+    for source, d in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["papermill"] = {"duration": d}
+        nb.cells.append(cell)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
@@ -110,3 +115,76 @@ def test_failed_notebook_is_named_and_nothing_written(monkeypatch, tmp_path, cap
     err = capsys.readouterr().err
     assert "run 'wdbc-fast' failed" in err and "cell 3 raised" in err and "kept for inspection" in err
     assert not out.exists()
+
+
+def test_fixed_seconds_is_the_time_outside_cells_plus_the_import_cell(tmp_path):
+    # 20 s in all: 3 s parameters, 5 s imports, 8 s work, so 4 s outside the cells (kernel start-up, shut-down)
+    _executed_nb(tmp_path / "wdbc-fast" / "02_teacher.ipynb", 20.0,
+                 [("run = 'wdbc'", 3.0), ("import numpy\nfrom lib import data", 5.0), ("train()", 8.0)])
+    nb = json.loads((tmp_path / "wdbc-fast" / "02_teacher.ipynb").read_text())
+    assert bench.fixed_seconds(nb) == pytest.approx(4.0 + 5.0)
+    nb["cells"][1]["source"] = "import libfoo"  # no cell imports lib: unknown, not 0
+    assert bench.fixed_seconds(nb) != bench.fixed_seconds(nb)
+    nb["cells"][1]["source"] = "import lib.transfer"
+    nb["cells"][2]["metadata"] = {}  # a cell without its duration: unknown, not guessed
+    assert bench.fixed_seconds(nb) != bench.fixed_seconds(nb)
+    times = bench.recorded_times(tmp_path, ["wdbc-fast"])
+    assert times.fixed_seconds.tolist() == [pytest.approx(9.0)]
+
+
+MM = {"n": 8, "warmup": 1, "repeats": 2, "gflops_median": 10.0, "gflops_q1": 9.0, "gflops_q3": 11.0, "threads": "1"}
+CONV = {"teacher": {"warmup": 1, "repeats": 3, "seconds_median": 3.0, "seconds_q1": 2.9, "seconds_q3": 3.1},
+        "student": {"warmup": 1, "repeats": 3, "seconds_median": 1.5, "seconds_q1": 1.4, "seconds_q3": 1.6}}
+
+
+def test_fast_profile_fixed_costs_in_the_markdown(tmp_path):
+    _executed_nb(tmp_path / "wdbc-fast" / "02_teacher.ipynb", 60.0, [("import lib", 6.0), ("train()", 50.0)])
+    _executed_nb(tmp_path / "wdbc-fast" / "03_distillation.ipynb", 120.0, [("import lib", 8.0), ("bank()", 108.0)])
+    _executed_nb(tmp_path / "wdbc-fast" / "04_pruning.ipynb", 30.0)  # no cell durations: left out, and said so
+    pd.DataFrame({"model": ["TM", "TM_PTQ", "SM_INT8", "SM_DEPLOY", "TM_pruned"],
+                  "format": ["keras", "tflite", "tflite", "tflite", "tflite"]}).to_csv(
+        tmp_path / "wdbc-fast" / "results.csv", index=False)
+    n = bench.saved_conversions(tmp_path, ["wdbc-fast", "bcd-fast"])  # a run without results counts 0
+    assert n == {"teacher": 2, "student": 2}
+    times = bench.recorded_times(tmp_path, ["wdbc-fast"])
+    md = bench.markdown(MM, [], times, CONV, n)
+    # start-up and set-up: (60 - 56 + 6) + (120 - 116 + 8) = 22 s; conversions 2 x 3 s + 2 x 1.5 s = 9 s; of 3.5 min
+    assert "| start-up, imports and set-up cell, 2 of 3 notebooks | 11.0 s (median; 10.0-12.0) | 0.4 |" in md
+    assert "| TFLite conversions of teacher-sized models, at least 2 (tflite rows of results.csv), at the float " \
+           "conversion's time | 3.00 s (median of 3; IQR 2.90-3.10) | 0.1 |" in md
+    assert "| together, at least |  | 0.5 |" in md
+    assert "Of the fast profile's 3.5 min, at least 0.5 min (15%) do not shrink with fewer epochs." in md
+    no_fast = bench.markdown(MM, [], bench.recorded_times(tmp_path, ["wdbc"]))
+    assert "fixed costs" not in no_fast
+
+
+def test_fixed_costs_without_any_known_time_are_left_out(tmp_path):
+    _executed_nb(tmp_path / "wdbc-fast" / "04_pruning.ipynb", 30.0)
+    md = bench.markdown(MM, [], bench.recorded_times(tmp_path, ["wdbc-fast"]))
+    assert "Added up" in md and "fixed costs" not in md and "nan" not in md
+
+
+def test_saved_conversions_names_a_table_that_is_not_results(tmp_path):
+    (tmp_path / "wdbc-fast").mkdir()
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "wdbc-fast" / "results.csv", index=False)
+    with pytest.raises(bench.BenchError, match="wdbc-fast/results.csv has no 'model' and 'format'"):
+        bench.saved_conversions(tmp_path, ["wdbc-fast"])
+
+
+def test_main_writes_the_conversion_rows_from_the_executed_tree(monkeypatch, tmp_path):
+    """--execute: times, fixed costs and conversions come from the scratch tree the notebooks were executed into."""
+    from lib import recheck
+
+    def chain(run, root, nbs):
+        _executed_nb(Path(root) / run / "02_teacher.ipynb", 60.0, [("import lib", 6.0), ("train()", 50.0)])
+        pd.DataFrame({"model": ["TM_PTQ", "SM_INT8"], "format": ["tflite", "tflite"]}).to_csv(
+            Path(root) / run / "results.csv", index=False)
+    monkeypatch.setattr(recheck, "chain", chain)
+    monkeypatch.setattr(bench, "matmul_throughput", lambda n: MM)
+    monkeypatch.setattr(bench, "conversion_time", lambda: CONV)
+    out = tmp_path / "bench"
+    assert bench.main(["--runs", "wdbc-fast", "--execute", "--floor-runs", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "bench.csv")
+    conv = rows[rows.kind == "conversion"].set_index("size")
+    assert conv.loc["teacher", "saved_conversions"] == 1 and conv.loc["student", "seconds_median"] == 1.5
+    assert "| start-up, imports and set-up cell, 1 of 1 notebooks | 10.0 s" in (out / "bench.md").read_text()

@@ -78,7 +78,7 @@ def test_full_profile_text_allows_what_another_machine_gives(tol):
 
 
 def test_a_declared_fragile_conclusion_may_differ_in_the_fast_profile_only(tol):
-    """The verdict measured to flip across machines (fast profile, 2-3 splits) passes and is named; the same
+    """The verdict measured to flip across machines (fast profile, 2 splits) passes and is named; the same
     change in the full profile fails, and so does any change outside the declared span."""
     ok, why = recheck.text_equal(VERDICT_A, VERDICT_B, tol.text["fast"], tol.fragile["fast"])
     assert ok and why.startswith("fragile: a verdict")

@@ -302,3 +302,22 @@ def test_confounds_come_from_the_params():
     lines = transfer.verdict(_cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95)}),
                              confound=transfer.confounds(T.params))
     assert lines[-1].startswith("Note: learning-rate confound")
+
+
+def test_the_transfer_teacher_is_the_same_without_its_logged_validation(D):
+    """03b trains its teacher without the WDBC holdout as Keras validation data (transfer.teacher_prep): the
+    authors' validation only logged a curve, so the weights are bit for bit those of a teacher validated."""
+    from lib import preprocess, training
+
+    T = transfer.load("wdbc-to-bcd-fast")
+    P = dataclasses.replace(T.params, teacher_epochs=2)
+    tr, ho = crossdataset.authors_split(D.y_source, seed=T.seed_list[0], test_size=T.holdout_size)
+    Xtr, Xho, Xt = transfer.features("authors", D, 5, tr, ho, T.sign_convention)
+    prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
+    validated = training.train_teacher(P, prep, 7)
+    alone = training.train_teacher(P, transfer.teacher_prep(P, prep), 7)
+    assert "val_loss" in validated.history and "val_loss" not in alone.history
+    assert all(np.array_equal(a, b) for a, b in zip(validated.model.get_weights(), alone.model.get_weights()))
+    recomputing = dataclasses.replace(P, bn_recompute=True)  # the BatchNorm recompute would use validation ...
+    with pytest.raises(ValueError, match=r"bn_recompute \(True\) would use it"):  # ... so it is not dropped
+        transfer.teacher_prep(recomputing, prep)
