@@ -87,6 +87,18 @@ def training_flops(model, n_rows: int, epochs: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ throughput
+def timed_calls(fn, warmup: int, repeats: int) -> np.ndarray:
+    """Seconds of ``repeats`` timed calls of ``fn()`` after ``warmup`` untimed ones (a benchmark, not a test)."""
+    for _ in range(warmup):
+        fn()
+    secs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        secs.append(time.perf_counter() - t0)
+    return np.asarray(secs)
+
+
 def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
     """GFLOP/s of an ``n x n`` float32 matrix product in TensorFlow: median and quartiles over ``repeats`` timed
     calls after ``warmup`` untimed ones (a benchmark, not a test)."""
@@ -95,14 +107,8 @@ def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
     rng = np.random.default_rng(0)
     a = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
     b = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
-    for _ in range(warmup):
-        tf.linalg.matmul(a, b).numpy()
-    secs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        tf.linalg.matmul(a, b).numpy()
-        secs.append(time.perf_counter() - t0)
-    gflops = 2 * n ** 3 / np.asarray(secs) / 1e9
+    secs = timed_calls(lambda: tf.linalg.matmul(a, b).numpy(), warmup, repeats)
+    gflops = 2 * n ** 3 / secs / 1e9
     q1, med, q3 = np.percentile(gflops, [25, 50, 75])
     return {"n": n, "repeats": repeats, "warmup": warmup, "gflops_median": float(med), "gflops_q1": float(q1),
             "gflops_q3": float(q3), "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "default")}
@@ -197,13 +203,7 @@ def conversion_time(warmup: int = 2, repeats: int = 5) -> dict:
     out = {}
     for size, build in zip(SIZES, (models.build_teacher, models.build_student)):
         model = build(26)
-        for _ in range(warmup):
-            tflite.convert(model, "float")
-        secs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            tflite.convert(model, "float")
-            secs.append(time.perf_counter() - t0)
+        secs = timed_calls(lambda m=model: tflite.convert(m, "float"), warmup, repeats)
         q1, med, q3 = np.percentile(secs, [25, 50, 75])
         out[size] = {"warmup": warmup, "repeats": repeats, "seconds_median": float(med), "seconds_q1": float(q1),
                      "seconds_q3": float(q3)}
