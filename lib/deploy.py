@@ -12,12 +12,14 @@ float32 raw rows, its first op is the float map, then a QUANTIZE to the student'
 end (TensorFlow's ``QuantizationDebugger`` with the ``preprocess`` node denylisted).
 
 Missing values: the map is affine only for complete rows (the imputer fills in medians); a deployment must refuse
-incomplete rows and name the missing feature. This module does not yet feed the study's results (``SM_DEPLOY`` is not
-in the results contract yet); ``tests/test_deploy.py`` checks it on a trained student.
+incomplete rows and name the missing feature. It makes ``SM_DEPLOY`` of notebook 05 (:func:`lib.stages.deploy_split`)
+and the exported ``sm_deploy`` of 06; ``tests/test_deploy.py`` checks it on a trained student.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .tflite import keras_converter
 
 PREPROCESS = "preprocess"
 
@@ -53,8 +55,9 @@ def build(student, A: np.ndarray, b: np.ndarray):
     return keras.Model(inp, student(h), name="SM_DEPLOY")
 
 
-def convert(model, raw_rows: np.ndarray) -> bytes:
-    """Full-integer student with the ``preprocess`` layer in float; calibrated on raw training rows."""
+def convert(model, raw_rows: np.ndarray, reference: bool = False) -> bytes:
+    """Full-integer student with the ``preprocess`` layer in float; calibrated on raw training rows
+    (``reference``: through ``from_keras_model``, :func:`lib.tflite.keras_converter`)."""
     import tensorflow as tf
 
     rep = np.asarray(raw_rows, dtype=np.float32)
@@ -65,16 +68,16 @@ def convert(model, raw_rows: np.ndarray) -> bytes:
         for i in range(len(rep)):
             yield [rep[i:i + 1]]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
-    # the ops of the float map, by the names a plain conversion gives their output tensors
-    nodes = [n for n in _tensor_names(conv.convert()) if f"/{PREPROCESS}/" in n]
-    if not nodes:
-        raise DeployError(f"no '{PREPROCESS}' op in the converted graph")
-    opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-    dbg = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen, debug_options=opts)
-    return bytes(dbg.get_nondebug_quantized_model())
+    with keras_converter(model, reference) as conv:  # what from_keras_model gives, faster (lib.tflite)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+        # the ops of the float map, by the names a plain conversion gives their output tensors
+        nodes = [n for n in _tensor_names(conv.convert()) if f"/{PREPROCESS}/" in n]
+        if not nodes:
+            raise DeployError(f"no '{PREPROCESS}' op in the converted graph")
+        opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+        dbg = tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=gen, debug_options=opts)
+        return bytes(dbg.get_nondebug_quantized_model())
 
 
 def _tensor_names(content: bytes) -> list[str]:

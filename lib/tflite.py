@@ -10,7 +10,9 @@ instead of rounding and wraps around instead of clipping (reference section 7).
 from __future__ import annotations
 
 import gzip
+import tempfile
 from collections import Counter
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -103,8 +105,44 @@ class LiteModel:
 
 
 # ------------------------------------------------------------------------------------------------ conversion
-def convert(model, mode: str = "float", representative: np.ndarray | None = None) -> bytes:
-    """Keras (tf_keras) model -> .tflite bytes.
+@contextmanager
+def keras_converter(model, reference: bool = False):
+    """A ``tf.lite.TFLiteConverter`` for a Keras (tf_keras) model whose output is byte for byte what
+    ``TFLiteConverter.from_keras_model(model)`` gives, in about half the time.
+
+    ``from_keras_model`` saves the model as a SavedModel and converts that. Saving a Keras model traces a
+    serialisation function for every layer (its ``call`` with and without losses, in both training modes), and
+    the converter reloads them all; it then reads only the serving signature. Here the SavedModel holds just
+    that signature, the function Keras itself would export (``trace_model_call``: the same input and output
+    names), and the model's variables. The converted graph, tensor names, signature and weights are the same;
+    the one field that would differ, the conversion metadata's original model type, is set to ``KERAS_MODEL``
+    as ``from_keras_model`` records it. ``tests/test_compress_tflite.py`` checks the bytes against
+    ``from_keras_model`` for each conversion mode. The SavedModel lives in a temporary directory until the
+    block ends (the quantization debugger of :func:`lib.deploy.convert` converts more than once).
+    ``reference``: ``from_keras_model`` itself, what the tests compare with."""
+    import tensorflow as tf
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
+    from tf_keras.src.saving.legacy import saving_utils
+
+    if reference:
+        yield tf.lite.TFLiteConverter.from_keras_model(model)
+        return
+    serving = saving_utils.trace_model_call(model)
+    if not hasattr(serving, "structured_outputs"):  # a tf.function: its one concrete function
+        serving = serving.get_concrete_function()
+    root = tf.Module()
+    root.variables_of_model = list(model.variables)
+    with tempfile.TemporaryDirectory(prefix="kdstudy-convert-") as tmp:
+        tf.saved_model.save(root, tmp, signatures={"serving_default": serving},
+                            options=tf.saved_model.SaveOptions(save_debug_info=True))
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        conv._metadata.environment.modelType = metadata_fb.ModelType.KERAS_MODEL  # noqa: SLF001 (see above)
+        yield conv
+
+
+def convert(model, mode: str = "float", representative: np.ndarray | None = None, reference: bool = False) -> bytes:
+    """Keras (tf_keras) model -> .tflite bytes (:func:`keras_converter`; ``reference``: through
+    ``from_keras_model``, the same bytes, slower).
 
     ``float``: no optimisation. ``dynamic``: ``Optimize.DEFAULT`` (weight-only int8, float activations).
     ``int8``: full-integer with int8 input and output, calibrated on ``representative`` rows (training rows only).
@@ -113,23 +151,23 @@ def convert(model, mode: str = "float", representative: np.ndarray | None = None
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    if mode in ("dynamic", "int8"):
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "int8":
-        if representative is None or len(representative) == 0:
-            raise ValueError("int8 conversion needs representative rows (from the training part)")
-        rep = np.asarray(representative, dtype=np.float32)
+    if mode == "int8" and (representative is None or len(representative) == 0):
+        raise ValueError("int8 conversion needs representative rows (from the training part)")
+    with keras_converter(model, reference) as conv:
+        if mode in ("dynamic", "int8"):
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "int8":
+            rep = np.asarray(representative, dtype=np.float32)
 
-        def gen():
-            for i in range(len(rep)):
-                yield [rep[i:i + 1]]
+            def gen():
+                for i in range(len(rep)):
+                    yield [rep[i:i + 1]]
 
-        conv.representative_dataset = gen
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    return bytes(conv.convert())
+            conv.representative_dataset = gen
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        return bytes(conv.convert())
 
 
 # ------------------------------------------------------------------------------------------------ inspection

@@ -80,6 +80,20 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
     assert m["size_bytes"] == len(content) and m["agreement"] >= min_agree
 
 
+
+def test_conversion_is_byte_identical_to_from_keras_model(trained):
+    """lib.tflite.keras_converter saves only the serving signature: the bytes must be exactly those of
+    TFLiteConverter.from_keras_model, for each mode and each kind of model the study converts (teacher,
+    student, pruned teacher, QAT teacher). One differing byte (the metadata's model type) was the only
+    difference before it was set."""
+    P, prep, tm, sm = trained
+    pruned = compress.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-4, seed=0).model
+    qat = compress.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
+    cases = [(tm, "dynamic"), (tm, "int8"), (sm, "float"), (pruned, "float"), (qat, "int8")]  # each mode, each kind
+    for model, mode in cases:
+        fast = tflite.convert(model, mode, prep.X_train[:64])
+        assert fast == tflite.convert(model, mode, prep.X_train[:64], reference=True), (model.name, mode)
+
 def test_int8_student_stripped_under_3000_bytes_identical_outputs(trained):
     P, prep, _, sm = trained
     full = tflite.convert(sm, "int8", prep.X_train)
