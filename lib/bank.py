@@ -5,8 +5,8 @@ A 518-parameter student does well under a millisecond of arithmetic per epoch; t
 seconds, almost all of it graph tracing (measured on a wdbc split: 74 of the 121 s that notebook 03 spends on its
 18 students are ``trace_function``; ``lib.bench`` has the floor). A :class:`Bank` holds K students of the
 reference architecture (:func:`lib.models.build_student`) as stacked weights (each tensor has a leading axis of
-size K) and trains them in one step function that is traced once per (K, features, dropout) and reused for every
-split and every call: each member has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha
+size K) and trains them in one step function that is traced once per (members' losses, features, dropout) and
+reused for every split and every call: each member has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha
 and T), its own learning rate and its own number of epochs, and all members see the same batches in the same
 order from the same initial weights.
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import tensorflow as tf
@@ -95,10 +96,24 @@ class Member:
 
 
 @dataclass
-class Trained(training.Trained):
-    """:class:`lib.training.Trained` plus the member's weights at its snapshot epochs. ``seconds`` is the whole
-    bank's wall time, shared by all its members (not one member's cost)."""
+class Trained:
+    """One member after training: its final ``weights`` (Keras' order), its ``history``, its weights at its
+    snapshot epochs, and ``model``, the Keras student holding the final weights (:func:`to_keras`), built when
+    first asked for: a bank's caller mostly needs weights (grid cells are scored, out-of-fold students predict),
+    and building a Keras student costs about 75 ms, 29 of them per wdbc split. ``seconds`` is the whole bank's
+    wall time, shared by all its members (not one member's cost)."""
+    weights: list
+    history: dict
+    seconds: float
+    n_features: int
+    name: str
+    dropout: float
     snapshots: dict = field(default_factory=dict)
+    best_epoch: int = 0  # as lib.training.Trained: no early stopping in a bank
+
+    @cached_property
+    def model(self) -> keras.Model:
+        return to_keras(self.weights, self.n_features, self.name, self.dropout)
 
 
 def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
@@ -109,10 +124,15 @@ def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ the graph
 class _Graph:
-    """Stacked variables and the traced step / predict functions for one (K, n_features, dropout)."""
+    """Stacked variables and the traced step / predict functions for one (members' losses, n_features,
+    dropout): ``losses`` holds each member's loss ('bce', 'hinton' or 'paper'), so the step computes only the
+    loss each member trains with (their alpha, T and learning rates are inputs: one graph serves every grid of
+    the same shape)."""
 
-    def __init__(self, k: int, n_features: int, dropout: float):
-        self.k, self.n_features, self.dropout = k, n_features, float(dropout)
+    def __init__(self, losses: tuple[str, ...], n_features: int, dropout: float):
+        self.losses = tuple(losses)
+        self.k, self.n_features, self.dropout = len(self.losses), n_features, float(dropout)
+        k = self.k
         self.shapes = _shapes(n_features)
         self.vars = {n: tf.Variable(tf.zeros((k, *s)), name=n, trainable=False) for n, s in self.shapes}
         self.m = {n: tf.Variable(tf.zeros((k, *dict(self.shapes)[n])), trainable=False) for n in TRAINABLE}
@@ -122,7 +142,7 @@ class _Graph:
         spec_y = tf.TensorSpec((None, 2), tf.float32)
         spec_k = tf.TensorSpec((k,), tf.float32)
         self.step = tf.function(self._step, input_signature=[
-            spec_x, spec_y, tf.TensorSpec((None, 2), tf.float32), spec_k, spec_k, spec_k, spec_k, spec_k,
+            spec_x, spec_y, tf.TensorSpec((None, 2), tf.float32), spec_k, spec_k, spec_k, spec_k,
             tf.TensorSpec((2,), tf.int32), tf.TensorSpec((k, None), tf.float32)])
         self.predict = tf.function(self._predict, input_signature=[spec_x])
         self.val_loss = tf.function(self._val_loss, input_signature=[spec_x, spec_y])
@@ -177,18 +197,24 @@ class _Graph:
         return logits
 
     # -- losses: lib.training's, per member ---------------------------------------------------------------
-    def _losses(self, y, logits, t_logits, kind, alpha, temperature, w):
-        """Per-member (total, soft, probs) with :func:`lib.training.hinton_kd_loss` and
-        :func:`lib.training.paper_kd_loss` (their hard term is the BCE of a student trained alone); kind: 0 bce,
-        1 hinton, 2 paper ([K] floats, so one graph serves every configuration of K members); ``w`` [K, B]: each
-        member's weight of each row of the batch (class weights; 0 for a row the member must not learn from)."""
+    def _losses(self, y, logits, t_logits, alpha, temperature, w):
+        """Per-member (total, soft, probs) with :func:`lib.training.hinton_kd_loss` ('bce': its hard term, the
+        BCE of a student trained alone; 'hinton') and :func:`lib.training.paper_kd_loss` ('paper'), each member
+        only its own; ``w`` [K, B]: each member's weight of each row of the batch (class weights; 0 for a row the
+        member must not learn from). (Until issue 11 the step computed both KD losses for every member and picked
+        one with ``tf.where``: the same values and gradients, bit for bit, ``tests/test_bank.py``, in about twice
+        the operations.)"""
         totals, softs = [], []
-        for k in range(self.k):
-            h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
-            p_total, _, p_soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
+        for k, loss in enumerate(self.losses):
+            if loss == "paper":
+                total, _, soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
                                                         temperature[k], w[k])
-            totals.append(tf.where(kind[k] == 0.0, hard, tf.where(kind[k] == 1.0, h_total, p_total)))
-            softs.append(tf.where(kind[k] == 0.0, 0.0, tf.where(kind[k] == 1.0, h_soft, p_soft)))
+            else:
+                total, hard, soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
+                if loss == "bce":
+                    total, soft = hard, tf.constant(0.0)
+            totals.append(total)
+            softs.append(soft)
         return tf.stack(totals), tf.stack(softs), tf.sigmoid(logits)
 
     def _val_loss(self, x, y):
@@ -198,12 +224,12 @@ class _Graph:
         return tf.stack([bce(y, tf.sigmoid(logits[k])) for k in range(self.k)])
 
     # -- one training step ---------------------------------------------------------------------------------
-    def _step(self, x, y, t_logits, kind, alpha, temperature, lr, active, seed, w):
+    def _step(self, x, y, t_logits, alpha, temperature, lr, active, seed, w):
         trainable = [self.vars[n] for n in TRAINABLE]
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, (m1, v1, m2, v2) = self._forward(x, training=True, seed=seed)
-            total, soft, probs = self._losses(y, logits, t_logits, kind, alpha, temperature, w)
+            total, soft, probs = self._losses(y, logits, t_logits, alpha, temperature, w)
             objective = tf.reduce_sum(total * active)
         grads = tape.gradient(objective, trainable)
         self.step_count.assign_add(1.0)
@@ -226,10 +252,10 @@ class _Graph:
 _GRAPHS: dict[tuple, _Graph] = {}
 
 
-def _graph(k: int, n_features: int, dropout: float) -> _Graph:
-    key = (k, n_features, float(dropout))
+def _graph(losses: tuple[str, ...], n_features: int, dropout: float) -> _Graph:
+    key = (tuple(losses), n_features, float(dropout))
     if key not in _GRAPHS:
-        _GRAPHS[key] = _Graph(k, n_features, dropout)
+        _GRAPHS[key] = _Graph(tuple(losses), n_features, dropout)
     return _GRAPHS[key]
 
 
@@ -264,7 +290,7 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
     if W.shape != (len(members), n) or not np.isfinite(W).all() or (W < 0).any():
         raise ValueError(f"row_weights must be finite, >= 0 and of shape ({n},) or ({len(members)}, {n}); "
                          f"got {np.shape(row_weights)}")
-    g = _graph(len(members), n_features, dropout)
+    g = _graph(tuple(m.loss for m in members), n_features, dropout)
     shapes = dict(g.shapes)
     if [tuple(w.shape) for w in init_weights] != [shapes[k] for k, _ in g.shapes]:
         raise ValueError(f"init_weights do not match the student at {n_features} features")
@@ -275,7 +301,6 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
             var.assign(tf.zeros_like(var))
     g.step_count.assign(0.0)
     f32 = lambda v: tf.constant(np.asarray(v, np.float32))  # noqa: E731
-    kind = f32([LOSSES.index(m.loss) for m in members])
     alpha, temp = f32([m.alpha for m in members]), f32([m.temperature for m in members])
     lr = f32([m.lr for m in members])
     epochs = np.array([m.epochs for m in members])
@@ -296,7 +321,7 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
         totals, softs, sizes, correct = [], [], [], np.zeros(len(members))
         for b0 in range(0, n, batch_size):
             idx = order[b0:b0 + batch_size]
-            total, soft, corr = g.step(tf.constant(X[idx]), tf.constant(Y[idx]), tf.constant(TL[idx]), kind, alpha,
+            total, soft, corr = g.step(tf.constant(X[idx]), tf.constant(Y[idx]), tf.constant(TL[idx]), alpha,
                                        temp, lr, active, tf.constant([seed, step], tf.int32),
                                        tf.constant(W[:, idx]))
             step += 1
@@ -327,7 +352,7 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
             if epoch in m.snapshots:
                 snaps[m.name][epoch] = _member_weights(g, i)
     seconds = time.perf_counter() - start
-    return {m.name: Trained(to_keras(_member_weights(g, i), n_features, m.name, dropout), hist[m.name], seconds,
+    return {m.name: Trained(_member_weights(g, i), hist[m.name], seconds, n_features, m.name, dropout,
                             snapshots=snaps[m.name]) for i, m in enumerate(members)}
 
 

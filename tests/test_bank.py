@@ -96,6 +96,52 @@ def test_members_do_not_interact_and_freeze_after_their_epochs(data):
     _close(together["a"].snapshots[2], two["a"].model.get_weights(), rtol=1e-5, atol=1e-6)
 
 
+
+class _BothLossesPerMember(bank._Graph):
+    """The bank's step before issue 11: both KD losses computed for every member, one picked with tf.where."""
+
+    def _losses(self, y, logits, t_logits, alpha, temperature, w):
+        import tensorflow as tf
+
+        kind = tf.constant([float(bank.LOSSES.index(loss)) for loss in self.losses])
+        totals, softs = [], []
+        for k in range(self.k):
+            h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
+            p_total, _, p_soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
+                                                        temperature[k], w[k])
+            totals.append(tf.where(kind[k] == 0.0, hard, tf.where(kind[k] == 1.0, h_total, p_total)))
+            softs.append(tf.where(kind[k] == 0.0, 0.0, tf.where(kind[k] == 1.0, h_soft, p_soft)))
+        return tf.stack(totals), tf.stack(softs), tf.sigmoid(logits)
+
+
+def test_each_member_computing_only_its_loss_changes_no_bit(data, monkeypatch):
+    """A bank of every loss kind (dropout on, class weights, a member kept off some rows, validation) gives
+    identical weights, histories and snapshots whether each member computes only its own loss or, as before,
+    both KD losses with one picked by tf.where: the speed-up changed no number."""
+    X, y, _, tl = data
+    w0 = _init(dropout=0.2)
+    members = [bank.Member("a", "bce", lr=1e-2, epochs=3, snapshots=(2,)),
+               bank.Member("b", "hinton", lr=3e-3, epochs=2, alpha=0.5, temperature=2.0),
+               bank.Member("c", "paper", lr=1e-2, epochs=3, alpha=0.1, temperature=10.0),
+               bank.Member("d", "hinton", lr=1e-3, epochs=3, alpha=0.1, temperature=7.0)]
+    rw = np.where(y == 1, 1.4, 0.7).astype(np.float32)
+    rw = np.stack([rw, rw, rw, np.where(np.arange(N) % 3 == 0, 0.0, rw)])
+    kw = dict(t_logits_train=tl, X_val=X[:20], y_val=y[:20], dropout=0.2, row_weights=rw)
+    now = bank.train(members, w0, X, y, SEED, BATCH, **kw)
+    monkeypatch.setattr(bank, "_GRAPHS", {})
+    monkeypatch.setattr(bank, "_Graph", _BothLossesPerMember)
+    before = bank.train(members, w0, X, y, SEED, BATCH, **kw)
+    assert isinstance(bank._GRAPHS[(tuple(m.loss for m in members), F, 0.2)], _BothLossesPerMember)
+    for m in members:
+        a, b = now[m.name], before[m.name]
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(wa, wb)
+        assert a.history == b.history
+        assert a.snapshots.keys() == b.snapshots.keys()
+        for e in a.snapshots:
+            for wa, wb in zip(a.snapshots[e], b.snapshots[e]):
+                np.testing.assert_array_equal(wa, wb)
+
 def test_dropout_masks_do_not_depend_on_the_bank(data):
     """With dropout on, a member trained alone equals the same member at any position of a larger bank: the masks
     are drawn per step and layer and shared by all members, so a grid cell continued is a fresh SM."""
@@ -143,7 +189,7 @@ def test_graph_traced_once_per_shape(data):
     w0 = _init()
     m = [bank.Member("s", "bce", lr=1e-2, epochs=1)]
     bank.train(m, w0, X, y, SEED, BATCH, dropout=0.0)
-    g = bank._graph(1, F, 0.0)
+    g = bank._graph(("bce",), F, 0.0)
     traces = g.step.experimental_get_tracing_count()
     bank.train(m, w0, X[:40], y[:40], SEED + 1, BATCH, dropout=0.0)  # another split: other rows, same shape
     assert g.step.experimental_get_tracing_count() == traces == 1
