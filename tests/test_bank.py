@@ -96,14 +96,21 @@ def test_members_do_not_interact_and_freeze_after_their_epochs(data):
     _close(together["a"].snapshots[2], two["a"].model.get_weights(), rtol=1e-5, atol=1e-6)
 
 
-
 class _BothLossesPerMember(bank._Graph):
-    """The bank's step before issue 11: both KD losses computed for every member, one picked with tf.where."""
+    """The bank's step before issue 11: both KD losses computed for every member, one picked with tf.where. The
+    kinds were an input of the step then; here they are a variable, so that TensorFlow's graph optimiser cannot
+    fold the tf.where away (with a constant it would, and the reference would become the new step)."""
+
+    def __init__(self, losses, n_features, dropout):
+        import tensorflow as tf
+
+        super().__init__(losses, n_features, dropout)
+        self.kind = tf.Variable([float(bank.LOSSES.index(loss)) for loss in self.losses], trainable=False)
 
     def _losses(self, y, logits, t_logits, alpha, temperature, w):
         import tensorflow as tf
 
-        kind = tf.constant([float(bank.LOSSES.index(loss)) for loss in self.losses])
+        kind = self.kind.read_value()
         totals, softs = [], []
         for k in range(self.k):
             h_total, hard, h_soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
@@ -141,6 +148,7 @@ def test_each_member_computing_only_its_loss_changes_no_bit(data, monkeypatch):
         for e in a.snapshots:
             for wa, wb in zip(a.snapshots[e], b.snapshots[e]):
                 np.testing.assert_array_equal(wa, wb)
+
 
 def test_dropout_masks_do_not_depend_on_the_bank(data):
     """With dropout on, a member trained alone equals the same member at any position of a larger bank: the masks

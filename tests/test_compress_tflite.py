@@ -80,19 +80,25 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
     assert m["size_bytes"] == len(content) and m["agreement"] >= min_agree
 
 
-
-def test_conversion_is_byte_identical_to_from_keras_model(trained):
+def test_conversion_is_byte_identical_to_from_keras_model(trained, scratch_outputs):
     """lib.tflite.keras_converter saves only the serving signature: the bytes must be exactly those of
-    TFLiteConverter.from_keras_model, for each mode and each kind of model the study converts (teacher,
-    student, pruned teacher, QAT teacher). One differing byte (the metadata's model type) was the only
+    TFLiteConverter.from_keras_model, for each mode and each kind of model the study converts (teacher, student,
+    pruned teacher, QAT teacher, the authors' QAT model of the paper runs) and for models loaded back from their
+    .keras files, as notebooks 04-06 convert them. One differing byte (the metadata's model type) was the only
     difference before it was set."""
     P, prep, tm, sm = trained
     pruned = compress.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-4, seed=0).model
     qat = compress.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
-    cases = [(tm, "dynamic"), (tm, "int8"), (sm, "float"), (pruned, "float"), (qat, "int8")]  # each mode, each kind
-    for model, mode in cases:
+    authors_qat = compress.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
+    training.save(tm, "bytes", "TM", "r0f0")
+    training.save(sm, "bytes", "SM", "r0f0")
+    tm_file, sm_file = training.load_model("bytes", "TM", "r0f0"), training.load_model("bytes", "SM", "r0f0")
+    cases = [(tm, "dynamic"), (tm, "int8"), (sm, "float"), (sm, "int8"), (pruned, "float"), (qat, "int8"),
+             (authors_qat, "int8"), (tm_file, "float"), (sm_file, "int8")]
+    for i, (model, mode) in enumerate(cases):
         fast = tflite.convert(model, mode, prep.X_train[:64])
-        assert fast == tflite.convert(model, mode, prep.X_train[:64], reference=True), (model.name, mode)
+        assert fast == tflite.convert(model, mode, prep.X_train[:64], reference=True), (i, model.name, mode)
+
 
 def test_int8_student_stripped_under_3000_bytes_identical_outputs(trained):
     P, prep, _, sm = trained

@@ -60,13 +60,13 @@ def test_deploy_model_matches_separate_preprocessing_and_int8_student(split, dep
         deploy.convert(deploy.build(student, A, b), X[:0])
 
 
-
 def test_deploy_conversion_is_byte_identical_to_from_keras_model(split, deployed):
     """The quantization debugger converts through lib.tflite.keras_converter: the same bytes as through
     TFLiteConverter.from_keras_model (what deploy.convert used before), so no result changed."""
     X, y, s, prep = split
     student, A, b, content = deployed
     assert deploy.convert(deploy.build(student, A, b), X[s.train], reference=True) == content
+
 
 def _csv(path, header, rows):
     path.write_text(",".join(header) + "\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")

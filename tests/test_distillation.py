@@ -147,3 +147,26 @@ def test_thresholds_never_read_the_test_part(split_with_teacher):
     assert tm_clean["op_threshold"] == tm_dirty["op_threshold"] and tm_clean["op_source"] == "val"
     assert tm_clean["accuracy"] != tm_dirty["accuracy"]
     training.save(training.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)  # as the fixture left it
+
+
+@pytest.mark.parametrize("run", ["wdbc-fast", "wdbc-paper-fast"])  # BatchNorm recomputed / not
+def test_the_shared_scoring_student_predicts_as_a_new_student(run):
+    """Grid cells and SM_scratch's out-of-fold models are predicted with one Keras student per feature count,
+    given each cell's weights: after it has held other weights and predicted inputs of other sizes, its outputs
+    must equal, bit for bit, those of a student built for the cell alone (what 03 did before issue 11)."""
+    P = params.load(run)
+    rng = np.random.default_rng(0)
+    X_fit = rng.standard_normal((50, 7, 1)).astype(np.float32)
+    X = rng.standard_normal((37, 7, 1)).astype(np.float32)
+    cells = []
+    for seed in (1, 2, 3):
+        repro.seed_everything(seed)
+        w = models.build_student(7).get_weights()
+        w = [v + 0.1 * rng.standard_normal(v.shape).astype(np.float32) for v in w]  # moving statistics too
+        w[5], w[11] = np.abs(w[5]) + 0.5, np.abs(w[11]) + 0.5  # variances stay positive
+        cells.append(w)
+    distillation._scoring_student(P, cells[2], 7, X_fit[:20]).predict(X[:300], verbose=0)  # other weights, sizes
+    for w in cells:
+        shared = training.predict(distillation._scoring_student(P, w, 7, X_fit), X)
+        alone = training.predict(distillation._student(P, w, 7, "cell", X_fit), X)
+        np.testing.assert_array_equal(shared, alone)
