@@ -111,7 +111,7 @@ reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI che
 define papermill
 	@mkdir -p $(@D)
 	@rm -f $@.failed.ipynb
-	@$(VPY) -m papermill $(1) $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
+	@$(VPY) -m lib.execute $(1) $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
 	  $(2) 2> >(grep -v 'Passed unknown parameter' >&2) \
 	  || { mv -f $@.tmp.ipynb $@.failed.ipynb 2>/dev/null; echo "!! $@ failed: see $@.failed.ipynb"; exit 1; }
 	@mv -f $@.tmp.ipynb $@

@@ -100,8 +100,11 @@ class Trained:
     """One member after training: its final ``weights`` (Keras' order), its ``history``, its weights at its
     snapshot epochs, and ``model``, the Keras student holding the final weights (:func:`to_keras`), built when
     first asked for: a bank's caller mostly needs weights (grid cells are scored, out-of-fold students predict),
-    and building a Keras student costs about 75 ms, 29 of them per wdbc split. ``seconds`` is the whole bank's
-    wall time, shared by all its members (not one member's cost)."""
+    and building a Keras student costs about 75 ms; a wdbc split has 29 members (19 + 10), so building them all
+    would cost about 2.2 s. ``model`` is built once: after :func:`lib.training.finish_bn` recomputes its
+    BatchNorm statistics, ``model`` and ``weights`` no longer hold the same values (``weights`` stays what the
+    bank trained). ``seconds`` is the whole bank's wall time, shared by all its members (not one member's
+    cost)."""
     weights: list
     history: dict
     seconds: float
@@ -209,10 +212,12 @@ class _Graph:
             if loss == "paper":
                 total, _, soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
                                                         temperature[k], w[k])
-            else:
+            elif loss in ("hinton", "bce"):
                 total, hard, soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
                 if loss == "bce":
                     total, soft = hard, tf.constant(0.0)
+            else:  # Member validates its loss; a graph built by hand must not train a member on the wrong one
+                raise ValueError(f"member {k}: loss must be one of {LOSSES}, got {loss!r}")
             totals.append(total)
             softs.append(soft)
         return tf.stack(totals), tf.stack(softs), tf.sigmoid(logits)
@@ -249,6 +254,8 @@ class _Graph:
         return total, soft, tf.reduce_sum(correct, axis=1)
 
 
+# The traced graphs of this process, one per (losses, n_features, dropout). Not thread-safe: one task at a time
+# per process, as every engine of lib.parallel runs them (Dask workers with --nthreads 1, README).
 _GRAPHS: dict[tuple, _Graph] = {}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tflite import keras_converter
+from .tflite import keras_converter, representative_dataset
 
 PREPROCESS = "preprocess"
 
@@ -60,14 +60,9 @@ def convert(model, raw_rows: np.ndarray, reference: bool = False) -> bytes:
     (``reference``: through ``from_keras_model``, :func:`lib.tflite.keras_converter`)."""
     import tensorflow as tf
 
-    rep = np.asarray(raw_rows, dtype=np.float32)
-    if len(rep) == 0:
+    if len(raw_rows) == 0:
         raise DeployError("conversion needs raw training rows to calibrate the int8 part")
-
-    def gen():
-        for i in range(len(rep)):
-            yield [rep[i:i + 1]]
-
+    gen = representative_dataset(raw_rows)
     with keras_converter(model, reference) as conv:  # what from_keras_model gives, faster (lib.tflite)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = gen

@@ -87,27 +87,30 @@ def _student(P, weights, n_features: int, name: str, X_fit) -> keras.Model:
     return training.finish_bn(P, bank.to_keras(weights, n_features, name), X_fit)
 
 
+# One scoring student per feature count in a process. Not thread-safe (set_weights, then predict): the study
+# runs one task at a time per process (sequential, process pool, Dask workers with --nthreads 1, README).
 _SCORING: dict[int, keras.Model] = {}
 
 
-def _scoring_student(P, weights, n_features: int, X_fit) -> keras.Model:
-    """:func:`_student` for a model that is only predicted, never saved (grid cells, SM_scratch's out-of-fold
-    models): one Keras student per feature count in this process, given ``weights`` each time. A model holding
-    the same weights gives the same outputs whichever object it is (the same layers and the same traced predict
-    function; the BatchNorm recompute overwrites the statistics from ``X_fit``), so this saves building a student
-    and tracing its predict function per cell, about 0.2 s each, 35 per wdbc split."""
+def _scoring_predict(P, weights, n_features: int, X_fit, X) -> np.ndarray:
+    """The outputs on ``X`` of :func:`_student` for a model that is only predicted, never saved (grid cells,
+    SM_scratch's out-of-fold models): one Keras student per feature count in this process, given ``weights``
+    each time. A model holding the same weights gives the same outputs whichever object it is (the same layers
+    and the same traced predict function; the BatchNorm recompute overwrites the statistics from ``X_fit``), so
+    this saves building a student and tracing its predict function per cell, about 0.2 s each, 35 per wdbc
+    split. It returns predictions, never the shared model, so no caller can keep or save it."""
     model = _SCORING.get(n_features)
     if model is None:
         model = _SCORING[n_features] = bank.to_keras(weights, n_features, "cell")
     else:
         model.set_weights(weights)
-    return training.finish_bn(P, model, X_fit)
+    return training.predict(training.finish_bn(P, model, X_fit), X)
 
 
 def _score(P, weights, n_features: int, X, y, X_fit) -> dict:
     """A grid cell's accuracy, balanced accuracy and BCE on (X, y); ``selection``: what
     :func:`lib.training.choose` ranks (balanced accuracy when the run is class-weighted, else accuracy)."""
-    out = training.predict(_scoring_student(P, weights, n_features, X_fit), X)
+    out = _scoring_predict(P, weights, n_features, X_fit, X)
     m = metrics.classify(y, out)
     return {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"],
             "bce": float(keras.losses.BinaryCrossentropy()(training.onehot(y), out).numpy()),
@@ -189,11 +192,13 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
             for j in range(k):
                 weights, fit_rows = oof_trained[f"{name}_oof{j}"].weights, prep.X_train[fold != j]
                 # SM's out-of-fold students are saved (notebook 05 converts them), SM_scratch's only predict
-                model = (_student(P, weights, prep.n_features, name, fit_rows) if name == "SM"
-                         else _scoring_student(P, weights, prep.n_features, fit_rows))
-                pred[fold == j] = training.predict(model, prep.X_train[fold == j])
                 if name == "SM":
+                    model = _student(P, weights, prep.n_features, name, fit_rows)
+                    pred[fold == j] = training.predict(model, prep.X_train[fold == j])
                     training.save(model, P.run, f"SM_oof{j}", s.id)
+                else:
+                    pred[fold == j] = _scoring_predict(P, weights, prep.n_features, fit_rows,
+                                                       prep.X_train[fold == j])
             thresholds[name] = (operating.choose(P, prep.y_train, pred), "oof")
     per_member = sm.seconds / len(ms)
     line = []

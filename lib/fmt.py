@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import _atomic_csv
 
 
 def _missing(v) -> bool:
@@ -61,16 +60,19 @@ def md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_csv(df: pd.DataFrame, path) -> Path:
-    """Atomic CSV write (no index), creating the folder."""
+def write_csv(df: pd.DataFrame, path, **to_csv) -> Path:
+    """Atomic CSV write (no index; ``to_csv``: more of pandas' options, e.g. ``float_format``), creating the
+    folder: written to ``<name>.tmp`` and renamed, so a failed write never replaces a complete file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_csv(df, path)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False, **to_csv)
+    tmp.replace(path)
     return path
 
 
 def write_text(text: str, path) -> Path:
-    """Atomic text write, creating the folder."""
+    """Atomic text write, creating the folder (as :func:`write_csv`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, paths, tflite
+from .fmt import write_csv
 
 COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
 FILE = "predictions.csv"
@@ -39,11 +40,7 @@ def write(run: str, df: pd.DataFrame):
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise PredictionsError(f"predictions for run '{run}': missing column(s) {missing}")
-    path = paths.run_dir(run) / FILE
-    tmp = path.with_suffix(".csv.tmp")
-    df[COLUMNS].to_csv(tmp, index=False, float_format="%.7g")
-    tmp.replace(path)
-    return path
+    return write_csv(df[COLUMNS], paths.run_dir(run) / FILE, float_format="%.7g")
 
 
 def load(run: str) -> pd.DataFrame:

@@ -568,7 +568,7 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
     """Execute ``notebooks`` of ``run`` in order with papermill into ``outputs/<run>/`` (``KDSTUDY_OUTPUTS`` set
     to ``outputs``) and merge its ``results.csv``, as ``make`` would; returns the executed notebooks. Stops at the
     first failure."""
-    import papermill as pm
+    from .execute import execute
 
     outputs = Path(outputs).resolve()
     old = {k: os.environ.get(k) for k in ["KDSTUDY_OUTPUTS", *(env or {})]}
@@ -580,8 +580,8 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
             out = outputs / run / f"{nb}.ipynb"
             out.parent.mkdir(parents=True, exist_ok=True)
             print(f">> {nb} for run {run} -> {out}", flush=True)
-            pm.execute_notebook(str(paths.NOTEBOOKS / f"{nb}.ipynb"), str(out), kernel_name="kdstudy",
-                                parameters={"run": run}, cwd=str(paths.ROOT), progress_bar=False)
+            execute(str(paths.NOTEBOOKS / f"{nb}.ipynb"), str(out), kernel_name="kdstudy",
+                    parameters={"run": run}, cwd=str(paths.ROOT), progress_bar=False)
             done.append(out)
         if any((outputs / run).glob("results_*.csv")):  # as make does after a run's notebooks
             from . import results

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .fmt import write_csv
 from .metrics import METRICS, SIGNED
 
 KEY_COLUMNS = ["run", "dataset", "protocol", "seed", "fold", "model", "format"]
@@ -76,18 +77,12 @@ def row(run_params, split, model: str, fmt: str, metrics: dict, *, params=np.nan
     return base
 
 
-def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
 def write_stage(run: str, stage: str, rows) -> Path:
     """Validate and write one notebook's results as ``outputs/<run>/results_<stage>.csv``."""
     df = pd.DataFrame(list(rows)) if not isinstance(rows, pd.DataFrame) else rows
     path = paths.run_dir(run) / f"results_{stage}.csv"
     df = validate(df, where=str(path))
-    _atomic_csv(df, path)
+    write_csv(df, path)
     return path
 
 
@@ -105,7 +100,7 @@ def gather(run: str) -> Path:
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
     df = validate(df, where=f"{d}/results.csv (merged from {len(parts)} file(s))")
     out = d / "results.csv"
-    _atomic_csv(df, out)
+    write_csv(df, out)
     return out
 
 

@@ -127,17 +127,33 @@ def keras_converter(model, reference: bool = False):
     if reference:
         yield tf.lite.TFLiteConverter.from_keras_model(model)
         return
-    serving = saving_utils.trace_model_call(model)
-    if not hasattr(serving, "structured_outputs"):  # a tf.function: its one concrete function
-        serving = serving.get_concrete_function()
+    serving = saving_utils.trace_model_call(model)  # tf_keras returns the concrete function itself
     root = tf.Module()
     root.variables_of_model = list(model.variables)
     with tempfile.TemporaryDirectory(prefix="kdstudy-convert-") as tmp:
         tf.saved_model.save(root, tmp, signatures={"serving_default": serving},
                             options=tf.saved_model.SaveOptions(save_debug_info=True))
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        conv._metadata.environment.modelType = metadata_fb.ModelType.KERAS_MODEL  # noqa: SLF001 (see above)
+        try:  # a private field of the converter: guarded, so that another TensorFlow fails with a clear error
+            conv._metadata.environment.modelType = metadata_fb.ModelType.KERAS_MODEL  # noqa: SLF001 (see above)
+        except AttributeError as e:
+            raise RuntimeError(
+                f"TensorFlow {tf.__version__}'s TFLiteConverter has no _metadata.environment.modelType, which "
+                "lib.tflite.keras_converter sets to match from_keras_model byte for byte; use the TensorFlow "
+                "pinned in requirements.txt, or convert with reference=True") from e
         yield conv
+
+
+def representative_dataset(rows: np.ndarray):
+    """The converter's ``representative_dataset`` (and the quantization debugger's ``debug_dataset``): one
+    float32 row at a time, in the order given (the calibration is computed from these rows only)."""
+    rep = np.asarray(rows, dtype=np.float32)
+
+    def gen():
+        for i in range(len(rep)):
+            yield [rep[i:i + 1]]
+
+    return gen
 
 
 def convert(model, mode: str = "float", representative: np.ndarray | None = None, reference: bool = False) -> bytes:
@@ -157,13 +173,7 @@ def convert(model, mode: str = "float", representative: np.ndarray | None = None
         if mode in ("dynamic", "int8"):
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "int8":
-            rep = np.asarray(representative, dtype=np.float32)
-
-            def gen():
-                for i in range(len(rep)):
-                    yield [rep[i:i + 1]]
-
-            conv.representative_dataset = gen
+            conv.representative_dataset = representative_dataset(representative)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8

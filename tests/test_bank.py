@@ -217,3 +217,16 @@ def test_bad_members_and_inputs_are_named(data):
     with pytest.raises(ValueError, match="do not match the student"):
         bank.train([bank.Member("a", "bce", lr=1e-3, epochs=1)], models.build_student(F + 1).get_weights(), X, y,
                    SEED, BATCH)
+
+
+def test_a_graph_with_an_unknown_loss_refuses_to_compute_it():
+    """Member validates its loss; the graph's loss dispatch also names 'hinton' and 'bce' explicitly, so a graph
+    built by hand with another loss raises instead of silently training with Hinton's."""
+    import tensorflow as tf
+
+    g = bank._Graph(("mse",), F, 0.0)
+    y = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    logits = tf.zeros((1, 2, 2))
+    one = tf.ones((1,))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        g._losses(y, logits, tf.zeros((2, 2)), one, one, tf.ones((1, 2)))

@@ -165,8 +165,8 @@ def test_the_shared_scoring_student_predicts_as_a_new_student(run):
         w = [v + 0.1 * rng.standard_normal(v.shape).astype(np.float32) for v in w]  # moving statistics too
         w[5], w[11] = np.abs(w[5]) + 0.5, np.abs(w[11]) + 0.5  # variances stay positive
         cells.append(w)
-    distillation._scoring_student(P, cells[2], 7, X_fit[:20]).predict(X[:300], verbose=0)  # other weights, sizes
+    distillation._scoring_predict(P, cells[2], 7, X_fit[:20], X[:5])  # other weights, other sizes first
     for w in cells:
-        shared = training.predict(distillation._scoring_student(P, w, 7, X_fit), X)
+        shared = distillation._scoring_predict(P, w, 7, X_fit, X)
         alone = training.predict(distillation._student(P, w, 7, "cell", X_fit), X)
         np.testing.assert_array_equal(shared, alone)

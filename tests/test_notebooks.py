@@ -17,12 +17,12 @@ FAST_RUNS = [r for r in runs.ordinary_runs() if r.endswith("-fast")]  # 01 runs 
 
 
 def run_papermill(notebook: str, run: str, out_dir: Path, env_extra=None) -> nbformat.NotebookNode:
-    import papermill as pm
+    from lib.execute import execute
 
     out = out_dir / run / f"{notebook}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out), kernel_name="kdstudy",
-                        parameters={"run": run}, cwd=str(ROOT), progress_bar=False)
+    execute(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out), kernel_name="kdstudy",
+            parameters={"run": run}, cwd=str(ROOT), progress_bar=False)
     return nbformat.read(out, as_version=4)
 
 

@@ -70,7 +70,7 @@ def test_make_reproduce_without_pbcnt_skips_the_run_with_one_line():
 
 def test_notebook_08_runs_without_pbcnt(tmp_path, monkeypatch):
     """08 (fast profile) on the committed fast runs minus pbcnt-fast: it summarises the others and says so."""
-    import papermill as pm
+    from lib.execute import execute
 
     out = tmp_path / "outputs"
     for run in ("wdbc-fast", "bcd-fast", "wdbc-paper-fast", "wdbc-to-bcd-fast"):
@@ -78,9 +78,9 @@ def test_notebook_08_runs_without_pbcnt(tmp_path, monkeypatch):
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
     monkeypatch.setenv("PBCNT_CSV", MISSING)
     (out / "summary-fast").mkdir()
-    nb = pm.execute_notebook(str(ROOT / "notebooks" / "08_statistics.ipynb"),
-                             str(out / "summary-fast" / "08_statistics.ipynb"), kernel_name="kdstudy",
-                             parameters={"profile": "fast"}, cwd=str(ROOT), progress_bar=False)
+    nb = execute(str(ROOT / "notebooks" / "08_statistics.ipynb"),
+                 str(out / "summary-fast" / "08_statistics.ipynb"), kernel_name="kdstudy",
+                 parameters={"profile": "fast"}, cwd=str(ROOT), progress_bar=False)
     text = json.dumps(nb["cells"][nb["cells"].index(next(c for c in nb["cells"] if c["cell_type"] == "code"
                                                          and "summary.available" in "".join(c["source"])))])
     assert "not summarised (no results): pbcnt-fast" in text

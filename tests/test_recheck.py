@@ -290,16 +290,16 @@ def standin_env() -> dict:
 
 def _teacher(tmp_path, name, monkeypatch, env=None, **parameters):
     """Notebook 02 of the fast wdbc run re-executed into its own outputs tree."""
-    import papermill as pm
+    from lib.execute import execute
 
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
     out = tmp_path / name
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
     (out / RUN).mkdir(parents=True)
-    pm.execute_notebook(str(paths.NOTEBOOKS / "02_teacher.ipynb"), str(out / RUN / "02_teacher.ipynb"),
-                        kernel_name="kdstudy", parameters={"run": RUN, **parameters}, cwd=str(ROOT),
-                        progress_bar=False)
+    execute(str(paths.NOTEBOOKS / "02_teacher.ipynb"), str(out / RUN / "02_teacher.ipynb"),
+            kernel_name="kdstudy", parameters={"run": RUN, **parameters}, cwd=str(ROOT),
+            progress_bar=False)
     return out
 
 
