@@ -171,6 +171,22 @@ def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source", "fixed_seconds"])
 
 
+def timeline(outputs: Path, runs: list[str]) -> pd.DataFrame:
+    """When each executed notebook of ``runs`` under ``outputs`` started and ended (papermill's metadata) and its
+    minutes, in start order: how a ``make -j2`` re-execution used its two slots (``--timeline``)."""
+    rows = []
+    for run in runs:
+        for nb in sorted((Path(outputs) / run).glob("[0-9]*.ipynb")):
+            if nb.name.count(".") != 1:  # .tmp / .failed
+                continue
+            meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+            if meta.get("duration") is not None:
+                rows.append({"run": run, "notebook": nb.stem, "start": meta.get("start_time"),
+                             "end": meta.get("end_time"), "minutes": round(float(meta["duration"]) / 60, 2)})
+    df = pd.DataFrame(rows, columns=["run", "notebook", "start", "end", "minutes"])
+    return df.sort_values(["run", "notebook"], ignore_index=True)
+
+
 _IMPORTS_LIB = re.compile(r"^\s*(import|from)\s+lib\b", re.M)
 
 
@@ -365,9 +381,14 @@ def main(argv: list[str] | None = None) -> int:
                          "else every full run with results)")
     ap.add_argument("--matmul-n", type=int, default=512)
     ap.add_argument("--out", type=Path, default=None, help="folder for bench.csv and bench.md (default outputs/bench)")
+    ap.add_argument("--timeline", type=Path, default=None, metavar="CSV",
+                    help="only write when each recorded notebook of --runs (default: every run) started and ended, "
+                         "with its minutes, to CSV (e.g. after a fresh-clone make -j2 reproduce), and stop")
     a = ap.parse_args(argv)
     known, ordinary = set(runs_mod.all_runs()), set(runs_mod.ordinary_runs())
     runs = a.runs if a.runs is not None else default_runs()
+    if a.timeline is not None:
+        known |= {"summary", "summary-fast"}  # notebook 08's folders: only a timeline reads them
     unknown = [r for r in runs if r not in known] + [r for r in (a.floor_runs or []) if r not in ordinary]
     if unknown:
         print(f"bench: unknown run(s) {', '.join(unknown)}; runs are the files of params/ ({', '.join(sorted(known))}),"
@@ -376,6 +397,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.repeats < 1:
         print("bench: --repeats must be at least 1", file=sys.stderr)
         return 2
+    if a.timeline is not None:
+        from . import fmt
+
+        chosen = a.runs if a.runs is not None else sorted(known)
+        df = timeline(paths.outputs_root(), chosen)
+        fmt.write_csv(df, a.timeline)
+        print(f"{len(df)} notebooks, {df.minutes.sum():.1f} min added up -> {a.timeline}")
+        return 0
     outputs = paths.outputs_root()
     print(">> matrix-product throughput", flush=True)
     mm = matmul_throughput(a.matmul_n)

@@ -1,14 +1,17 @@
 """papermill as the study runs it: papermill's own engine (nbclient), with the kernel stopped at once after
 its last cell instead of asked to exit.
 
-A kernel that has imported TensorFlow spends 1-3 s tearing its interpreter down when it is asked to exit
+A kernel that has imported TensorFlow takes seconds to tear its interpreter down when it is asked to exit
 (module teardown and TensorFlow's destructors, after every ``atexit`` handler has run), and papermill waits
-for it: measured on one notebook that trains a small tf_keras model, 2.7-3.5 s from the end of the last cell
-to the end of the run with papermill's graceful shutdown, 0.6-0.7 s with nbclient's ``shutdown_kernel =
-"immediate"``. Nothing is lost: every cell has finished and papermill holds all of its outputs before the
-kernel is stopped, results are written by the cells themselves (atomically, :mod:`lib.fmt`), and the engines
-of :mod:`lib.parallel` shut their pools and local Dask clusters down inside the cell that used them. What is
-skipped is only the kernel's own clean-up (its IPython history of this headless session among it).
+for it: jupyter_client waits up to half its ``shutdown_wait_time`` (2.5 s) for the kernel to exit, then sends
+SIGTERM. Measured on one notebook that trains a small tf_keras model: 2.7-3.5 s from the end of the last cell
+to the end of the run with that graceful shutdown, 0.6-0.7 s with nbclient's ``shutdown_kernel =
+"immediate"`` (SIGKILL to the kernel's process group). Nothing is lost: nbclient moves on from a cell only
+when the kernel reports it idle, after its output, and papermill holds every output and writes the executed
+notebook (its end time and duration too, then without the teardown) after the kernel is gone. Every file a
+notebook writes is complete when its cell ends, and the engines of :mod:`lib.parallel` shut their pools and
+local Dask clusters down inside the cell that used them (after a failure, worker processes still running are
+in the kernel's process group, so the kill ends them too). What is skipped is only the kernel's own clean-up.
 
 JupyterLab is not affected (its kernels shut down as usual); ``make`` executes every notebook through
 ``python -m lib.execute``, which is the ``papermill`` command line with this engine as its default, and

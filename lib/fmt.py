@@ -4,9 +4,11 @@ notebook 08 (``lib.summary``, ``lib.writeup``), the benchmark and the re-check.
 - :func:`fmt_ci`: a proportion (or any number) with its interval, '96.1% [95.2, 97.1]';
 - :func:`fmt_p`: a p-value written after a 'p';
 - :func:`md_table`: a pandas table as GitHub markdown;
-- :func:`write_csv` / :func:`write_text`: atomic writes (a temporary file renamed over the target), so a failed
-  run never leaves a half-written file that looks finished. The CSV writer is ``lib.results``' (the one every
-  notebook's results go through).
+- :func:`write_csv` / :func:`write_text` / :func:`write_bytes`: atomic writes (a temporary file renamed over the
+  target), so a failed run never leaves a half-written file that looks finished; every results table
+  (``lib.results``), ``predictions.csv``, ``splits.json`` and TFLite model goes through them. (Keras models are
+  written the same way by ``lib.training.save``, under a temporary name that keeps the ``.keras`` ending Keras
+  requires.)
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import math
 from pathlib import Path
 
 import pandas as pd
-
 
 
 def _missing(v) -> bool:
@@ -60,22 +61,26 @@ def md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_csv(df: pd.DataFrame, path, **to_csv) -> Path:
-    """Atomic CSV write (no index; ``to_csv``: more of pandas' options, e.g. ``float_format``), creating the
-    folder: written to ``<name>.tmp`` and renamed, so a failed write never replaces a complete file."""
+def _atomic(path, write) -> Path:
+    """``write(tmp)`` to ``<name>.tmp`` beside ``path`` (its folder created), then the rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, **to_csv)
+    write(tmp)
     tmp.replace(path)
     return path
+
+
+def write_csv(df: pd.DataFrame, path, **to_csv) -> Path:
+    """Atomic CSV write (no index; ``to_csv``: more of pandas' options, e.g. ``float_format``)."""
+    return _atomic(path, lambda tmp: df.to_csv(tmp, index=False, **to_csv))
 
 
 def write_text(text: str, path) -> Path:
-    """Atomic text write, creating the folder (as :func:`write_csv`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    """Atomic text write."""
+    return _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_bytes(content: bytes, path) -> Path:
+    """Atomic binary write (a TFLite model)."""
+    return _atomic(path, lambda tmp: tmp.write_bytes(bytes(content)))

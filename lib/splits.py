@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFold, train_test_split
 
 from . import paths
+from .fmt import write_text
 
 SPLIT_KEYS = ("protocol", "seed", "folds", "repeats", "inner_val_size", "paper_seeds", "test_size")
 
@@ -113,9 +114,7 @@ def ensure(params, y: np.ndarray, groups: np.ndarray | None = None) -> list[Spli
         if saved.get("header") == header:
             return [Split.from_json(d) for d in saved["splits"]]
     splits = make_splits(params, y, None if params.is_paper else groups)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"header": header, "splits": [s.to_json() for s in splits]}))
-    tmp.replace(path)
+    write_text(json.dumps({"header": header, "splits": [s.to_json() for s in splits]}), path)
     return splits
 
 

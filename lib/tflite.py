@@ -134,13 +134,15 @@ def keras_converter(model, reference: bool = False):
         tf.saved_model.save(root, tmp, signatures={"serving_default": serving},
                             options=tf.saved_model.SaveOptions(save_debug_info=True))
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        try:  # a private field of the converter: guarded, so that another TensorFlow fails with a clear error
-            conv._metadata.environment.modelType = metadata_fb.ModelType.KERAS_MODEL  # noqa: SLF001 (see above)
-        except AttributeError as e:
+        # a private field of the converter (a plain object: assigning a renamed field would not fail), checked
+        # first, so that another TensorFlow stops with a clear error instead of writing other bytes
+        env = getattr(getattr(conv, "_metadata", None), "environment", None)
+        if env is None or not hasattr(env, "modelType") or not hasattr(metadata_fb.ModelType, "KERAS_MODEL"):
             raise RuntimeError(
                 f"TensorFlow {tf.__version__}'s TFLiteConverter has no _metadata.environment.modelType, which "
                 "lib.tflite.keras_converter sets to match from_keras_model byte for byte; use the TensorFlow "
-                "pinned in requirements.txt, or convert with reference=True") from e
+                "pinned in requirements.txt, or convert with reference=True")
+        env.modelType = metadata_fb.ModelType.KERAS_MODEL
         yield conv
 
 
@@ -326,11 +328,9 @@ def model_file(run: str, name: str, split_id: str):
 
 
 def save(content: bytes, run: str, name: str, split_id: str):
-    path = model_file(run, name, split_id)
-    tmp = path.with_suffix(".tflite.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
-    return path
+    from .fmt import write_bytes
+
+    return write_bytes(content, model_file(run, name, split_id))
 
 
 def load(run: str, name: str, split_id: str) -> bytes:

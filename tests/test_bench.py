@@ -188,3 +188,22 @@ def test_main_writes_the_conversion_rows_from_the_executed_tree(monkeypatch, tmp
     conv = rows[rows.kind == "conversion"].set_index("size")
     assert conv.loc["teacher", "saved_conversions"] == 1 and conv.loc["student", "seconds_median"] == 1.5
     assert "| start-up, imports and set-up cell, 1 of 1 notebooks | 10.0 s" in (out / "bench.md").read_text()
+
+
+def test_timeline_lists_each_recorded_notebook_with_its_start_and_end(tmp_path, monkeypatch, capsys):
+    _executed_nb(tmp_path / "wdbc" / "02_teacher.ipynb", 120.0)
+    _executed_nb(tmp_path / "summary" / "08_statistics.ipynb", 30.0)
+    _executed_nb(tmp_path / "wdbc" / "03_distillation.ipynb.failed.ipynb", 5.0)  # never counted
+    for nb, start in (("wdbc/02_teacher", "2026-12-05T10:00:00"), ("summary/08_statistics", "2026-12-05T10:05:00")):
+        path = tmp_path / f"{nb}.ipynb"
+        d = json.loads(path.read_text())
+        d["metadata"]["papermill"].update(start_time=start, end_time=start.replace(":00:", ":02:"))
+        path.write_text(json.dumps(d))
+    monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
+    out = tmp_path / "timeline.csv"
+    assert bench.main(["--timeline", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert df.run.tolist() == ["summary", "wdbc"] and df.notebook.tolist() == ["08_statistics", "02_teacher"]
+    assert df.minutes.tolist() == [0.5, 2.0] and df.start.tolist()[1] == "2026-12-05T10:00:00"
+    assert "2 notebooks, 2.5 min added up" in capsys.readouterr().out
+    assert bench.main(["--runs", "summary"]) == 2  # only a timeline reads 08's folders

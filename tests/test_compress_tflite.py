@@ -172,3 +172,19 @@ def test_calibration_rows_random_subset_of_training_rows():
     np.testing.assert_array_equal(tflite.calibration_rows(X, None, 0), X)  # None: every training row, in order
     assert tflite.calibration_index(50, None, 0).tolist() == list(range(50))
     assert tflite.calibration_index(50, 10, 3).tolist() == sorted(tflite.calibration_index(50, 10, 3).tolist())
+
+
+def test_a_converter_without_the_metadata_field_is_named(monkeypatch):
+    """keras_converter sets a private field of TensorFlow's converter; a TensorFlow without it must stop with an
+    error naming the pin, not write other bytes (assigning a renamed field of that plain object would not fail)."""
+    import types
+
+    import tensorflow as tf
+
+    repro.seed_everything(0)
+    student = models.build_student(5)
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model",
+                        classmethod(lambda cls, path: types.SimpleNamespace(_metadata=types.SimpleNamespace(
+                            environment=types.SimpleNamespace()))))
+    with pytest.raises(RuntimeError, match="pinned in requirements.txt"):
+        tflite.convert(student, "float")

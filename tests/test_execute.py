@@ -38,10 +38,19 @@ def test_the_engine_stops_the_kernel_at_once_unless_told(monkeypatch):
     assert seen == ["immediate", "graceful"]
 
 
-def test_every_output_is_kept_and_a_failure_still_fails(tmp_path):
-    """The kernel is killed only after papermill holds every cell's output; a failing cell still raises and
-    leaves the error in the executed notebook."""
+def test_every_output_is_kept_and_a_failure_still_fails(tmp_path, monkeypatch):
+    """The kernel is stopped at once (jupyter_client is asked for ``now=True``) and only after papermill holds
+    every cell's output; a failing cell still raises and leaves the error in the executed notebook."""
+    from jupyter_client.manager import AsyncKernelManager
     from papermill.exceptions import PapermillExecutionError
+
+    nows, shutdown = [], AsyncKernelManager.shutdown_kernel
+
+    async def recording(self, now=False, restart=False):
+        nows.append(now)
+        return await shutdown(self, now=now, restart=restart)
+
+    monkeypatch.setattr(AsyncKernelManager, "shutdown_kernel", recording)
 
     src = _notebook(tmp_path / "ok.ipynb", "x = 6 * 7\nprint('first', x)", "import sys\nprint('last', file=sys.stderr)\nx")
     nb = execute.execute(src, tmp_path / "ok-out.ipynb", kernel_name="kdstudy", progress_bar=False)
@@ -49,7 +58,10 @@ def test_every_output_is_kept_and_a_failure_still_fails(tmp_path):
     assert any(o.get("text") == "first 42\n" for o in outs)
     assert any(o.get("name") == "stderr" and "last" in o.get("text", "") for o in outs)
     assert any(o.get("data", {}).get("text/plain") == "42" for o in outs)
+    assert nows == [True]
+    assert nb.metadata.papermill.duration > 0 and nb.metadata.papermill.end_time
     bad = _notebook(tmp_path / "bad.ipynb", "print('before')", "raise ValueError('named problem')")
     with pytest.raises(PapermillExecutionError, match="named problem"):
         execute.execute(bad, tmp_path / "bad-out.ipynb", kernel_name="kdstudy", progress_bar=False)
     assert "named problem" in (tmp_path / "bad-out.ipynb").read_text()
+    assert nows == [True, True]

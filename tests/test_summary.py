@@ -569,3 +569,26 @@ def test_report_teacher_question_says_yes_only_on_a_verdict_and_not_shown_otherw
     assert "| **Not shown on any run** |" in md
     md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", 0.03, 0.01, 0.05), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
     assert "| **Not shown; the scratch student is better on wdbc-fast" in md
+
+
+def test_the_atomic_writers_never_leave_a_half_written_file(tmp_path):
+    """lib.fmt's writers (results, predictions, splits, TFLite models, reports): a write that fails part-way
+    leaves the previous file as it was and no temporary file looking finished; a good write replaces it."""
+    from lib import fmt
+
+    class Unwritable:  # its bytes cannot be had: the write fails
+        def __bytes__(self):
+            raise OSError("disk full")
+
+    target = fmt.write_bytes(b"old model", tmp_path / "m" / "TM_r0f0.tflite")
+    with pytest.raises(OSError, match="disk full"):
+        fmt.write_bytes(Unwritable(), target)
+    assert target.read_bytes() == b"old model" and [p.name for p in target.parent.iterdir()] == ["TM_r0f0.tflite"]
+    bad = pd.DataFrame({"a": [1]})
+    with pytest.raises(TypeError):
+        fmt.write_csv(bad, tmp_path / "r.csv", no_such_option=1)
+    assert not (tmp_path / "r.csv").exists()
+    fmt.write_csv(pd.DataFrame({"x": [0.123456789]}), tmp_path / "r.csv", float_format="%.3g")
+    assert (tmp_path / "r.csv").read_text() == "x\n0.123\n"
+    fmt.write_text("new", target)
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
