@@ -50,7 +50,9 @@ def available(source: str) -> bool:
 
 def where(source: str) -> str:
     if source == "pbcnt":
-        return f"no file at PBCNT_CSV={os.environ.get('PBCNT_CSV') or pbcnt_path()}"
+        # make sets PBCNT_CSV to the default place when the user did not, so name both
+        return (f"no file at PBCNT_CSV={os.environ.get('PBCNT_CSV') or pbcnt_path()} (data/GSE58606_data.csv "
+                "unless PBCNT_CSV names another file)")
     return f"no folder at {pi_reference_path()}"
 
 
