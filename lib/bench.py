@@ -173,7 +173,7 @@ def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
 
 def timeline(outputs: Path, runs: list[str]) -> pd.DataFrame:
     """When each executed notebook of ``runs`` under ``outputs`` started and ended (papermill's metadata) and its
-    minutes, in start order: how a ``make -j2`` re-execution used its two slots (``--timeline``)."""
+    minutes, by run and notebook: how a ``make -j2`` re-execution used its two slots (``--timeline``)."""
     rows = []
     for run in runs:
         for nb in sorted((Path(outputs) / run).glob("[0-9]*.ipynb")):
