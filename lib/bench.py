@@ -157,32 +157,31 @@ def _n_features(P) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ notebooks
-def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
-    """Wall time of every executed notebook of ``runs`` under ``outputs``, from papermill's metadata."""
-    rows = []
+def _executed(outputs: Path, runs: list[str]):
+    """``(run, notebook name, notebook dict, papermill metadata)`` of every executed notebook of ``runs`` under
+    ``outputs`` whose duration papermill recorded, in run and notebook order (``.tmp`` / ``.failed`` left out)."""
     for run in runs:
         for nb in sorted((Path(outputs) / run).glob("[0-9]*.ipynb")):
             if nb.name.count(".") != 1:  # .tmp / .failed
                 continue
-            meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+            d = json.loads(nb.read_text())
+            meta = d.get("metadata", {}).get("papermill", {})
             if meta.get("duration") is not None:
-                rows.append({"run": run, "notebook": nb.stem, "seconds": float(meta["duration"]), "repeat": 0,
-                             "source": "recorded", "fixed_seconds": fixed_seconds(json.loads(nb.read_text()))})
+                yield run, nb.stem, d, meta
+
+
+def recorded_times(outputs: Path, runs: list[str]) -> pd.DataFrame:
+    """Wall time of every executed notebook of ``runs`` under ``outputs``, from papermill's metadata."""
+    rows = [{"run": run, "notebook": name, "seconds": float(meta["duration"]), "repeat": 0, "source": "recorded",
+             "fixed_seconds": fixed_seconds(d)} for run, name, d, meta in _executed(outputs, runs)]
     return pd.DataFrame(rows, columns=["run", "notebook", "seconds", "repeat", "source", "fixed_seconds"])
 
 
 def timeline(outputs: Path, runs: list[str]) -> pd.DataFrame:
     """When each executed notebook of ``runs`` under ``outputs`` started and ended (papermill's metadata) and its
     minutes, by run and notebook: how a ``make -j2`` re-execution used its two slots (``--timeline``)."""
-    rows = []
-    for run in runs:
-        for nb in sorted((Path(outputs) / run).glob("[0-9]*.ipynb")):
-            if nb.name.count(".") != 1:  # .tmp / .failed
-                continue
-            meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
-            if meta.get("duration") is not None:
-                rows.append({"run": run, "notebook": nb.stem, "start": meta.get("start_time"),
-                             "end": meta.get("end_time"), "minutes": round(float(meta["duration"]) / 60, 2)})
+    rows = [{"run": run, "notebook": name, "start": meta.get("start_time"), "end": meta.get("end_time"),
+             "minutes": round(float(meta["duration"]) / 60, 2)} for run, name, _, meta in _executed(outputs, runs)]
     df = pd.DataFrame(rows, columns=["run", "notebook", "start", "end", "minutes"])
     return df.sort_values(["run", "notebook"], ignore_index=True)
 
