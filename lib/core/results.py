@@ -7,6 +7,7 @@ merges them. One row per run x split x model x format. The columns are documente
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,14 @@ MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", 
 FORMATS = ("keras", "tflite", "sklearn")
 # The operating point (lib.operating), on every row of a run with a target sensitivity.
 OPERATING = ("op_threshold", "op_source", "op_sensitivity", "op_specificity", "op_missed", "op_false_alarms")
+
+
+@dataclass
+class Outcome:
+    """What a notebook keeps of one split's work (:func:`lib.parallel.map` returns one per split)."""
+    rows: list[dict] = field(default_factory=list)    # results contract rows
+    extra: dict = field(default_factory=dict)         # notebook-specific tables of the split
+    line: str = ""                                    # the progress line
 
 
 class ContractError(ValueError):

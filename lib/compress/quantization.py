@@ -1,47 +1,137 @@
-"""The per-split work of notebooks 04 and 05 (compression), one function per notebook, run through
-:func:`lib.parallel.map`; notebook 02's is :func:`lib.training.teacher_split` (so that editing compression code
-never re-trains the teacher) and 03's :func:`lib.distillation.students_of_split`. Each trains and evaluates one
-split, saves its models under the run's outputs, and returns what the notebook tabulates plus a progress
-``line``; it computes exactly what the notebook's loop computed before (same seeds, same calls, same order)."""
+"""Notebook 05: post-training quantization and quantization-aware training of the teacher, the full-integer
+student (SM_INT8) and the deployable model (SM_DEPLOY), one split at a time.
+
+QAT (``quantize_aware``): tfmot's default 8-bit scheme knows Dense and Activation layers but neither Conv1D nor a
+BatchNormalization that follows a Conv1D (it only folds BN after Conv2D). :class:`Conv1DQuantizeConfig`
+(per-tensor symmetric int8 kernel, like the authors', and a moving-average activation quantizer) and
+:class:`OutputOnlyQuantizeConfig` (BN: quantize the output only) fill the gap.
+
+:func:`quantize_split` is the notebook's per-split worker (run through :func:`lib.core.parallel.map`).
+"""
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
 
-from . import compress, distillation, metrics, operating, params, preprocess, results, tflite, training
+from . import models, repro, training
+from . import deploy, distillation, metrics, operating, preprocess, results, tflite
+from .results import Outcome
+
+quant = tfmot.quantization.keras
+LastValueQuantizer = quant.quantizers.LastValueQuantizer
+MovingAverageQuantizer = quant.quantizers.MovingAverageQuantizer
 
 
-from .training import Outcome
+class Conv1DQuantizeConfig(quant.QuantizeConfig):
+    """Conv1D: int8 per-tensor symmetric kernel (LastValue), moving-average int8 activation and output."""
+
+    def get_weights_and_quantizers(self, layer):
+        return [(layer.kernel, LastValueQuantizer(num_bits=8, symmetric=True, narrow_range=False, per_axis=False))]
+
+    def get_activations_and_quantizers(self, layer):
+        return [(layer.activation, MovingAverageQuantizer(num_bits=8, symmetric=False, narrow_range=False,
+                                                          per_axis=False))]
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        layer.kernel = quantize_weights[0]
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        layer.activation = quantize_activations[0]
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {}
 
 
-def prune_split(P, ds, s) -> Outcome:
-    """Notebook 04: every pruning variant of the split's teacher (or of a 1-epoch model, as the authors), saved,
-    evaluated in Keras and as float TFLite; plus the per-layer sparsity."""
-    prep = preprocess.prepare(P, ds, s)
-    if P.prune_from == "trained":
-        start = training.load_model(P.run, "TM", s.id)
-    else:  # the authors: fit() with no epochs argument, i.e. one epoch
-        start = training.train_teacher(params.load(P.run, teacher_epochs=1), prep, seed=s.seed).model
-    out, line = Outcome(extra={"layers": []}), []
-    for name, kind, target in P.pruning_variants():
-        t = compress.prune(P, prep, start, kind, target, P.prune_epochs, P.prune_lr, s.seed, loss=P.prune_loss)
-        training.save(t.model, P.run, name, s.id)
-        keras_out = training.predict(t.model, prep.X_test)
-        sp = compress.overall_sparsity(t.model)
-        extra = dict(params=t.model.count_params(), sparsity=sp, nonzero_params=compress.nonzero_params(t.model),
-                     train_time_s=round(t.seconds, 2))
-        thr = operating.choose(P, prep.y_val, training.predict(t.model, prep.X_val))  # inner validation part
-        mk = metrics.classify(prep.y_test, keras_out)  # = training.evaluate, without predicting twice
-        mk.update(operating.fields(prep.y_test, keras_out, thr, "val"))
-        out.rows.append(results.row(P, s, name, "keras", mk, **extra))
-        content = tflite.convert(t.model, "float")
-        tflite.save(content, P.run, name, s.id)
-        m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, thr, "inherited")
-        out.rows.append(results.row(P, s, name, "tflite", m, **extra))
-        out.extra["layers"] += [{"split": s.id, "model": name, "layer": k, "sparsity": v}
-                                for k, v in compress.layer_sparsity(t.model).items()]
-        line.append(f"{name} {m['accuracy']:.4f} (sparsity {sp:.1%}, gzip {m['size_gzip_bytes'] / 1024:.0f} KiB)")
-    out.line = ", ".join(line)
-    return out
+class OutputOnlyQuantizeConfig(quant.QuantizeConfig):
+    """A layer whose output is quantized but whose weights are not (BatchNormalization after a Conv1D)."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [MovingAverageQuantizer(num_bits=8, symmetric=False, narrow_range=False, per_axis=False)]
+
+    def get_config(self):
+        return {}
+
+
+class AuthorsConv1DQuantizeConfig(Conv1DQuantizeConfig):
+    """The authors' Conv1D config (reference section 7): as ours, plus a moving-average quantizer on the output."""
+
+    def get_output_quantizers(self, layer):
+        return [MovingAverageQuantizer(num_bits=8, symmetric=False, narrow_range=False, per_axis=False)]
+
+
+SCOPE = {"Conv1DQuantizeConfig": Conv1DQuantizeConfig, "OutputOnlyQuantizeConfig": OutputOnlyQuantizeConfig,
+         "AuthorsConv1DQuantizeConfig": AuthorsConv1DQuantizeConfig}
+
+
+def _annotate_authors(layer):
+    """The authors annotated only the two Conv1D layers; the rest of their QAT model stayed float."""
+    if isinstance(layer, keras.layers.Conv1D):
+        return quant.quantize_annotate_layer(layer, quantize_config=AuthorsConv1DQuantizeConfig())
+    return layer
+
+
+def _annotate(layer):
+    L = keras.layers
+    if isinstance(layer, L.Conv1D):
+        return quant.quantize_annotate_layer(layer, quantize_config=Conv1DQuantizeConfig())
+    if isinstance(layer, L.BatchNormalization):
+        return quant.quantize_annotate_layer(layer, quantize_config=OutputOnlyQuantizeConfig())
+    if isinstance(layer, (L.Dense, L.Activation, L.Dropout, L.Flatten)):
+        return quant.quantize_annotate_layer(layer)
+    return layer
+
+
+def quantize_model(model: keras.Model, authors: bool = False) -> keras.Model:
+    """A QAT copy of ``model`` (weights kept, all trainable): every layer annotated, Conv1D and BN with our
+    configs; ``authors=True``: only the Conv1D layers, as the authors (748,372 parameters at 26 inputs)."""
+    annotated = keras.models.clone_model(model, clone_function=_annotate_authors if authors else _annotate)
+    annotated.set_weights(model.get_weights())
+    annotated.trainable = True
+    with quant.quantize_scope(SCOPE):
+        return quant.quantize_apply(annotated)
+
+
+def quantize_aware(P, prep, start: keras.Model, epochs: int, lr: float, seed: int,
+                   authors: bool = False) -> training.Trained:
+    """Quantization-aware fine-tuning of ``start`` (the trained teacher in rigorous runs)."""
+    repro.seed_everything(seed)
+    qat = quantize_model(start, authors=authors)
+    # Class-weighted where the run asks for it. The BatchNorm statistics are not recomputed here: tfmot wraps
+    # the layers with fake-quant ranges of their own; QAT starts from the teacher's recomputed statistics, and
+    # its few small steps (10 epochs at lr 1e-5) barely move them.
+    training.compiled(qat, lr, training.loss_for(P, prep.y_train))
+    validation = (prep.X_val, training.onehot(prep.y_val)) if len(prep.y_val) else None
+    t0 = time.perf_counter()
+    hist = training.ready(qat).fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
+                   validation_data=validation, shuffle=True, verbose=0)
+    return training.Trained(qat, {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+                            time.perf_counter() - t0)
+
+
+def qat_from_scratch(P, prep, seed: int, epochs: int, lr: float) -> training.Trained:
+    """The authors' QAT: a new teacher (conv1 dropout 0.1), only its Conv1D layers annotated, trained
+    quantization-aware from scratch."""
+    repro.seed_everything(seed)
+    return quantize_aware(P, prep, models.build_teacher(prep.n_features, dropout1=0.1), epochs, lr, seed,
+                          authors=True)
 
 
 def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
@@ -55,9 +145,9 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     sm = training.load_model(P.run, "SM", s.id)
     tm_out, sm_out = training.predict(tm, prep.X_test), training.predict(sm, prep.X_test)
     if P.qat_from == "trained":
-        qat = compress.quantize_aware(P, prep, tm, P.qat_epochs, P.qat_lr, s.seed)
+        qat = quantize_aware(P, prep, tm, P.qat_epochs, P.qat_lr, s.seed)
     else:  # the authors: a new model, quantization-aware from scratch, validated on the test set
-        qat = compress.qat_from_scratch(P, prep, s.seed, P.qat_epochs, P.qat_lr)
+        qat = qat_from_scratch(P, prep, s.seed, P.qat_epochs, P.qat_lr)
     qat_out = training.predict(qat.model, prep.X_test)
     out = Outcome(extra={"breakdown": [], "inventories": {}})
     mq = metrics.classify(prep.y_test, qat_out)
@@ -129,8 +219,6 @@ def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, threshold):
     the complete raw test rows (the model needs complete rows: BCD's incomplete ones, imputed inside the split's
     pipeline for every other model, are counted in ``rows_incomplete`` and left out), with SM_INT8's threshold.
     ``agreement``: the share of those rows where it decides as SM_INT8 with separate preprocessing."""
-    from . import deploy
-
     X_raw = ds.X.to_numpy(dtype=float)
     train_raw, test_raw = X_raw[s.train], X_raw[s.test]
     complete_train = ~np.isnan(train_raw).any(axis=1)

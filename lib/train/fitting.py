@@ -249,51 +249,11 @@ def evaluate(model: keras.Model, X: np.ndarray, y: np.ndarray) -> dict:
     return metrics.classify(y, predict(model, X))
 
 
-def bn_check(rows, limit: float) -> list[dict]:
-    """Rows (results rows with ``fit_train_accuracy`` and ``train_accuracy``) whose evaluation-mode training
-    accuracy is more than ``limit`` below the fit-time one: BatchNorm statistics that do not describe the
-    training rows (the PBCNT finding of issue 12)."""
-    return [r for r in rows if r.get("fit_train_accuracy") is not None
-            and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
-
-
 def choose(grid_rows: list[dict]) -> dict:
     """Best cell of a grid (:mod:`lib.distillation`): highest ``selection`` score (accuracy, or balanced accuracy
     in class-weighted runs; ``accuracy`` when the rows have no ``selection``), then lowest BCE, then the first in
     grid order."""
     return sorted(grid_rows, key=lambda r: (-r.get("selection", r["accuracy"]), r["bce"]))[0]
-
-
-# ------------------------------------------------------------------------------------------------- per split
-@dataclass
-class Outcome:
-    """What a notebook keeps of one split's work (:func:`lib.parallel.map` returns one per split)."""
-    rows: list[dict] = field(default_factory=list)    # results contract rows
-    extra: dict = field(default_factory=dict)         # notebook-specific tables of the split
-    line: str = ""                                    # the progress line
-
-
-def teacher_split(P, ds, s) -> Outcome:
-    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; its
-    threshold for the operating point from the inner validation part (:mod:`lib.operating`). The row carries
-    the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on, batch
-    statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs trained."""
-    prep = preprocess.prepare(P, ds, s)
-    t = train_teacher(P, prep, seed=s.seed)
-    save(t.model, P.run, "TM", s.id)
-    out_test = predict(t.model, prep.X_test)
-    m = metrics.classify(prep.y_test, out_test)
-    m.update(operating.fields(prep.y_test, out_test, operating.choose(P, prep.y_val, predict(t.model, prep.X_val)),
-                              "val"))
-    train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
-    kept = (t.best_epoch or len(t.history["accuracy"])) - 1
-    extra = {"fit_train_accuracy": t.history["accuracy"][kept], "epochs_trained": len(t.history["accuracy"]),
-             "best_epoch": t.best_epoch or np.nan}
-    row = results.row(P, s, "TM", "keras", m, params=t.model.count_params(), train_accuracy=train_acc,
-                      train_time_s=round(t.seconds, 2), **extra)
-    return Outcome([row], {"curves": history_rows(t.history, s.id, "TM")},
-                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f}, "
-                   f"{extra['epochs_trained']} epochs ({t.seconds:.1f} s)")
 
 
 def splits_with_data(P, ds, splits) -> Iterator[tuple]:

@@ -1,0 +1,39 @@
+"""Notebook 02: the teacher (TM) of one split, trained, saved and evaluated; the BatchNorm check."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import metrics, operating, preprocess, results
+from .training import evaluate, history_rows, predict, save, train_teacher
+from .results import Outcome
+
+
+def bn_check(rows, limit: float) -> list[dict]:
+    """Rows (results rows with ``fit_train_accuracy`` and ``train_accuracy``) whose evaluation-mode training
+    accuracy is more than ``limit`` below the fit-time one: BatchNorm statistics that do not describe the
+    training rows (the PBCNT finding of issue 12)."""
+    return [r for r in rows if r.get("fit_train_accuracy") is not None
+            and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
+
+
+def teacher_split(P, ds, s) -> Outcome:
+    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; its
+    threshold for the operating point from the inner validation part (:mod:`lib.operating`). The row carries
+    the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on, batch
+    statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs trained."""
+    prep = preprocess.prepare(P, ds, s)
+    t = train_teacher(P, prep, seed=s.seed)
+    save(t.model, P.run, "TM", s.id)
+    out_test = predict(t.model, prep.X_test)
+    m = metrics.classify(prep.y_test, out_test)
+    m.update(operating.fields(prep.y_test, out_test, operating.choose(P, prep.y_val, predict(t.model, prep.X_val)),
+                              "val"))
+    train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
+    kept = (t.best_epoch or len(t.history["accuracy"])) - 1
+    extra = {"fit_train_accuracy": t.history["accuracy"][kept], "epochs_trained": len(t.history["accuracy"]),
+             "best_epoch": t.best_epoch or np.nan}
+    row = results.row(P, s, "TM", "keras", m, params=t.model.count_params(), train_accuracy=train_acc,
+                      train_time_s=round(t.seconds, 2), **extra)
+    return Outcome([row], {"curves": history_rows(t.history, s.id, "TM")},
+                   f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f}, "
+                   f"{extra['epochs_trained']} epochs ({t.seconds:.1f} s)")

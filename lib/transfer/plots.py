@@ -1,0 +1,102 @@
+"""Notebook 03b's figures: accuracy by PCA size, the sign flips and the PCA loadings."""
+from __future__ import annotations
+
+import itertools
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import crossdataset, fmt, parallel, params, paths, stats
+from .params import Params, ParamsError
+
+def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
+    """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
+    baseline dashed, the target-only ``rules`` ({name: accuracy}) dotted; the paper's SM at k = 6 (73.97 [65.04,
+    82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
+    import matplotlib.pyplot as plt
+
+    methods = list(T.features)
+    fig, axes = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.2), sharey=True, squeeze=False)
+    colors = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
+    s = summary[(summary.part == "target") & (summary.metric == "accuracy")]
+    majority = float(s.majority.iloc[0]) * 100
+    for ax, method in zip(axes[0], methods):
+        for m in MODELS:
+            g = s[(s.features == method) & (s.model == m)].sort_values("k")
+            if g.empty:
+                continue
+            ax.plot(g.k, g["mean"] * 100, marker="o", color=colors[m], label=model_label(T.params, m))
+            ax.fill_between(g.k, (g.ci_low * 100).clip(0, 100), (g.ci_high * 100).clip(0, 100), color=colors[m],
+                            alpha=0.15, lw=0)  # t-intervals over few seeds can leave [0, 100]: clipped for display
+        ax.axhline(majority, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1f}%")
+        for (r, v), c in zip((rules or {}).items(), ("tab:red", "tab:brown")):
+            ax.axhline(100 * v, ls=":", color=c, lw=1.2, label=f"{r} (no WDBC data) {100 * v:.1f}%")
+        ax.set_ylim(0, 101)
+        if method == "authors":
+            ax.plot(PAPER_BY_K.index, PAPER_BY_K.SM, ls="none", marker="x", color="k", alpha=0.6,
+                    label="paper SM (xlsx means)")
+            h = PAPER_HEADLINE
+            ax.errorbar([h["k"] + 0.12], [h["mean"]], yerr=[[h["mean"] - h["low"]], [h["high"] - h["mean"]]],
+                        fmt="*", color="k", ms=10, capsize=4, label="paper 73.97 [65.04, 82.90]")
+        ax.set(title=f"{method} features", xlabel="k (PCA components)", ylabel="BCD accuracy (%)")
+        ax.legend(fontsize=8, loc="lower left", ncol=2)
+    fig.suptitle(f"{T.run}: train on WDBC, test on all {T.target.upper()} rows (mean and 95% t-interval over "
+                 f"{T.seeds} seeds)", y=1.02)
+    return fig
+
+
+def plot_sign_flips(T: TransferParams, flips: pd.DataFrame, majority: float):
+    """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
+    installed solver's pattern and the loadings-matched pattern marked."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    if flips.empty:
+        ax.text(0.5, 0.5, "no sign-flip analysis (needs authors features and k = 6)", ha="center")
+        return fig
+    order = [m for m in CNN_MODELS if m in set(flips.model)]
+    f = flips.assign(acc=flips.accuracy * 100)
+    sns.violinplot(data=f, x="model", y="acc", order=order, color="0.9", inner="quartile", cut=0, ax=ax)
+    sns.stripplot(data=f, x="model", y="acc", order=order, color="0.5", size=2, alpha=0.4, jitter=0.25, ax=ax)
+    for col, label, color, marker in (("solver", "installed solver's signs", "tab:red", "D"),
+                                      ("matches_wdbc", "BCD signs matched to WDBC's by loadings", "tab:blue", "o")):
+        g = f[f[col]]
+        ax.scatter([order.index(m) + 0.3 for m in g.model], g.acc, color=color, marker=marker, s=18,
+                   label=label, zorder=3)
+    ax.axhline(majority * 100, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1%}")
+    ax.set(title=f"{T.run}: authors' features, k = {SIGN_FLIP_K}: BCD accuracy over all "
+                 f"{2 ** SIGN_FLIP_K} sign patterns x {flips.seed.nunique()} seeds", xlabel="",
+           ylabel="BCD accuracy (%)")
+    ax.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def plot_loadings(T: TransferParams, D: Data, k: int = SIGN_FLIP_K):
+    """Loadings of the first ``k`` signed components (standardized, loadings sum positive; fit on all rows of
+    each dataset, for display) of WDBC's 30 and BCD's 9 features: PC1 is "everything larger" in both, later
+    components are contrasts between unrelated measurements."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    k = min(k, D.W.shape[1], D.B.shape[1])
+    cols = [f"PC{j + 1}" for j in range(k)]
+    w = pd.DataFrame(crossdataset.SignedPCA(k).fit(D.W).components.T, index=D.source_features, columns=cols)
+    b = pd.DataFrame(crossdataset.SignedPCA(k).fit(D.B).components.T, index=D.target_features, columns=cols)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 8.5), gridspec_kw={"width_ratios": [1, 1]})
+    lim = max(np.abs(w.values).max(), np.abs(b.values).max())
+    sns.heatmap(w, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[0], cbar=False, annot=True, fmt=".2f",
+                annot_kws={"fontsize": 6})
+    sns.heatmap(b, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[1], cbar=True, annot=True, fmt=".2f",
+                annot_kws={"fontsize": 7})
+    axes[0].set_title(f"WDBC ({D.W.shape[1]} features): signed PCA loadings")
+    axes[1].set_title(f"{T.target.upper()} ({D.B.shape[1]} features): signed PCA loadings")
+    fig.suptitle("PC j of one dataset is fed where the model learnt PC j of the other: only PC1 means the same",
+                 y=1.0)
+    fig.tight_layout()
+    return fig
