@@ -54,11 +54,11 @@ TRANSFER_RUN := wdbc-to-bcd
 SUMMARY_NB := 08_statistics
 LIB := $(wildcard lib/*.py)
 # NB_LIB_<notebook>: the lib modules a notebook imports, directly or not; PARAMS_<run>: its params file and those
-# it extends (lib/deps.py; stdlib only, so the system python3 can run it before .venv exists). A notebook re-runs
+# it extends (lib/tools/deps.py; stdlib only, so the system python3 can run it before .venv exists). A notebook re-runs
 # only when one of its modules or params files changes.
 -include .deps.mk
 .deps.mk: $(wildcard notebooks/*.ipynb) $(LIB) $(wildcard params/*.yaml)
-	@$(PYTHON) -m lib.deps > $@.tmp && mv -f $@.tmp $@
+	@$(PYTHON) -m lib.tools.deps > $@.tmp && mv -f $@.tmp $@
 # The notebooks a stage reads artefacts from (splits, models, results_NN.csv): they must run first. Only real
 # reads: 04 prunes notebook 02's teacher, so it runs beside 03 under -j2; 05 quantizes the teacher and SM.
 after_01_data_exploration :=
@@ -69,7 +69,7 @@ after_05_quantization := 03_distillation
 after_06_tflite_export := 04_pruning 05_quantization
 after_07_pi_measurements := 06_tflite_export
 
-# params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/deps.py); every params file
+# params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/tools/deps.py); every params file
 # if .deps.mk could not be made (a run then re-runs more often than needed, never less).
 params_of = $(or $(PARAMS_$(1)),$(wildcard params/*.yaml))
 run_of = $(patsubst %/,%,$(dir $(1)))
@@ -111,7 +111,7 @@ reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI che
 define papermill
 	@mkdir -p $(@D)
 	@rm -f $@.failed.ipynb
-	@$(VPY) -m lib.execute $(1) $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
+	@$(VPY) -m lib.tools.execute $(1) $@.tmp.ipynb -k $(KERNEL) --cwd $(CURDIR) --no-progress-bar $(PM_LOG) \
 	  $(2) 2> >(grep -v 'Passed unknown parameter' >&2) \
 	  || { mv -f $@.tmp.ipynb $@.failed.ipynb 2>/dev/null; echo "!! $@ failed: see $@.failed.ipynb"; exit 1; }
 	@mv -f $@.tmp.ipynb $@
@@ -120,11 +120,11 @@ outputs/%.ipynb: notebooks/$$(notdir $$*).ipynb $$(call params_of,$$(call run_of
 	@echo ">> $(notdir $*) for run $(call run_of,$*)"
 	$(call papermill,$<,-f params/$(call run_of,$*).yaml -p run $(call run_of,$*))
 
-# Notebook 08 across runs: the full profile reads the full runs, the fast profile the -fast ones (lib/summary.py
+# Notebook 08 across runs: the full profile reads the full runs, the fast profile the -fast ones (lib/analysis/tables.py
 # lists them); it needs every run's results, latency (06) and Pi import (07), and the cross-dataset run.
 summary_inputs = $(foreach r,$(1),outputs/$(r)/results.csv outputs/$(r)/07_pi_measurements.ipynb)
-# ... and the report's templates and pre-specified decisions (lib/claims.py).
-REPORT_INPUTS := $(wildcard lib/templates/*.j2) params/report/decisions.yaml
+# ... and the report's templates and pre-specified decisions (lib/analysis/claims.py).
+REPORT_INPUTS := $(wildcard lib/analysis/templates/*.j2) params/report/decisions.yaml
 outputs/summary/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
   $(call summary_inputs,$(RUNS)) outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb | $(STAMP)
 	@echo ">> $(SUMMARY_NB) (full profile)"
@@ -135,15 +135,15 @@ outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LI
 	$(call papermill,$<,-p profile fast)
 
 outputs/%/results.csv: $$(call run_outputs,$$*)
-	$(VPY) -m lib.results gather $*
+	$(VPY) -m lib.core.results gather $*
 
 # make test re-executes the committed fast-profile notebooks (and the full runs' 01) in a scratch outputs tree,
 # as another machine would: under a stand-in for another CPU (STANDIN, below), which perturbs the floats of
 # trained models by about as much as a different CPU does. Then:
 #  1. nbval compares every NBVAL_CHECK_OUTPUT cell: text word for word, numbers within the profile's text
 #     tolerance (tests/tolerances.yaml); notebooks whose optional data are absent (PBCNT, the authors' Pi logs)
-#     are left out with one line that says so (tests/nbval_plugin.py, lib/optional.py);
-#  2. lib.recheck compares every CSV, splits.json and the generated markdown of the scratch tree with the
+#     are left out with one line that says so (tests/nbval_plugin.py, lib/core/optional.py);
+#  2. lib.tools.recheck compares every CSV, splits.json and the generated markdown of the scratch tree with the
 #     committed ones: numbers within a tolerance per column (metric) and profile, text and verdicts exactly;
 #  3. the chain of BITWISE_RUN is executed once more in the same environment and must be byte-identical to the
 #     first execution (apart from recorded times): same machine, same environment, same numbers.
@@ -157,7 +157,7 @@ NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST),$(call executed,$(r))) $(call 
   $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary) $(call executed,summary-fast)
 NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 # nbval runs in NBVAL_JOBS pytest processes side by side, each on whole runs in notebook order (a run's notebooks
-# read what its earlier ones wrote; lib.recheck buckets balances them by their recorded times); notebook 08 reads
+# read what its earlier ones wrote; lib.tools.recheck buckets balances them by their recorded times); notebook 08 reads
 # every run, so it runs afterwards on its own. A process whose notebooks were all left out (optional data absent)
 # exits 5, which passes; a process that left no exit code fails. (pytest-xdist's loadgroup cannot keep a run
 # together: pytest 9 ignores the node ids it rewrites.)
@@ -169,7 +169,7 @@ SUMMARY_NBS = $(filter outputs/summary/% outputs/summary-fast/%,$(NBVAL_FAST) $(
 # count, not on scheduling). `make test STANDIN=` re-executes in the study's own environment instead.
 STANDIN ?= TF_NUM_INTRAOP_THREADS=$(if $(filter 2,$(strip $(TF_NUM_INTRAOP_THREADS))),3,2)
 # The run whose chain 01-07 is executed twice for the bit-identity check (the quickest fast run): first
-# sequentially (nbval, above), then with every per-split map on a local Dask cluster of 2 workers (lib/parallel.py).
+# sequentially (nbval, above), then with every per-split map on a local Dask cluster of 2 workers (lib/core/parallel.py).
 # Byte-identical outputs prove both the determinism and that the engine does not change a number.
 BITWISE_RUN ?= wdbc-paper-fast
 BITWISE_ENV ?= KD_BACKEND=dask KD_WORKERS=2
@@ -187,7 +187,7 @@ test-full: $(STAMP) ## the same re-execution checks for every committed notebook
 define recheck
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
 	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),the study's own environment)"; \
-	$(VPY) -m lib.recheck buckets $(NBVAL_JOBS) $(filter-out $(SUMMARY_NBS),$(1)) > $$scratch/buckets; k=0; \
+	$(VPY) -m lib.tools.recheck buckets $(NBVAL_JOBS) $(filter-out $(SUMMARY_NBS),$(1)) > $$scratch/buckets; k=0; \
 	while IFS= read -r nbs; do k=$$((k+1)); echo "   nbval process $$k: $$(wc -w <<< "$$nbs") notebooks"; \
 	  { rc=0; env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $$nbs 2>&1 || rc=$$?; \
 	    echo $$rc > $$scratch/nbval$$k.rc; } | sed -u "s/^/[nbval $$k] /" & \
@@ -196,34 +196,34 @@ define recheck
 	  [ "$$rc" = 0 ] || [ "$$rc" = 5 ] || { echo "!! nbval process $$i: exit $$rc"; failed="$$failed nbval"; }; done; \
 	$(if $(filter $(SUMMARY_NBS),$(1)),env $(STANDIN) KDSTUDY_OUTPUTS=$$scratch/a $(VPY) -m pytest -p no:xdist $(NBVAL_ARGS) $(filter $(SUMMARY_NBS),$(1)) || [ $$? = 5 ] || failed="$$failed nbval-08";) \
 	echo ">> results: the re-executed CSVs and reports against the committed ones (tests/tolerances.yaml)"; \
-	$(VPY) -m lib.recheck gather $$scratch/a > /dev/null || failed="$$failed gather"; \
-	$(VPY) -m lib.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
+	$(VPY) -m lib.tools.recheck gather $$scratch/a > /dev/null || failed="$$failed gather"; \
+	$(VPY) -m lib.tools.recheck compare outputs $$scratch/a || failed="$$failed compare"; \
 	echo ">> bit-identity: the chain of $(BITWISE_RUN) once more, same environment, $(or $(BITWISE_ENV),sequential)"; \
 	if [ ! -d $$scratch/a/$(BITWISE_RUN) ]; then echo "!! $(BITWISE_RUN) was not re-executed"; failed="$$failed identity"; \
-	elif env $(STANDIN) $(BITWISE_ENV) $(VPY) -m lib.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
-	  $(VPY) -m lib.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
+	elif env $(STANDIN) $(BITWISE_ENV) $(VPY) -m lib.tools.recheck chain $(BITWISE_RUN) $$scratch/b $$scratch/a > $$scratch/chain.log 2>&1; then \
+	  $(VPY) -m lib.tools.recheck identical $$scratch/a $$scratch/b $(BITWISE_RUN) || failed="$$failed identity"; \
 	else tail -40 $$scratch/chain.log; failed="$$failed identity"; fi; \
 	if [ -n "$$failed" ]; then echo "!! re-execution checks failed:$$failed"; exit 1; fi; \
 	echo ">> re-execution checks passed: nbval, results within tolerances, bit-identity of $(BITWISE_RUN)"
 endef
 
-# The benchmark (lib/bench.py): executes every notebook of one full run (wdbc) and of the fast profile (pbcnt-fast
+# The benchmark (lib/tools/bench.py): executes every notebook of one full run (wdbc) and of the fast profile (pbcnt-fast
 # only with PBCNT) in a scratch outputs tree and times it, and sets the teacher's measured time per epoch against
 # its floor (FLOPs / measured matrix-product throughput). Writes outputs/bench/bench.{csv,md}.
 # `make bench BENCH_ARGS=` reads the recorded times of outputs/ instead.
 BENCH_ARGS ?= --execute
 bench: $(STAMP) ## benchmark: each notebook of one full run (wdbc) and of the fast profile; the teacher against its floor
-	$(VPY) -m lib.bench $(BENCH_ARGS)
+	$(VPY) -m lib.tools.bench $(BENCH_ARGS)
 
 # The Pi bundle of a run (notebook 06) on the Pi's architecture: Debian bookworm arm64 + Python 3.11 under qemu user
-# mode, outputs and accuracies compared with this host's (lib/picheck.py; needs the Debian packages debootstrap and
+# mode, outputs and accuracies compared with this host's (lib/tools/picheck.py; needs the Debian packages debootstrap and
 # qemu-user-static; the root filesystem and wheels are cached in .cache/pi-arm64). Not part of make test (minutes).
 PI_BUNDLE ?= outputs/wdbc/models/pi_bundle
 pi-check: $(STAMP) ## run the Raspberry Pi bundle under aarch64 emulation and compare it with this host
-	$(VPY) -m lib.picheck --bundle $(PI_BUNDLE)
+	$(VPY) -m lib.tools.picheck --bundle $(PI_BUNDLE)
 
 check-params: $(STAMP) ## validate every params/*.yaml
-	$(VPY) -m lib.runs
+	$(VPY) -m lib.analysis.runs
 
 lab: $(STAMP) ## open the notebooks in JupyterLab on the study's kernel
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR)
@@ -231,7 +231,7 @@ lab: $(STAMP) ## open the notebooks in JupyterLab on the study's kernel
 # The report renders what outputs/ holds and never runs a notebook. Asked for together with reproduce
 # (`make -j2 reproduce report`), it waits for it.
 report: $(STAMP) $(filter reproduce reproduce-fast,$(MAKECMDGOALS)) ## render every executed notebook and an index page to static HTML under outputs/report/
-	$(VPY) -m lib.report
+	$(VPY) -m lib.tools.html_report
 
 clean: ## remove generated outputs (keeps .venv)
 	rm -rf outputs/*/ outputs/summary.* .pytest_cache

@@ -8,7 +8,7 @@ It also gives TensorFlow one intra-op and one inter-op thread unless the environ
 value counts as not chosen). By default TensorFlow uses one thread per core, and the thread count sets how its
 kernels split and sum: the same code on the same CPU computed other numbers with another core count. With one
 thread the core count no longer matters (another CPU still sums in its own order, within the tolerances of
-``tests/tolerances.yaml``), two notebooks under ``make -j2`` (or the workers of :mod:`lib.parallel`) do not compete
+``tests/tolerances.yaml``), two notebooks under ``make -j2`` (or the workers of :mod:`lib.core.parallel`) do not compete
 for each other's cores, and a teacher trains as fast as with two threads (measured on 2 wdbc splits alone: 25.1 s
 with one thread, 24.9 s with two). ``make test``'s stand-in for another machine sets another count (STANDIN).
 """

@@ -1,12 +1,12 @@
-"""A plain-Keras distiller: the reference implementation that tests/test_bank.py checks lib.bank against step for
-step (the study itself trains its students in lib.bank). Students train against hard labels and a frozen teacher
-with lib.training's losses; only the students' weights change, and the caller's teacher is left alone."""
+"""A plain-Keras distiller: the reference implementation that tests/test_bank.py checks lib.train.student_bank against step for
+step (the study itself trains its students in lib.train.student_bank). Students train against hard labels and a frozen teacher
+with lib.train.fitting's losses; only the students' weights change, and the caller's teacher is left alone."""
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from lib import bank, models
-from lib.training import hinton_kd_loss, paper_kd_loss
+from lib.train import architectures, student_bank
+from lib.train.fitting import hinton_kd_loss, paper_kd_loss
 
 
 class Distiller(keras.Model):
@@ -24,8 +24,8 @@ class Distiller(keras.Model):
         if not len(self.alphas) == len(self.temperatures) == n:
             raise ValueError("one alpha and one temperature per student")
         self.teacher = teacher  # frozen by construction: called with training=False, never in ``variables`` below
-        self.student_logits = [models.logits_model(s) for s in self.students]
-        self.teacher_logits = models.logits_model(teacher)
+        self.student_logits = [architectures.logits_model(s) for s in self.students]
+        self.teacher_logits = architectures.logits_model(teacher)
         self.kind = loss
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "hard_loss", "distillation_loss")}
         self.acc = keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -86,5 +86,5 @@ def close(a, b, rtol=2e-4, atol=2e-5, X=None):
         if i not in NULL_DIRECTIONS:
             np.testing.assert_allclose(wa, wb, rtol=rtol, atol=atol, err_msg=f"weight {i}")
     if X is not None:
-        pa, pb = (bank.to_keras(w, X.shape[1]).predict(X[..., None], verbose=0) for w in (a, b))
+        pa, pb = (student_bank.to_keras(w, X.shape[1]).predict(X[..., None], verbose=0) for w in (a, b))
         np.testing.assert_allclose(pa, pb, atol=1e-3)  # measured 3.4e-4: the moving means lag behind the shifts

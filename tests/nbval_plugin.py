@@ -3,13 +3,13 @@ conftest.py under tests/ would not apply to notebooks under outputs/).
 
 - stderr is not compared (TensorFlow and LiteRT log there);
 - a checked cell (``NBVAL_CHECK_OUTPUT``) passes when its text is the same word for word and every number in it is
-  within the profile's text tolerance (``tests/tolerances.yaml``, :func:`lib.recheck.text_equal`): floats of
+  within the profile's text tolerance (``tests/tolerances.yaml``, :func:`lib.tools.recheck.text_equal`): floats of
   trained models differ in the last digits across machines, so exact text cannot be the test of a re-execution;
 - optional data stays optional: a notebook whose inputs are absent (PBCNT's CSV; the authors' Pi logs under
   ``../shared/reference``) is not collected, and one line per missing source says which notebooks were left out.
 
 A run's notebooks run in order in one process (``-p no:xdist``): notebook 03 reads the models that 02 saved in the
-same scratch outputs tree. ``make test`` starts two such processes on different runs (``lib.recheck buckets``);
+same scratch outputs tree. ``make test`` starts two such processes on different runs (``lib.tools.recheck buckets``);
 each records the notebooks it executed in the scratch tree's manifest.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from nbval import plugin as nbp
 
-from lib import optional, recheck
+from lib.core import optional
+from lib.tools import recheck
 
 _TOL = None
 
@@ -113,7 +114,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Record which notebooks this session re-executes (lib.recheck compares their outputs, and only theirs)."""
+    """Record which notebooks this session re-executes (lib.tools.recheck compares their outputs, and only theirs)."""
     import os
 
     root = os.environ.get("KDSTUDY_OUTPUTS")

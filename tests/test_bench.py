@@ -1,4 +1,4 @@
-"""lib.bench: FLOP counts of the reference architectures by hand, the teacher-floor arithmetic, recorded notebook
+"""lib.tools.bench: FLOP counts of the reference architectures by hand, the teacher-floor arithmetic, recorded notebook
 times and the command line's errors. Nothing here times anything (times are benchmarks, not tests)."""
 import json
 from pathlib import Path
@@ -7,11 +7,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lib import bench, models
+from lib.tools import bench
+from lib.train import architectures
 
 
 def test_layer_flops_by_hand():
-    t = models.build_teacher(26)
+    t = architectures.build_teacher(26)
     flops = {layer.name: bench.layer_flops(layer) for layer in t.layers}
     # conv1: 25 steps x kernel 2 x 1 channel x 64 filters, multiply-add = 2, plus a bias per output
     assert flops["conv1"] == 2 * 25 * 2 * 1 * 64 + 25 * 64
@@ -24,13 +25,13 @@ def test_layer_flops_by_hand():
 
 
 def test_student_is_three_orders_cheaper():
-    s, t = models.build_student(26), models.build_teacher(26)
+    s, t = architectures.build_student(26), architectures.build_teacher(26)
     assert bench.forward_flops(s) == 5_118
     assert bench.forward_flops(t) / bench.forward_flops(s) > 800
 
 
 def test_training_flops_is_three_forward_passes_per_row():
-    t = models.build_teacher(9)
+    t = architectures.build_teacher(9)
     assert bench.training_flops(t, n_rows=100, epochs=2) == 3 * bench.forward_flops(t) * 100 * 2
 
 
@@ -64,7 +65,7 @@ def test_teacher_floor_from_outputs(tmp_path):
     (run / "splits.json").write_text(json.dumps({"splits": [{"train": list(range(100))}, {"train": list(range(102))}]}))
     pd.DataFrame({"model": ["TM", "TM", "SM"], "train_time_s": [10.0, 20.0, 1.0]}).to_csv(run / "results_02.csv")
     f = bench.teacher_floor("wdbc", gflops=1.0, outputs=tmp_path)
-    per_epoch = bench.training_flops(models.build_teacher(26), 101, 1)
+    per_epoch = bench.training_flops(architectures.build_teacher(26), 101, 1)
     assert f["n_train"] == 101 and f["gflops_per_epoch"] == pytest.approx(per_epoch / 1e9)
     assert f["floor_s_per_epoch"] == pytest.approx(per_epoch / 1e9)
     assert f["measured_s_per_epoch"] == pytest.approx(15.0 / 50)  # median of TM's times over 50 epochs
@@ -102,7 +103,7 @@ def test_default_runs_leave_out_pbcnt_without_its_file(monkeypatch, tmp_path):
 
 
 def test_failed_notebook_is_named_and_nothing_written(monkeypatch, tmp_path, capsys):
-    from lib import recheck
+    from lib.tools import recheck
 
     def boom(run, root, nbs):
         raise RuntimeError("cell 3 raised")
@@ -125,7 +126,7 @@ def test_fixed_seconds_is_the_time_outside_cells_plus_the_import_cell(tmp_path):
     assert bench.fixed_seconds(nb) == pytest.approx(4.0 + 5.0)
     nb["cells"][1]["source"] = "import libfoo"  # no cell imports lib: unknown, not 0
     assert bench.fixed_seconds(nb) != bench.fixed_seconds(nb)
-    nb["cells"][1]["source"] = "import lib.transfer"
+    nb["cells"][1]["source"] = "import lib.transfer.experiment"
     nb["cells"][2]["metadata"] = {}  # a cell without its duration: unknown, not guessed
     assert bench.fixed_seconds(nb) != bench.fixed_seconds(nb)
     times = bench.recorded_times(tmp_path, ["wdbc-fast"])
@@ -173,7 +174,7 @@ def test_saved_conversions_names_a_table_that_is_not_results(tmp_path):
 
 def test_main_writes_the_conversion_rows_from_the_executed_tree(monkeypatch, tmp_path):
     """--execute: times, fixed costs and conversions come from the scratch tree the notebooks were executed into."""
-    from lib import recheck
+    from lib.tools import recheck
 
     def chain(run, root, nbs):
         _executed_nb(Path(root) / run / "02_teacher.ipynb", 60.0, [("import lib", 6.0), ("train()", 50.0)])

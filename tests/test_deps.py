@@ -1,19 +1,20 @@
-"""The Makefile's per-notebook lib dependencies (lib/deps.py) follow imports, transitively."""
+"""The Makefile's per-notebook lib dependencies (lib/tools/deps.py) follow imports, transitively."""
 import subprocess
 
 import pytest
 import sys
 
-from lib import deps, paths
+from lib.core import paths
+from lib.tools import deps
 
 
 def test_notebook_dependencies_follow_imports():
     nb = paths.NOTEBOOKS
     teacher = deps.notebook_modules(nb / "02_teacher.ipynb")
-    assert {"lib/training.py", "lib/stats.py", "lib/models.py", "lib/metrics.py", "lib/paths.py"} <= set(teacher)
-    assert "lib/pilogs.py" not in teacher and "lib/compress.py" not in teacher
+    assert {"lib/train/fitting.py", "lib/core/stats.py", "lib/train/architectures.py", "lib/core/metrics.py", "lib/core/paths.py"} <= set(teacher)
+    assert "lib/device/pilogs.py" not in teacher and "lib/compress/pruning.py" not in teacher
     pi = deps.notebook_modules(nb / "07_pi_measurements.ipynb")
-    assert "lib/pilogs.py" in pi and "lib/pi_runner.py" in pi and "lib/training.py" not in pi
+    assert "lib/device/pilogs.py" in pi and "lib/device/pi_runner.py" in pi and "lib/train/fitting.py" not in pi
 
 
 def test_imports_forms():
@@ -22,7 +23,7 @@ def test_imports_forms():
 
 
 def test_runs_with_the_standard_library_only():
-    code = "import sys; sys.modules['numpy'] = None; sys.modules['pandas'] = None; import runpy; runpy.run_module('lib.deps', run_name='__main__')"
+    code = "import sys; sys.modules['numpy'] = None; sys.modules['pandas'] = None; import runpy; runpy.run_module('lib.tools.deps', run_name='__main__')"
     out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "NB_LIB_01_data_exploration := " in out.stdout
@@ -30,7 +31,7 @@ def test_runs_with_the_standard_library_only():
 
 
 def test_params_chain_equals_lib_params_for_every_run():
-    from lib import params
+    from lib.core import params
 
     for run in params.all_runs():
         assert deps.extends_chain(run) == params.extends_chain(run), run
@@ -41,7 +42,7 @@ def test_params_chain_reads_quotes_and_comments(tmp_path):
     (tmp_path / "b.yaml").write_text("# extends: c  (a comment, not a key)\nextends: 'c'\n")
     (tmp_path / "c.yaml").write_text("dataset: wdbc\n")
     assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
-    (tmp_path / "c.yaml").write_text("extends: a\n")  # a loop ends the chain (lib.params reports it)
+    (tmp_path / "c.yaml").write_text("extends: a\n")  # a loop ends the chain (lib.core.params reports it)
     assert deps.extends_chain("a", tmp_path) == ["a", "b", "c"]
     (tmp_path / "c.yaml").write_bytes(b"extends: null\r\nseed: 1\r\n")  # CRLF, and YAML's null: no base
     (tmp_path / "b.yaml").write_bytes(b"extends: c\r\n")

@@ -1,4 +1,4 @@
-"""lib.distillation: notebook 03's bank of one split (grid cells, SM_scratch, SM_paperloss, SM) and what it keeps.
+"""lib.train.distillation: notebook 03's bank of one split (grid cells, SM_scratch, SM_paperloss, SM) and what it keeps.
 
 The chosen cell continued to kd_epochs *is* SM: a bank that trains only that (alpha, T) from the same initial
 weights gives the same model (members never interact; only the float rounding of the stacked products differs,
@@ -6,7 +6,9 @@ as in tests/keras_reference.py's ``close``; test_bank checks a member against Ke
 import numpy as np
 import pytest
 
-from lib import bank, data, distillation, models, params, preprocess, repro, splits, training
+from lib.core import params, repro
+from lib.data import datasets, preprocess, splits
+from lib.train import architectures, distillation, fitting, student_bank, teacher
 from tests.keras_reference import close
 
 
@@ -18,10 +20,10 @@ def split_with_teacher(tmp_path_factory):
     old = os.environ.get("KDSTUDY_OUTPUTS")
     os.environ["KDSTUDY_OUTPUTS"] = str(out)
     P = params.load("wdbc-fast", teacher_epochs=2, kd_epochs=4, student_epochs=3, ablation_epochs=2)
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
-    training.save(training.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)
+    fitting.save(fitting.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)
     yield P, ds, s, prep
     if old is None:
         os.environ.pop("KDSTUDY_OUTPUTS", None)
@@ -64,8 +66,8 @@ def test_grid_longer_than_sm_is_refused():
 def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, monkeypatch):
     P, ds, s, prep = split_with_teacher
     # choose the grid's last cell, so that an indexing slip between grid and bank cannot pass unseen
-    monkeypatch.setattr(training, "choose", lambda grid: grid[-1])
-    teacher = training.load_model(P.run, "TM", s.id)
+    monkeypatch.setattr(fitting, "choose", lambda grid: grid[-1])
+    teacher = fitting.load_model(P.run, "TM", s.id)
     before = [w.copy() for w in teacher.get_weights()]
     o = distillation.students_of_split(P, ds, s, "val")
     assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss", "LR", "RF"]
@@ -89,13 +91,13 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, m
     # SM as a fresh distillation with the chosen cell alone (same class weights, same BatchNorm recompute):
     # the same model up to float rounding
     repro.seed_everything(s.seed)
-    init = models.build_student(prep.n_features).get_weights()
-    cw = training.class_weights(P, prep.y_train)
-    alone = bank.train([bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, best["alpha"], best["temperature"])],
+    init = architectures.build_student(prep.n_features).get_weights()
+    cw = fitting.class_weights(P, prep.y_train)
+    alone = student_bank.train([student_bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, best["alpha"], best["temperature"])],
                        init, prep.X_train, prep.y_train, s.seed, P.batch_size,
-                       t_logits_train=bank.teacher_logits(teacher, prep.X_train), row_weights=cw[prep.y_train])["SM"]
-    training.finish_bn(P, alone.model, prep.X_train)
-    saved = training.load_model(P.run, "SM", s.id)
+                       t_logits_train=student_bank.teacher_logits(teacher, prep.X_train), row_weights=cw[prep.y_train])["SM"]
+    fitting.finish_bn(P, alone.model, prep.X_train)
+    saved = fitting.load_model(P.run, "SM", s.id)
     close(alone.model.get_weights(), saved.get_weights(), X=prep.X_test[..., 0])
     assert all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights()))  # the teacher is untouched
     again = distillation.students_of_split(P, ds, s, "val")  # same seed, same numbers
@@ -133,20 +135,20 @@ def test_thresholds_never_read_the_test_part(split_with_teacher):
     """Poisoning the test part (labels flipped, features shuffled) changes every test metric and no threshold:
     the teacher's (inner validation), the students' and baselines' (out of fold) and SM_INT8's (out-of-fold
     students quantized)."""
-    from lib import stages
+    from lib.compress import quantization
 
     P, ds, s, prep = split_with_teacher
     bad = _poisoned(ds, s)
     clean, dirty = (distillation.students_of_split(P, d, s, "val").rows for d in (ds, bad))
     assert [r["op_threshold"] for r in clean] == [r["op_threshold"] for r in dirty]
     assert [r["accuracy"] for r in clean] != [r["accuracy"] for r in dirty]
-    t_clean = stages.sm_int8_oof_threshold(P, ds, s, prep)
-    t_dirty = stages.sm_int8_oof_threshold(P, bad, s, preprocess.prepare(P, bad, s))
+    t_clean = quantization.sm_int8_oof_threshold(P, ds, s, prep)
+    t_dirty = quantization.sm_int8_oof_threshold(P, bad, s, preprocess.prepare(P, bad, s))
     assert t_clean == t_dirty and 0 < t_clean < 1
-    tm_clean, tm_dirty = (training.teacher_split(P, d, s).rows[0] for d in (ds, bad))
+    tm_clean, tm_dirty = (teacher.teacher_split(P, d, s).rows[0] for d in (ds, bad))
     assert tm_clean["op_threshold"] == tm_dirty["op_threshold"] and tm_clean["op_source"] == "val"
     assert tm_clean["accuracy"] != tm_dirty["accuracy"]
-    training.save(training.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)  # as the fixture left it
+    fitting.save(fitting.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)  # as the fixture left it
 
 
 @pytest.mark.parametrize("run", ["wdbc-fast", "wdbc-paper-fast"])  # BatchNorm recomputed / not
@@ -161,12 +163,12 @@ def test_the_shared_scoring_student_predicts_as_a_new_student(run):
     cells = []
     for seed in (1, 2, 3):
         repro.seed_everything(seed)
-        w = models.build_student(7).get_weights()
+        w = architectures.build_student(7).get_weights()
         w = [v + 0.1 * rng.standard_normal(v.shape).astype(np.float32) for v in w]  # moving statistics too
         w[5], w[11] = np.abs(w[5]) + 0.5, np.abs(w[11]) + 0.5  # variances stay positive
         cells.append(w)
     distillation._scoring_predict(P, cells[2], 7, X_fit[:20], X[:5])  # other weights, other sizes first
     for w in cells:
         shared = distillation._scoring_predict(P, w, 7, X_fit, X)
-        alone = training.predict(distillation._student(P, w, 7, "cell", X_fit), X)
+        alone = fitting.predict(distillation._student(P, w, 7, "cell", X_fit), X)
         np.testing.assert_array_equal(shared, alone)

@@ -1,10 +1,10 @@
-"""lib.execute: papermill with the kernel stopped at once after its last cell (make, lib.recheck, lib.bench)."""
+"""lib.tools.execute: papermill with the kernel stopped at once after its last cell (make, lib.tools.recheck, lib.tools.bench)."""
 from __future__ import annotations
 
 import nbformat
 import pytest
 
-from lib import execute
+from lib.tools import execute
 
 
 def _notebook(path, *sources):

@@ -3,24 +3,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import metrics, models, params, results, splits
+from lib.core import metrics, params, results
+from lib.data import splits
+from lib.train import architectures
 
 
 @pytest.mark.parametrize("F, teacher, student", [(26, 748_354, 518), (9, 260_930, 246), (60, 1_723_202, 1_062)])
 def test_parameter_counts_match_reference(F, teacher, student):
-    tm, sm = models.build_teacher(F), models.build_student(F)
-    assert models.count_params(tm) == teacher and models.count_params(sm) == student
+    tm, sm = architectures.build_teacher(F), architectures.build_student(F)
+    assert architectures.count_params(tm) == teacher and architectures.count_params(sm) == student
     non_trainable = sum(int(np.prod(w.shape)) for w in tm.non_trainable_weights)
     assert non_trainable == 1_024
-    assert models.logits_model(tm).output_shape == (None, 2)
+    assert architectures.logits_model(tm).output_shape == (None, 2)
 
 
 def test_logits_view_shares_weights():
     import tensorflow as tf
 
-    sm = models.build_student(26)
+    sm = architectures.build_student(26)
     x = np.random.default_rng(0).normal(size=(4, 26, 1)).astype("float32")
-    np.testing.assert_allclose(tf.sigmoid(models.logits_model(sm)(x)).numpy(), sm(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(tf.sigmoid(architectures.logits_model(sm)(x)).numpy(), sm(x).numpy(), rtol=1e-6)
 
 
 def test_metrics_by_hand():

@@ -10,14 +10,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib import paths, runs
+from lib.analysis import runs
+from lib.core import paths
 
 ROOT = paths.ROOT
 FAST_RUNS = [r for r in runs.ordinary_runs() if r.endswith("-fast")]  # 01 runs no transfer run
 
 
 def run_papermill(notebook: str, run: str, out_dir: Path, env_extra=None) -> nbformat.NotebookNode:
-    from lib.execute import execute
+    from lib.tools.execute import execute
 
     out = out_dir / run / f"{notebook}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lib import optional, paths
+from lib.core import optional, paths
 
 ROOT = paths.ROOT
 FAST_NOTEBOOKS = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("outputs/*-fast/[0-9]*.ipynb")
@@ -70,7 +70,7 @@ def test_make_reproduce_without_pbcnt_skips_the_run_with_one_line():
 
 def test_notebook_08_runs_without_pbcnt(tmp_path, monkeypatch):
     """08 (fast profile) on the committed fast runs minus pbcnt-fast: it summarises the others and says so."""
-    from lib.execute import execute
+    from lib.tools.execute import execute
 
     out = tmp_path / "outputs"
     for run in ("wdbc-fast", "bcd-fast", "wdbc-paper-fast", "wdbc-to-bcd-fast"):

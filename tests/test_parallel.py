@@ -1,4 +1,4 @@
-"""lib.parallel: one map, three engines, the same results in the same order; clear errors.
+"""lib.core.parallel: one map, three engines, the same results in the same order; clear errors.
 
 The study-level check (a fast-profile chain executed sequentially and on a local Dask cluster of 2 workers,
 byte-identical) is part of `make test`'s bit-identity step (Makefile, BITWISE_ENV)."""
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lib import parallel
+from lib.core import parallel
 
 
 def square_plus(x, y=0):

@@ -12,8 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from lib import models, paths, pi_runner, pilogs, tflite
-from lib.pi_runner import COLUMNS, EVENTS, BundleError, bench, read_bundle, write_bundle
+from lib.compress import tflite
+from lib.core import paths
+from lib.device import litert, pi_runner, pilogs
+from lib.train import architectures
+from lib.device.pi_runner import COLUMNS, EVENTS, BundleError, bench, read_bundle, write_bundle
 
 FORBIDDEN = ("tensorflow", "tf_keras", "pandas", "sklearn", "scipy")
 # Run the runner as on a Pi: the heavy packages present here are made unimportable first.
@@ -22,7 +25,7 @@ import runpy, sys
 for name in {FORBIDDEN!r}:
     sys.modules[name] = None  # 'import name' now raises ImportError
 sys.argv = ["pi_runner", *sys.argv[1:]]
-runpy.run_module("lib.pi_runner", run_name="__main__", alter_sys=True)
+runpy.run_module("lib.device.pi_runner", run_name="__main__", alter_sys=True)
 """
 SMALL = ["--calls", "50", "--warmup", "5", "--repeats", "2", "--interval", "0.1"]
 N_ROWS, N_FEATURES = 20, 5
@@ -38,7 +41,7 @@ def tiny():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(N_ROWS, N_FEATURES, 1)).astype(np.float32)
     y = rng.integers(0, 2, N_ROWS)
-    m = models.build_student(N_FEATURES)
+    m = architectures.build_student(N_FEATURES)
     return {"SM": tflite.convert(m, "float"), "SM_INT8": tflite.convert(m, "int8", X)}, X, y
 
 
@@ -129,13 +132,13 @@ def test_bench_numbers_are_sane(tiny):
     assert all(v > 0 for rep in r["latencies_us"] for v in rep)
     assert [len(v) for v in r["batch_latencies_us"]] == [4, 4, 4]  # ceil(30 / 8) batch invokes per repeat
 
-    r = bench(tflite.LiteModel(contents["SM"]), X, calls=10, warmup=0, repeats=1, batch=0)
+    r = bench(litert.LiteModel(contents["SM"]), X, calls=10, warmup=0, repeats=1, batch=0)
     assert "load_ms" not in r and r["throughput_sps"] is None and r["median_us"] > 0
 
 
 def test_bench_excludes_input_preparation(tiny):
     contents, X, _ = tiny
-    lm = tflite.LiteModel(contents["SM_INT8"])
+    lm = litert.LiteModel(contents["SM_INT8"])
     prepare = lm.prepare_input
 
     def slow_prepare(x):  # 5 ms per preparation: would dominate any timing that included it
@@ -190,12 +193,12 @@ def test_session_csv_matches_schema(session_csv, bundle):
 
 
 def test_runner_imports_no_heavy_package(bundle, tmp_path):
-    """Run as ``python -m lib.pi_runner`` with everything installed: none of the heavy packages gets loaded.
+    """Run as ``python -m lib.device.pi_runner`` with everything installed: none of the heavy packages gets loaded.
     (The session fixture runs it with them made unimportable.)"""
     code = (f"import runpy, sys\n"
             f"sys.argv = ['pi_runner', {str(bundle)!r}, '--out', {str(tmp_path)!r}, '--models', 'SM', "
             f"'--calls', '5', '--warmup', '1', '--repeats', '1', '--interval', '0']\n"
-            f"try:\n    runpy.run_module('lib.pi_runner', run_name='__main__', alter_sys=True)\n"
+            f"try:\n    runpy.run_module('lib.device.pi_runner', run_name='__main__', alter_sys=True)\n"
             f"except SystemExit as e:\n    assert not e.code, e.code\n"
             f"print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({FORBIDDEN!r})))\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, env=_env(), capture_output=True, text=True,

@@ -1,8 +1,8 @@
-"""lib.picheck (make pi-check): its comparison and its errors; the emulated run itself is make pi-check (minutes,
+"""lib.tools.picheck (make pi-check): its comparison and its errors; the emulated run itself is make pi-check (minutes,
 downloads Debian and wheels), not part of make test."""
 import numpy as np
 
-from lib import picheck
+from lib.tools import picheck
 
 
 def _npz(path, **arrays):

@@ -7,9 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from lib import paths, pilogs
-from lib.pi_runner import COLUMNS
-from lib.pilogs import PiLogError
+from lib.core import paths
+from lib.device import pilogs
+from lib.device.pi_runner import COLUMNS
+from lib.device.pilogs import PiLogError
 
 REF = paths.ROOT.parent / "shared" / "reference" / "pi_reference"
 

@@ -1,18 +1,20 @@
 """The rigorous training protocol of issue 12: grouped folds, BatchNorm statistics, early stopping, class
-weights, balanced accuracy / MCC, the baselines and the operating point (lib.operating)."""
+weights, balanced accuracy / MCC, the baselines and the operating point (lib.core.operating)."""
 import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef
 
-from lib import baselines, data, metrics, models, operating, params, preprocess, results, splits, training
-from lib.params import ParamsError
+from lib.core import metrics, operating, params, results
+from lib.data import datasets, preprocess, splits
+from lib.train import architectures, baselines, fitting, teacher
+from lib.core.params import ParamsError
 
 
 # ------------------------------------------------------------------------------------------------ folds
 @pytest.mark.parametrize("run", ["bcd", "bcd-fast"])
 def test_no_bcd_sample_id_is_on_two_sides_of_any_split(run):
     P = params.load(run)
-    ds = data.load(P)
+    ds = datasets.load(P)
     assert ds.groups is not None and len(set(ds.groups)) < len(ds.groups)  # 46 IDs occur more than once
     S = splits.make_splits(P, ds.y, ds.groups)
     assert len(S) == P.folds * P.repeats
@@ -31,7 +33,7 @@ def test_no_bcd_sample_id_is_on_two_sides_of_any_split(run):
 def test_grouped_splits_are_cached_by_their_ids(tmp_path, monkeypatch):
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
     P = params.load("bcd-fast")
-    ds = data.load(P)
+    ds = datasets.load(P)
     grouped = splits.ensure(P, ds.y, ds.groups)
     assert [s.test.tolist() for s in splits.ensure(P, ds.y, ds.groups)] == [s.test.tolist() for s in grouped]
     ungrouped = splits.ensure(P, ds.y)  # other IDs (none): recomputed, not read from the cache
@@ -40,7 +42,7 @@ def test_grouped_splits_are_cached_by_their_ids(tmp_path, monkeypatch):
 
 def test_paper_protocol_ignores_ids():
     P = params.load("wdbc-paper-fast", dataset="bcd", pca_components=None)
-    ds = data.load(P)  # incomplete rows dropped, as the authors
+    ds = datasets.load(P)  # incomplete rows dropped, as the authors
     a = splits.make_splits(P, ds.y, ds.groups)
     b = splits.make_splits(P, ds.y)
     assert [s.test.tolist() for s in a] == [s.test.tolist() for s in b]
@@ -114,26 +116,24 @@ def test_operating_fields_and_int8_rule():
 def test_class_weights_and_weighted_bce():
     P = params.load("wdbc-fast")
     y = np.r_[np.ones(30), np.zeros(10)].astype(int)
-    w = training.class_weights(P, y)
+    w = fitting.class_weights(P, y)
     assert w.tolist() == pytest.approx([2.0, 40 / 60])
-    assert training.class_weights(params.load("wdbc-paper-fast"), y) is None
+    assert fitting.class_weights(params.load("wdbc-paper-fast"), y) is None
     import tf_keras as keras
 
-    Y = training.onehot(y)
+    Y = fitting.onehot(y)
     p = np.random.default_rng(0).random((40, 2)).astype("float32")
-    ours = float(training.WeightedBCE(w)(Y, p))
+    ours = float(fitting.WeightedBCE(w)(Y, p))
     keras_sw = float(keras.losses.BinaryCrossentropy()(Y, p, sample_weight=w[y]))
     assert ours == pytest.approx(keras_sw, rel=1e-6)
     with pytest.raises(ValueError, match="both classes"):
-        training.class_weights(P, np.ones(5, int))
+        fitting.class_weights(P, np.ones(5, int))
 
 
 def test_recompute_bn_sets_the_statistics_of_the_training_rows():
     X = np.random.default_rng(0).normal(5.0, 3.0, (90, 12, 1)).astype("float32")
-    m = models.build_student(12)
-    training.recompute_bn(m, X)
-    h1 = models.keras.Model(m.inputs, m.get_layer("bn1").input).predict(X, verbose=0) if hasattr(models, "keras") \
-        else None
+    m = architectures.build_student(12)
+    fitting.recompute_bn(m, X)
     import tf_keras as keras
 
     h1 = keras.Model(m.inputs, m.get_layer("bn1").input).predict(X, verbose=0)
@@ -148,23 +148,23 @@ def test_recompute_bn_sets_the_statistics_of_the_training_rows():
 
 def test_teacher_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
     P = params.load("wdbc-fast", teacher_epochs=8, teacher_patience=2, teacher_lr=0.05)  # a rate that overshoots
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
-    t = training.train_teacher(P, prep, seed=s.seed)
+    t = fitting.train_teacher(P, prep, seed=s.seed)
     val = t.history["val_loss"]
     assert 1 <= t.best_epoch <= len(val) and val[t.best_epoch - 1] == min(val)
     assert len(val) < 8 or t.best_epoch == int(np.argmin(val)) + 1
     if len(val) < 8:  # stopped: patience epochs without improvement after the best
         assert len(val) - t.best_epoch == P.teacher_patience
-    kept = training._weighted_bce(prep.y_val, training.predict(t.model, prep.X_val), training.class_weights(P, prep.y_train))
+    kept = fitting._weighted_bce(prep.y_val, fitting.predict(t.model, prep.X_val), fitting.class_weights(P, prep.y_train))
     assert kept == pytest.approx(min(val), rel=1e-5)  # the restored weights are the best epoch's
 
 
 def test_bn_check_flags_a_gap():
     rows = [{"fold": "a", "fit_train_accuracy": 1.0, "train_accuracy": 0.92},
             {"fold": "b", "fit_train_accuracy": 1.0, "train_accuracy": 0.99}]
-    assert [r["fold"] for r in training.bn_check(rows, 0.05)] == ["a"]
+    assert [r["fold"] for r in teacher.bn_check(rows, 0.05)] == ["a"]
 
 
 def test_protocol_params_are_validated():
@@ -183,7 +183,7 @@ def test_protocol_params_are_validated():
 @pytest.mark.parametrize("run", ["wdbc", "bcd", "pbcnt"])
 def test_rigorous_runs_tune_scratch_with_the_kd_budget(run):
     P = params.load(run)
-    from lib import distillation
+    from lib.train import distillation
 
     assert P.bn_recompute and P.class_weight == "balanced" and P.baselines and P.target_sensitivity == 0.95
     assert len(distillation.scratch_cells(P)) == len(distillation.cells(P))
@@ -192,7 +192,7 @@ def test_rigorous_runs_tune_scratch_with_the_kd_budget(run):
 # ------------------------------------------------------------------------------------------------ baselines
 def test_baselines_are_tuned_on_validation_and_deterministic():
     P = params.load("wdbc-fast")
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
     fold = operating.oof_folds(prep.y_train, None, P.oof_folds, s.seed)
@@ -212,7 +212,7 @@ def test_baselines_are_tuned_on_validation_and_deterministic():
 def test_operating_point_table_pools_the_first_pass():
     import pandas as pd
 
-    from lib import summary
+    from lib.analysis import tables
 
     def row(fold, model, fmt, tp, fn, tn, fp, op_missed, op_fa, t=0.3):
         return {"run": "x", "fold": fold, "model": model, "format": fmt, "tp": tp, "fn": fn, "tn": tn, "fp": fp,
@@ -222,17 +222,17 @@ def test_operating_point_table_pools_the_first_pass():
                         row("r1f0", "SM_INT8", "tflite", 0, 10, 0, 10, 10, 10),  # second repeat: not pooled
                         row("r0f0", "SM", "keras", 0, 10, 0, 10, 10, 10),  # Keras twin: not a deployable format
                         row("r0f0", "LR", "sklearn", 10, 0, 10, 0, 0, 1, 0.2)])
-    t = summary.operating_point(res, "rigorous").set_index("model")
+    t = tables.operating_point(res, "rigorous").set_index("model")
     assert list(t.index) == ["SM_INT8", "LR"]
     sm = t.loc["SM_INT8"]
     assert (sm.cancers, sm.missed_05, sm.missed_op, sm.normals, sm.false_alarms_op) == (20, 3, 1, 20, 5)
     assert sm.sensitivity_op == pytest.approx(19 / 20) and sm.sensitivity_op_low < 0.95 < sm.sensitivity_op_high
     assert t.loc["LR", "threshold_min"] == 0.2
-    assert summary.operating_point(res, "paper").empty
+    assert tables.operating_point(res, "paper").empty
 
 
 def test_as_good_as_across_runs():
-    from lib import claims
+    from lib.analysis import claims
 
     def c(run, verdict, low=-0.01):
         return claims.Claim("x", run, verdict, low=low, margin=0.02)
@@ -248,10 +248,11 @@ def test_export_c_array_and_contract_round_trip(tmp_path):
 
     import tf_keras
 
-    from lib import classify, deploy, runtimes, tflite
+    from lib.compress import deploy, runtimes, tflite
+    from lib.device import classify
 
     tf_keras.utils.set_random_seed(0)
-    student = models.build_student(9)
+    student = architectures.build_student(9)
     X = np.random.default_rng(0).normal(size=(40, 9)).astype("float32")
     content = tflite.strip(tflite.convert(student, "int8", X[..., None]))
     path = tmp_path / "m.h"
@@ -263,6 +264,6 @@ def test_export_c_array_and_contract_round_trip(tmp_path):
     assert spec["features"] == [f"input_{i + 1}" for i in range(9)] and spec["threshold"] == 0.3
     assert spec["input"]["dtype"] == "int8" and "decision_int8" in spec and "zero_point" in spec["output_tensor"]
     (tmp_path / "c.json").write_text(json.dumps(spec))
-    assert classify.read_contract(tmp_path / "c.json")["threshold"] == 0.3  # lib.classify reads the same file
+    assert classify.read_contract(tmp_path / "c.json")["threshold"] == 0.3  # lib.device.classify reads the same file
     argmax = deploy.contract(content, model="SM_INT8", run="r", split="s", features=None, units="u", threshold=None)
     assert argmax["threshold"] == 0.5 and "argmax" in argmax["threshold_source"]

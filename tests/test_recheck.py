@@ -1,4 +1,4 @@
-"""The re-execution check (lib/recheck.py, tests/tolerances.yaml): a perturbation of the size seen across machines
+"""The re-execution check (lib/tools/recheck.py, tests/tolerances.yaml): a perturbation of the size seen across machines
 passes it, a real change (learning rate, swapped model, split) fails it; the text comparison of nbval and of the
 generated markdown; the tolerance file's validation."""
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import paths, recheck
+from lib.core import paths
+from lib.tools import recheck
 
 ROOT = paths.ROOT
 COMMITTED = ROOT / "outputs"
@@ -251,7 +252,7 @@ def test_a_missing_file_fails_when_its_notebook_ran(tmp_path):
 @pytest.mark.parametrize("args", [["compare", "outputs", "outputs", "no-such-run"],
                                   ["compare", "outputs", "/nonexistent"], ["identical", "outputs", "outputs", "nope"]])
 def test_command_line_refuses_to_compare_nothing(args):
-    proc = subprocess.run([sys.executable, "-m", "lib.recheck", *args], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lib.tools.recheck", *args], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "recheck" in proc.stderr + proc.stdout or "identity" in proc.stderr
 
 
@@ -290,7 +291,7 @@ def standin_env() -> dict:
 
 def _teacher(tmp_path, name, monkeypatch, env=None, **parameters):
     """Notebook 02 of the fast wdbc run re-executed into its own outputs tree."""
-    from lib.execute import execute
+    from lib.tools.execute import execute
 
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)

@@ -1,4 +1,4 @@
-"""`make report` (lib/report.py): the static HTML report, built from a small fixture outputs tree.
+"""`make report` (lib/tools/html_report.py): the static HTML report, built from a small fixture outputs tree.
 
 The structure tests read the files; the browser test opens the index in Debian's headless Chromium (driven by
 Playwright, no browser download) and checks that it renders with its figures, that every local link leads to a
@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from lib import report
+from lib.tools import html_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "outputs" / "wdbc-fast"
@@ -101,7 +101,7 @@ def built(tmp_path_factory):
     out = make_tree(tmp_path_factory.mktemp("report") / "outputs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KDSTUDY_OUTPUTS", str(out))
-        index = report.build()
+        index = html_report.build()
     return out, index
 
 
@@ -160,19 +160,19 @@ def test_index_structure(built):
 def test_missing_summary_is_said(tmp_path, monkeypatch):
     out = make_tree(tmp_path / "outputs", summary=False)
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
-    page = Page(report.build(runs=["wdbc-fast"]))
+    page = Page(html_report.build(runs=["wdbc-fast"]))
     assert "outputs/summary.md not found: run make reproduce" in page.body
     assert "outputs/model_card.md not found" in page.body
     assert page.links.count("wdbc-fast/01_data_exploration.html") == 1
     assert not (out / "report" / "wdbc").exists()                # only the runs asked for
     with pytest.raises(SystemExit, match="no-such-run"):
-        report.build(runs=["no-such-run"])
+        html_report.build(runs=["no-such-run"])
 
 
 def test_incremental_and_atomic(tmp_path, monkeypatch, capsys):
     out = make_tree(tmp_path / "outputs")
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(out))
-    report.build(runs=["wdbc"])
+    html_report.build(runs=["wdbc"])
     page01 = out / "report" / "wdbc" / "01_data_exploration.html"
     page06 = out / "report" / "wdbc" / "06_tflite_export.html"
     before = page01.stat().st_mtime_ns, page06.stat().st_mtime_ns
@@ -180,7 +180,7 @@ def test_incremental_and_atomic(tmp_path, monkeypatch, capsys):
     # a notebook newer than its page is rendered again, the other page is reused
     later = time.time() + 5
     os.utime(out / "wdbc" / "06_tflite_export.ipynb", (later, later))
-    report.build(runs=["wdbc"])
+    html_report.build(runs=["wdbc"])
     lines = capsys.readouterr().out.splitlines()
     assert "report: wdbc/01_data_exploration: up to date" in lines
     assert any(line.startswith("report: wdbc/06_tflite_export: rendered") for line in lines)
@@ -193,9 +193,9 @@ def test_incremental_and_atomic(tmp_path, monkeypatch, capsys):
     def boom(*a, **k):
         raise RuntimeError("render failed")
 
-    monkeypatch.setattr(report, "render_notebook", boom)
+    monkeypatch.setattr(html_report, "render_notebook", boom)
     with pytest.raises(RuntimeError, match="render failed"):
-        report.build(runs=["wdbc"])
+        html_report.build(runs=["wdbc"])
     assert (out / "report" / "index.html").read_text() == index_text
     assert page01.stat().st_mtime_ns == before[0]
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
@@ -233,7 +233,7 @@ def test_index_in_chromium(built, tmp_path):
             page = ctx.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             assert page.goto(index.as_uri()).ok
-            assert page.title() == report.TITLE
+            assert page.title() == html_report.TITLE
             # the summary table rendered
             assert page.locator("#summary table th", has_text="accuracy").count() == 1
             assert page.locator("#summary table td", has_text="0.951").count() == 1
@@ -284,9 +284,9 @@ def test_summary_answers_fit_the_first_screen_in_chromium(tmp_path):
     if not md.exists():
         pytest.skip("outputs/summary.md not committed yet")
     sync_playwright = chromium()
-    body = report.render_markdown(md, report._Links(ROOT / "outputs", ROOT / "outputs", tmp_path, []))
+    body = html_report.render_markdown(md, html_report._Links(ROOT / "outputs", ROOT / "outputs", tmp_path, []))
     page_file = tmp_path / "summary.html"
-    page_file.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{report.INDEX_CSS}</style></head>"
+    page_file.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{html_report.INDEX_CSS}</style></head>"
                          f"<body><main class='wrap'>{body}</main></body></html>", encoding="utf-8")
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(

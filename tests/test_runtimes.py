@@ -1,4 +1,4 @@
-"""lib.runtimes: the committed C array (outputs/wdbc/export/sm_int8_model.h) is the deployable model. Loaded in
+"""lib.compress.runtimes: the committed C array (outputs/wdbc/export/sm_int8_model.h) is the deployable model. Loaded in
 TensorFlow Lite Micro it gives LiteRT's reference kernels' outputs to within a few output levels on a few rows
 (often bit for bit, not always: measured 2026-12-03, 2 of 114 test rows and 4 of 2,000 random inputs differ, by up
 to 2 and 4 levels), and on the test rows of its split the decisions of notebook 06 (LiteRT's default kernels,
@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import data, params, paths, preprocess, runtimes, splits
+from lib.compress import runtimes
+from lib.core import params, paths
+from lib.data import datasets, preprocess, splits
 
 ARRAY = paths.ROOT / "outputs" / "wdbc" / "export" / "sm_int8_model.h"
 
@@ -15,7 +17,7 @@ ARRAY = paths.ROOT / "outputs" / "wdbc" / "export" / "sm_int8_model.h"
 @pytest.fixture(scope="module")
 def split_rows():
     P = params.load("wdbc")
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.ensure(P, ds.y)[0]  # the split notebook 06 exports (the header of the array names it)
     assert f"split {s.id}" in ARRAY.read_text().splitlines()[0]
     return s, preprocess.prepare(P, ds, s)
@@ -66,7 +68,7 @@ DEPLOY = paths.ROOT / "outputs" / "wdbc" / "export"
 
 def test_deployable_c_array_and_contract_reproduce_notebook_06(split_rows, tmp_path):
     """The exported SM_DEPLOY (raw measurements in): its C array's bytes are the .tflite beside it; in TFLite
-    Micro they reproduce notebook 06's runtime table row for the split; lib.classify with the contract beside it
+    Micro they reproduce notebook 06's runtime table row for the split; lib.device.classify with the contract beside it
     decides every raw test row as that table's LiteRT row at the run's threshold."""
     import json
 
@@ -75,7 +77,7 @@ def test_deployable_c_array_and_contract_reproduce_notebook_06(split_rows, tmp_p
     assert content == (DEPLOY / "sm_deploy.tflite").read_bytes()
     spec = json.loads((DEPLOY / "sm_deploy.json").read_text())
     P = params.load("wdbc")
-    ds = data.load(P)
+    ds = datasets.load(P)
     assert spec["features"] == ds.feature_names and spec["split"] == s.id and spec["input"]["dtype"] == "float32"
     raw = ds.X.to_numpy(float)[s.test]
     table, out = runtimes.compare(content, raw, prep.y_test, spec["threshold"])
@@ -87,9 +89,9 @@ def test_deployable_c_array_and_contract_reproduce_notebook_06(split_rows, tmp_p
         assert got.rows_decision_differs == mine.loc[r, "rows_decision_differs"]
     csv = tmp_path / "raw.csv"
     pd.DataFrame(raw, columns=ds.feature_names).to_csv(csv, index=False)
-    from lib import classify
+    from lib.device import classify
 
     p, decision, _ = classify.classify(DEPLOY / "sm_deploy.tflite", csv)
-    from lib.metrics import malignancy_score
+    from lib.core.metrics import malignancy_score
 
     assert np.array_equal(decision, (malignancy_score(out["litert"]) >= spec["threshold"]).astype(int))

@@ -4,18 +4,19 @@ import json
 import numpy as np
 import pytest
 
-from lib import data, params, preprocess, splits
+from lib.core import params
+from lib.data import datasets, preprocess, splits
 
 
 @pytest.fixture(scope="module")
 def wdbc():
-    return data.load_wdbc()
+    return datasets.load_wdbc()
 
 
 @pytest.mark.parametrize("run", ["wdbc", "wdbc-paper", "bcd-fast"])
 def test_splits_identical_across_calls_and_stratified(run, wdbc):
     P = params.load(run)
-    ds = data.load(P) if P.dataset != "wdbc" else wdbc
+    ds = datasets.load(P) if P.dataset != "wdbc" else wdbc
     a, b = splits.make_splits(P, ds.y), splits.make_splits(P, ds.y)
     assert [s.to_json() for s in a] == [s.to_json() for s in b]
     expected = P.paper_seeds if P.is_paper else P.folds * P.repeats
@@ -65,14 +66,14 @@ def test_corrupt_splits_file_is_named(scratch_outputs, wdbc):
 def _poisoned(ds, rows):
     X = ds.X.copy()
     X.iloc[rows] = X.iloc[rows] * 1000.0 + 12345.0
-    return data.Dataset(ds.name, X, ds.y, ds.source)
+    return datasets.Dataset(ds.name, X, ds.y, ds.source)
 
 
 @pytest.mark.parametrize("run", ["wdbc", "bcd"])
 def test_rigorous_pipeline_never_sees_test_rows(run):
     """Poison every test (and validation) row: training inputs and the fitted transform must not move."""
     P = params.load(run)
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     clean = preprocess.prepare(P, ds, s)
     dirty = preprocess.prepare(P, _poisoned(ds, np.concatenate([s.test, s.val])), s)
@@ -86,7 +87,7 @@ def test_rigorous_pipeline_never_sees_test_rows(run):
 def test_paper_protocol_leaks_test_rows_into_pca():
     """The authors' order fits PCA on all rows: poisoning test rows changes the training inputs."""
     P = params.load("wdbc-paper")
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     clean = preprocess.prepare(P, ds, s)
     dirty = preprocess.prepare(P, _poisoned(ds, s.test), s)
@@ -97,7 +98,7 @@ def test_paper_protocol_leaks_test_rows_into_pca():
 
 def test_pca_larger_than_training_rows_is_a_clear_error():
     P = params.load("wdbc-fast", pca_components=30)
-    ds = data.load(P)
+    ds = datasets.load(P)
     s = splits.make_splits(P, ds.y)[0]
     s = splits.Split(s.id, 0, 0, 0, s.train[:20], s.val, s.test)
     with pytest.raises(ValueError, match="pca_components = 30 exceeds the 20 training rows"):

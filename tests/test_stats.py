@@ -1,10 +1,10 @@
-"""lib.stats: every function against hand computations or a reference implementation."""
+"""lib.core.stats: every function against hand computations or a reference implementation."""
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib import stats
+from lib.core import stats
 
 Z = st.norm.ppf(0.975)
 

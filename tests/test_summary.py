@@ -1,4 +1,4 @@
-"""lib.summary (notebook 08) and lib.predictions: intervals, degenerate paired tests, first-pass pooling,
+"""lib.analysis.tables (notebook 08) and lib.compress.predictions: intervals, degenerate paired tests, first-pass pooling,
 efficiency, transfer verdict, the markdown and the model card, and clear errors on bad inputs."""
 import json
 import math
@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib import predictions, results, stats, summary, writeup
-from lib.metrics import METRICS
+from lib.analysis import documents, tables
+from lib.compress import predictions
+from lib.core import results, stats
+from lib.core.metrics import METRICS
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -44,19 +46,19 @@ def _write_run(root, run, protocol="rigorous", folds=("r0f0", "r0f1", "r1f0", "r
 # ------------------------------------------------------------------------------------------------ intervals
 def test_corrected_interval_by_hand_and_wider_than_naive():
     v = np.array([0.95, 0.96, 0.94, 0.97, 0.93])
-    mean, lo, hi = summary.corrected_interval(v, n_train=455, n_test=114)
+    mean, lo, hi = tables.corrected_interval(v, n_train=455, n_test=114)
     half = st.t.ppf(0.975, 4) * v.std(ddof=1) * math.sqrt(1 / 5 + 114 / 455)
     assert mean == pytest.approx(v.mean()) and lo == pytest.approx(v.mean() - half) and hi == pytest.approx(v.mean() + half)
-    from lib import stats
+    from lib.core import stats
     _, nlo, nhi = stats.t_interval(v)
     assert hi - lo > nhi - nlo
-    assert all(math.isnan(x) for x in summary.corrected_interval([0.9], 10, 2)[1:])
+    assert all(math.isnan(x) for x in tables.corrected_interval([0.9], 10, 2)[1:])
 
 
 def test_summary_table_has_contract_columns_and_every_metric():
     res = _results()
-    t = summary.summary_table(res, 455, 114)
-    assert set(summary.SUMMARY_COLUMNS) <= set(t.columns)
+    t = tables.summary_table(res, 455, 114)
+    assert set(tables.SUMMARY_COLUMNS) <= set(t.columns)
     assert set(t.metric) == set(METRICS)
     assert (t.n == 4).all()
     ok = t.dropna(subset=["ci_low"])
@@ -80,14 +82,14 @@ def test_paired_degenerate_cases_are_flagged_not_p0():
 
 
 def test_holm_by_hand():
-    adj = summary.holm([0.01, 0.04, np.nan, 0.03])
+    adj = tables.holm([0.01, 0.04, np.nan, 0.03])
     # sorted 0.01, 0.03, 0.04 with m = 3: 0.03, 0.06, 0.06 (monotone)
     assert adj[0] == pytest.approx(0.03) and adj[3] == pytest.approx(0.06) and adj[1] == pytest.approx(0.06)
     assert math.isnan(adj[2])
 
 
 def test_comparisons_cover_the_questions_and_skip_absent_models():
-    comp = summary.comparisons(_results(), 455, 114)
+    comp = tables.comparisons(_results(), 455, 114)
     acc = comp[comp.metric == "accuracy"]
     pairs = set(zip(acc.a, acc.b))
     assert {("SM", "SM_scratch"), ("SM", "TM"), ("SM_INT8", "SM"), ("SM_INT8", "TM"), ("SM", "TM_PTQ"),
@@ -113,16 +115,16 @@ def _pred(protocol="rigorous"):
 
 
 def test_first_pass_counts_every_row_once():
-    p = summary.first_pass(_pred(), "rigorous")
+    p = tables.first_pass(_pred(), "rigorous")
     assert sorted(p.fold.unique()) == ["r0f0", "r0f1"]
     assert not p.duplicated(["row", "model"]).any()
-    q = summary.first_pass(_pred("paper"), "paper")
+    q = tables.first_pass(_pred("paper"), "paper")
     assert list(q.fold.unique()) == ["s42"]  # the first seed, whatever the file order
 
 
 def test_diagnostic_pooled_counts_and_wilson():
     res = _results(folds=("r0f0", "r0f1", "r1f0"))
-    d = summary.diagnostic(_pred(), res, "rigorous").set_index("model")
+    d = tables.diagnostic(_pred(), res, "rigorous").set_index("model")
     # TM gets row 1 (malignant) wrong: tp 3 of 4 malignant rows (1, 3, 5, 7), tn 4 of 4
     assert (d.loc["TM", "tp"], d.loc["TM", "fn"], d.loc["TM", "tn"], d.loc["TM", "fp"]) == (3, 1, 4, 0)
     assert d.loc["TM", "sensitivity_pooled"] == pytest.approx(0.75)
@@ -130,13 +132,13 @@ def test_diagnostic_pooled_counts_and_wilson():
 
 
 def test_mcnemar_table_names_models_apart_from_counts():
-    mc = summary.mcnemar_table(_pred("paper"))
+    mc = tables.mcnemar_table(_pred("paper"))
     r = mc[(mc.fold == "s42") & (mc.model_a == "SM") & (mc.model_b == "TM")].iloc[0]
     assert (r.b, r.c) == (1, 0) and r.model_a == "SM"
 
 
 def test_calibration_rows():
-    cal = summary.calibration(_pred(), "rigorous")
+    cal = tables.calibration(_pred(), "rigorous")
     assert set(cal.model) == {"TM", "SM", "SM_INT8", "SM_scratch"}  # every student, as in the diagnostic table
     sm = cal.set_index("model").loc["SM"]
     assert sm.brier == pytest.approx(0.01)
@@ -147,11 +149,11 @@ def test_pareto_and_best_compressed():
     res = _results()
     lat = pd.DataFrame({"model": ["TM", "SM", "SM_INT8", "TM_PTQ", "TM_pruned", "SM_scratch"], "batch": 1,
                         "median_us": [90, 2.7, 2.6, 51, 94, 2.7]})
-    eff = summary.efficiency(res, lat).set_index("model")
+    eff = tables.efficiency(res, lat).set_index("model")
     assert eff.loc["SM_INT8", "pareto_size_bytes"] and not eff.loc["TM_pruned", "pareto_size_bytes"]
-    best = summary.best_compressed(eff.reset_index()).iloc[0]
+    best = tables.best_compressed(eff.reset_index()).iloc[0]
     assert best.best_per_byte == "SM_INT8" and best.best_per_us == "SM_INT8"
-    flags = summary.pareto(pd.Series([0.9, 0.9, 0.8]), pd.Series([1.0, 1.0, 2.0]))
+    flags = tables.pareto(pd.Series([0.9, 0.9, 0.8]), pd.Series([1.0, 1.0, 2.0]))
     assert flags.tolist() == [True, True, False]  # ties are not dominated
 
 
@@ -170,68 +172,68 @@ def _transfer(low):
 
 
 def test_transfer_verdict_needs_interval_above_majority():
-    no = summary.transfer_verdict(_transfer(0.60))
+    no = tables.transfer_verdict(_transfer(0.60))
     assert not no["transfers"] and no["n_above"] == 0 and "No cell" in no["text"]
-    yes = summary.transfer_verdict(_transfer(0.70))
+    yes = tables.transfer_verdict(_transfer(0.70))
     assert yes["transfers"] and yes["n_above"] == 1 and "selection on the test set" in yes["text"]
     assert "73.97" in yes["text"]  # the paper's number beside the authors' k = 6 cell
-    t = summary.transfer_table(_transfer(0.6))
+    t = tables.transfer_table(_transfer(0.6))
     assert list(t.columns) == [3, 6]
     assert no["by_features"] == {"authors": (0, 4), "signed": (0, 4)}
-    assert "0 of its 4 cells" in writeup.transfer_claim(no, None, None, None)["answer"]
-    assert writeup.transfer_claim(no, None, None, None)["confound"] == ""
-    assert writeup.transfer_claim(no, None, None, ["learning-rate confound: x"])["confound"] == \
+    assert "0 of its 4 cells" in documents.transfer_claim(no, None, None, None)["answer"]
+    assert documents.transfer_claim(no, None, None, None)["confound"] == ""
+    assert documents.transfer_claim(no, None, None, ["learning-rate confound: x"])["confound"] == \
         "Notebook 03b's learning-rate confound: x."
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": 0.95, "sd": 0.01, "ci_low": 0.94, "ci_high": 0.96, "n": 10, "majority": 0.65}
                         for m in ("accuracy", "sensitivity", "specificity")])
-    v = summary.transfer_verdict(pd.concat([_transfer(0.6), pre], ignore_index=True))
+    v = tables.transfer_verdict(pd.concat([_transfer(0.6), pre], ignore_index=True))
     assert v["prespecified"] is not None and "Pre-specified cell (signed features, k = 1, LR)" in v["text"]
-    other = summary.transfer_verdict(pd.concat([_transfer(0.6), pre.assign(features="authors")], ignore_index=True),
+    other = tables.transfer_verdict(pd.concat([_transfer(0.6), pre.assign(features="authors")], ignore_index=True),
                                      prespecified=("authors", 1, "LR"))
     assert other["prespecified"] is not None  # the cell comes from the decisions, not from the code
 
 
 def test_transfer_results_missing_and_malformed(scratch_outputs):
-    assert summary.transfer_results("wdbc-to-bcd") is None
+    assert tables.transfer_results("wdbc-to-bcd") is None
     (scratch_outputs / "wdbc-to-bcd").mkdir()
     (scratch_outputs / "wdbc-to-bcd" / "transfer_summary.csv").write_text("features,k\nauthors,3\n")
-    with pytest.raises(summary.SummaryError, match="missing column"):
-        summary.transfer_results("wdbc-to-bcd")
+    with pytest.raises(tables.SummaryError, match="missing column"):
+        tables.transfer_results("wdbc-to-bcd")
 
 
 # ------------------------------------------------------------------------------------------------ inputs
 def test_load_results_gathers_stage_files_and_errors(scratch_outputs):
     _write_run(scratch_outputs, "wdbc")
-    df = summary.load_results("wdbc")  # no results.csv yet: merged from the stage file
+    df = tables.load_results("wdbc")  # no results.csv yet: merged from the stage file
     assert (scratch_outputs / "wdbc" / "results.csv").exists() and len(df) > 0
-    with pytest.raises(summary.SummaryError, match="no results"):
-        summary.load_results("bcd")
-    assert summary.available(["wdbc", "bcd"]) == (["wdbc"], ["bcd"])
-    assert summary.split_sizes("wdbc") == {"n_train": 400, "n_test": 114, "protocol": "rigorous", "n_splits": 4}
+    with pytest.raises(tables.SummaryError, match="no results"):
+        tables.load_results("bcd")
+    assert tables.available(["wdbc", "bcd"]) == (["wdbc"], ["bcd"])
+    assert tables.split_sizes("wdbc") == {"n_train": 400, "n_test": 114, "protocol": "rigorous", "n_splits": 4}
     (scratch_outputs / "wdbc" / "splits.json").write_text("{not json")
-    with pytest.raises(summary.SummaryError, match="splits.json"):
-        summary.split_sizes("wdbc")
-    with pytest.raises(summary.SummaryError, match="unknown profile"):
-        summary.profile("huge")
+    with pytest.raises(tables.SummaryError, match="splits.json"):
+        tables.split_sizes("wdbc")
+    with pytest.raises(tables.SummaryError, match="unknown profile"):
+        tables.profile("huge")
 
 
 def test_markdown_and_model_card_answer_the_questions(scratch_outputs):
-    prof = summary.profile("fast")
+    prof = tables.profile("fast")
     runs = ["wdbc-fast", "wdbc-paper-fast"]
     res, table, comp, diag, cal, eff = _tables(runs, {"wdbc-fast": _results("wdbc-fast"),
                                                       "wdbc-paper-fast": _results("wdbc-paper-fast", "paper", ("s42", "s43", "s44"), seed=1)})
-    best = summary.best_compressed(eff)
-    infl = summary.inflation_table(res["wdbc-paper-fast"], res["wdbc-fast"], {("SM", "tflite", "accuracy"): (0.9767, "abstract")})
-    verdict = summary.transfer_verdict(_transfer(0.6))
-    ranks = {r: summary.rank_tests(res[r]) for r in runs}
-    md, stated = writeup.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
+    best = tables.best_compressed(eff)
+    infl = tables.inflation_table(res["wdbc-paper-fast"], res["wdbc-fast"], {("SM", "tflite", "accuracy"): (0.9767, "abstract")})
+    verdict = tables.transfer_verdict(_transfer(0.6))
+    ranks = {r: tables.rank_tests(res[r]) for r in runs}
+    md, stated = documents.markdown(prof, runs, ["bcd-fast"], table, comp, diag, cal, infl, eff, best, verdict, ranks)
     for q in ("Does the student match the teacher?", "beat training the student from scratch",
               "best accuracy per byte and per microsecond", "from WDBC help on BCD", "97.67%", "Fast profile",
               "not available: bcd-fast", "## Answers at a glance", "| question | answer |"):
         assert q in md, q
     assert {c.name for c in stated} >= {"student_matches_teacher", "kd_beats_scratch"}
-    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}},
+    card = documents.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}},
                               verdict, res=res["wdbc-fast"])
     for s in ("Not a diagnostic device", "Intended use", "Limitations", "2,688 bytes", "sensitivity",
               "mean [corrected 95% CI] | naive 95% CI"):
@@ -271,12 +273,12 @@ def test_predictions_agree_with_results():
 def _tables(runs=("wdbc-fast", "bcd-fast"), res=None):
     """The tables notebook 08 builds, from synthetic results (``res``: {run: results rows}, default one per run)."""
     res = res or {r: _results(r, seed=i) for i, r in enumerate(runs)}
-    table = pd.concat([summary.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
-    comp = pd.concat([summary.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
+    table = pd.concat([tables.summary_table(res[r], 455, 114) for r in runs], ignore_index=True)
+    comp = pd.concat([tables.comparisons(res[r], 455, 114) for r in runs], ignore_index=True)
     pr = _pred()
-    diag = pd.concat([summary.diagnostic(pr.assign(run=r), res[r], "rigorous") for r in runs], ignore_index=True)
-    cal = pd.concat([summary.calibration(pr.assign(run=r), "rigorous") for r in runs], ignore_index=True)
-    eff = pd.concat([summary.efficiency(res[r], None) for r in runs], ignore_index=True)
+    diag = pd.concat([tables.diagnostic(pr.assign(run=r), res[r], "rigorous") for r in runs], ignore_index=True)
+    cal = pd.concat([tables.calibration(pr.assign(run=r), "rigorous") for r in runs], ignore_index=True)
+    eff = pd.concat([tables.efficiency(res[r], None) for r in runs], ignore_index=True)
     return res, table, comp, diag, cal, eff
 
 
@@ -287,11 +289,11 @@ def _set(comp, run, a, b, diff, lo, hi, note=""):
 
 
 def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs=("wdbc-fast", "bcd-fast"), paired=None):
-    prof = summary.profile("fast")
+    prof = tables.profile("fast")
     res, table, comp0, diag0, cal, eff = _tables(runs)
     comp = comp0 if comp is None else comp(comp0)
     diag = diag0 if diag is None else diag(diag0)
-    md, stated = writeup.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, summary.best_compressed(eff),
+    md, stated = documents.markdown(prof, list(runs), [], table, comp, diag, cal, None, eff, tables.best_compressed(eff),
                                   verdict, {}, latency=latency, target_only=target_only, paired=paired)
     return md, {(c.name, c.run): c for c in stated}
 
@@ -315,7 +317,7 @@ def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
     assert c[("kd_beats_scratch", "all")].verdict == "yes" and "**Does KD beat training from scratch?** Yes, on wdbc-fast" in md
     # the fast runs tune SM_scratch over as many cells as SM's grid (their scratch_grid_03.csv): said, with its limit
     assert "among as many cells on the same inner validation rows: as many cells, not the same search" in md
-    monkeypatch.setattr(writeup, "_scratch_cells", lambda run: None)  # a run whose SM_scratch was not tuned
+    monkeypatch.setattr(documents, "_scratch_cells", lambda run: None)  # a run whose SM_scratch was not tuned
     md, _ = _md(lambda x: _set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035))
     assert "SM_scratch was not tuned: the comparison favours KD" in md
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", -0.004, -0.015, 0.006), "bcd-fast", "SM", "SM_scratch", -0.03, -0.05, -0.01))
@@ -336,11 +338,11 @@ def test_report_teacher_at_specificity_0_states_numbers_not_a_cause():
 def test_report_latency_ties_and_diagnostic_rows():
     lat = {r: pd.DataFrame({"model": ["SM", "SM_INT8", "TM_PTQ"], "batch": [1, 1, 1], "median_us": [2.9, 2.8, 40.0],
                             "median_us_min": [2.8, 2.7, 39.0], "median_us_max": [3.0, 2.9, 41.0]}) for r in ("wdbc-fast", "bcd-fast")}
-    prof = summary.profile("fast")
+    prof = tables.profile("fast")
     res, table, comp, diag, cal, _ = _tables()
-    eff = pd.concat([summary.efficiency(res[r], lat[r]) for r in ("wdbc-fast", "bcd-fast")], ignore_index=True)
-    md, stated = writeup.markdown(prof, ["wdbc-fast", "bcd-fast"], [], table, comp, diag, cal, None, eff,
-                                  summary.best_compressed(eff), None, {}, latency=lat)
+    eff = pd.concat([tables.efficiency(res[r], lat[r]) for r in ("wdbc-fast", "bcd-fast")], ignore_index=True)
+    md, stated = documents.markdown(prof, ["wdbc-fast", "bcd-fast"], [], table, comp, diag, cal, None, eff,
+                                  tables.best_compressed(eff), None, {}, latency=lat)
     assert "fastest SM_INT8 = SM<br>" in md and "Fastest, tied within their repeat ranges: SM_INT8" in md
     assert not any(c.name == "fastest_tied" for c in stated)  # host timing: not a claim of claims.csv
     assert "| wdbc-fast | SM_scratch |" in md  # the diagnostic table has every student
@@ -350,12 +352,12 @@ def _transfer_with_prespecified(mean):
     pre = pd.DataFrame([{"run": "t", "features": "signed", "k": 1, "model": "LR", "part": "target", "metric": m,
                          "mean": mean, "sd": 0.01, "ci_low": mean - 0.002, "ci_high": mean + 0.002, "n": 10,
                          "majority": 0.65, "n_rows": 683} for m in ("accuracy", "sensitivity", "specificity")])
-    return summary.transfer_verdict(pd.concat([_transfer(0.6).assign(n_rows=683), pre], ignore_index=True))
+    return tables.transfer_verdict(pd.concat([_transfer(0.6).assign(n_rows=683), pre], ignore_index=True))
 
 
 def _paired(b, c, seeds=3):
     """targetonly.paired rows: the cell right on b rows the rule gets wrong, the rule on c rows the cell gets wrong."""
-    from lib import stats
+    from lib.core import stats
 
     rows = []
     for rule in ("pc1_sign", "two_means"):
@@ -384,17 +386,17 @@ def test_report_says_transfer_only_beyond_every_target_only_rule():
 
 
 def test_model_card_settings_come_from_the_results():
-    prof = summary.profile("fast")
+    prof = tables.profile("fast")
     res, table, comp, diag, cal, eff = _tables(("wdbc-fast",))
     r = res["wdbc-fast"].copy()
     sm = r.model == "SM"
     r.loc[sm, "kd_alpha"] = r.loc[sm, "fold"].map({"r0f0": 0.1, "r0f1": 0.5, "r1f0": 0.5, "r1f1": 0.3})
     r.loc[sm, "kd_temperature"] = r.loc[sm, "fold"].map({"r0f0": 7.0, "r0f1": 2.0, "r1f0": 2.0, "r1f1": 5.0})
-    card = writeup.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, res=r)
+    card = documents.model_card(prof, table, diag, cal, eff, {"wdbc-fast": {"n_splits": 4, "n_train": 400, "n_test": 114}}, res=r)
     assert "(0.5, 2) ×2" in card and "The exported model (split r0f0) used α = 0.1, T = 7" in card
     assert "α = 0.1, T = 10" not in card
     fixed = r.assign(kd_alpha=np.where(sm, 0.1, np.nan), kd_temperature=np.where(sm, 10.0, np.nan))
-    card = writeup.model_card(prof, table, diag, cal, eff, {}, res=fixed)
+    card = documents.model_card(prof, table, diag, cal, eff, {}, res=fixed)
     assert "α = 0.1, T = 10 on all 4 splits" in card
 
 
@@ -403,7 +405,7 @@ def test_inflation_corrected_interval_verdict_and_confounds():
 
     a, b = np.array([0.97, 0.98, 0.96, 0.975]), np.array([0.95, 0.94, 0.96, 0.945, 0.955])
     sa, sb = {"n_train": 483, "n_test": 86}, {"n_train": 386, "n_test": 114}
-    c = summary.corrected_difference(a, b, sa, sb)
+    c = tables.corrected_difference(a, b, sa, sb)
     va, vb = a.var(ddof=1) * (1 / 4 + 86 / 483), b.var(ddof=1) * (1 / 5 + 114 / 386)
     df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 4)
     half = st.t.ppf(0.975, df) * math.sqrt(va + vb)
@@ -414,7 +416,7 @@ def test_inflation_corrected_interval_verdict_and_confounds():
     rig = pd.DataFrame({"model": ["TM"] * 5 + ["SM_scratch"] * 5, "format": "keras", "accuracy": np.r_[b, b]})
     P = SimpleNamespace(teacher_lr=1e-4, teacher_epochs=50, batch_size=32, student_lr=1e-4, student_epochs=50)
     R = SimpleNamespace(teacher_lr=1e-4, teacher_epochs=50, batch_size=32, student_lr=1e-3, student_epochs=50)
-    t = summary.inflation_table(paper, rig, {("TM", "keras", "accuracy"): (None, "x"), ("SM_scratch", "keras", "accuracy"): (None, "y")},
+    t = tables.inflation_table(paper, rig, {("TM", "keras", "accuracy"): (None, "x"), ("SM_scratch", "keras", "accuracy"): (None, "y")},
                                 sizes={"paper": sa, "rigorous": sb}, settings={"paper": P, "rigorous": R}).set_index("model")
     assert t.loc["TM", "inflation_verdict"] == "inflated" and t.loc["TM", "confounds"] == ""
     assert t.loc["SM_scratch", "confounds"] == "student_lr 0.0001 vs 0.001"  # the learning-rate confound, labelled
@@ -425,32 +427,32 @@ def test_calibration_line_net_benefit_and_detectable_difference():
     rng = np.random.default_rng(3)
     p = rng.uniform(0.02, 0.98, 4000)
     y = (rng.uniform(size=4000) < p).astype(int)  # calibrated by construction
-    a, b = summary.calibration_line(y, p)
+    a, b = tables.calibration_line(y, p)
     assert abs(a) < 0.15 and abs(b - 1) < 0.15
     logit = np.log(p / (1 - p))
-    _, b_extreme = summary.calibration_line(y, 1 / (1 + np.exp(-3 * logit)))  # scores too extreme: slope < 1
+    _, b_extreme = tables.calibration_line(y, 1 / (1 + np.exp(-3 * logit)))  # scores too extreme: slope < 1
     assert b_extreme < 0.5
-    assert all(math.isnan(v) for v in summary.calibration_line(np.zeros(10), np.full(10, 0.3)))
-    nb = summary.net_benefit([1, 1, 0, 0], [0.9, 0.6, 0.4, 0.1], [0.5])
+    assert all(math.isnan(v) for v in tables.calibration_line(np.zeros(10), np.full(10, 0.3)))
+    nb = tables.net_benefit([1, 1, 0, 0], [0.9, 0.6, 0.4, 0.1], [0.5])
     assert nb[0] == pytest.approx(0.5)  # both cancers referred, no false alarm
-    nb = summary.net_benefit([1, 0, 0, 0], [0.9, 0.8, 0.1, 0.1], [0.2])
+    nb = tables.net_benefit([1, 0, 0, 0], [0.9, 0.8, 0.1, 0.1], [0.2])
     assert nb[0] == pytest.approx(1 / 4 - 1 / 4 * 0.2 / 0.8)
     d = np.array([0.01, -0.01, 0.02, 0.0, 0.015, -0.005])
-    mdd = summary.minimum_detectable(d, np.zeros(6), 455, 114)
+    mdd = tables.minimum_detectable(d, np.zeros(6), 455, 114)
     se = d.std(ddof=1) * math.sqrt(1 / 6 + 114 / 455)
     assert mdd == pytest.approx((st.t.ppf(0.975, 5) + st.t.ppf(0.8, 5)) * se)
-    assert math.isnan(summary.minimum_detectable([0.9, 0.9], [0.8, 0.8], 455, 114))
+    assert math.isnan(tables.minimum_detectable([0.9, 0.9], [0.8, 0.8], 455, 114))
 
 
 def test_protocol_text_states_shared_settings_once():
-    from lib import params as params_
+    from lib.core import params as params_
 
     s = {r: params_.load(r) for r in ("wdbc", "bcd", "pbcnt")}
-    text = writeup._protocol_text(s)
+    text = documents._protocol_text(s)
     assert text.count("class weights") == 1 and text.count("BatchNorm") == 1 and text.count("early stopping") == 1
     assert "(every rigorous run)" in text and text.endswith("; folds grouped by sample ID (bcd)")
-    assert writeup._protocol_text({"wdbc": s["wdbc"]}).endswith("(wdbc)")
-    assert writeup._protocol_text({"x": None}) == ""
+    assert documents._protocol_text({"wdbc": s["wdbc"]}).endswith("(wdbc)")
+    assert documents._protocol_text({"x": None}) == ""
 
 
 def test_grid_cells_count_distinct_cells(scratch_outputs):
@@ -458,9 +460,9 @@ def test_grid_cells_count_distinct_cells(scratch_outputs):
     d.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"alpha": [0.1, 0.1, 0.5], "temperature": [2, 2, 5], "split": ["a", "b", "a"]}) \
         .to_csv(d / "ablation_03.csv", index=False)
-    assert writeup._kd_cells("wdbc") == 2 and writeup._scratch_cells("wdbc") is None
+    assert documents._kd_cells("wdbc") == 2 and documents._scratch_cells("wdbc") is None
     pd.DataFrame({"lr": [1e-3], "split": ["a"]}).to_csv(d / "scratch_grid_03.csv", index=False)
-    assert writeup._scratch_cells("wdbc") is None  # no epochs column
+    assert documents._scratch_cells("wdbc") is None  # no epochs column
 
 
 def _infl_row(model, verdict, confounds, diff=-0.2, lo=-0.28, hi=-0.11, n_paper=483, n_rig=386):
@@ -472,18 +474,18 @@ def _infl_row(model, verdict, confounds, diff=-0.2, lo=-0.28, hi=-0.11, n_paper=
 def test_inflation_answer_when_every_row_is_confounded_and_when_not():
     rows = [_infl_row("SM_scratch", "deflated", "student_lr 0.0001 vs 0.001"),
             _infl_row("TM", "no_detectable_difference", "class_weight None vs balanced", 0.018, -0.016, 0.052)]
-    a = writeup.inflation_answer(rows)
+    a = documents.inflation_answer(rows)
     assert a.startswith("Not answerable from these two runs") and "leakage is mixed with training-set size" in a
     assert "SM_scratch keras accuracy -20.0 points [-28.0, -11.0]" in a and "No headline" not in a
     clean = [_infl_row("TM", "inflated", "", 0.05, 0.01, 0.09, 386, 386),
              _infl_row("SM_scratch", "deflated", "student_lr 0.0001 vs 0.001", n_paper=386)]
-    b = writeup.inflation_answer(clean)
+    b = documents.inflation_answer(clean)
     assert b.startswith("Inflated beyond the intervals: TM keras accuracy") and "not counted" in b and "mixed" not in b
-    assert writeup.inflation_answer([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01, 386, 386)]) \
+    assert documents.inflation_answer([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01, 386, 386)]) \
         == "No headline is detectably inflated; no detectable difference: TM keras accuracy."
-    assert writeup.inflation_verdict(rows) == "not_answerable" and writeup.inflation_verdict(clean) == "inflated"
-    assert writeup.inflation_verdict([]) == "not_answered"
-    assert writeup.inflation_verdict([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01)]) == "none_detectable"
+    assert documents.inflation_verdict(rows) == "not_answerable" and documents.inflation_verdict(clean) == "inflated"
+    assert documents.inflation_verdict([]) == "not_answered"
+    assert documents.inflation_verdict([_infl_row("TM", "no_detectable_difference", "", 0.0, -0.01, 0.01)]) == "none_detectable"
 
 
 def test_protocol_settings_quoted_from_the_params():
@@ -492,14 +494,14 @@ def test_protocol_settings_quoted_from_the_params():
     paper = SimpleNamespace(pca_components=26, is_paper=True, test_size=0.15)
     rig = SimpleNamespace(pca_components=26, is_paper=False, kd_lr=1e-3, kd_epochs=50, kd_alpha=0.1, kd_temperature=10.0)
     # PCA of unscaled vs standardised features: a preprocessing difference that is not the leakage itself
-    assert summary._setting(paper, "pca_input") != summary._setting(rig, "pca_input")
-    assert "unscaled" in summary._setting(paper, "pca_input")
-    d = writeup._paper_design(paper)
+    assert tables._setting(paper, "pca_input") != tables._setting(rig, "pca_input")
+    assert "unscaled" in tables._setting(paper, "pca_input")
+    d = documents._paper_design(paper)
     assert "PCA(26) of unscaled features fit on every row" in d and "85/15" in d and "selection" not in d
-    assert writeup._paperloss_budget(rig) == ("SM's learning rate and epochs (Adam 0.001, 50 epochs) with (α, T) fixed at "
+    assert documents._paperloss_budget(rig) == ("SM's learning rate and epochs (Adam 0.001, 50 epochs) with (α, T) fixed at "
                                               "(0.1, 10), not chosen on inner validation as SM's are, against the tuned SM_scratch")
     diag = pd.DataFrame({"run": ["p"], "model": ["TM"], "tp": [122], "fn": [0], "tn": [0], "fp": [11]})
-    assert writeup.majority_rates(diag, ["p", "absent"]) == {"p": pytest.approx(122 / 133)}
+    assert documents.majority_rates(diag, ["p", "absent"]) == {"p": pytest.approx(122 / 133)}
 
 
 def test_pareto_front_includes_the_student_trained_without_kd():
@@ -509,10 +511,10 @@ def test_pareto_front_includes_the_student_trained_without_kd():
     comp = pd.DataFrame({"run": "r", "metric": "accuracy", "a": "SM", "b": ["TM_pruned"], "mean_diff": [-0.018],
                          "corrected_ci_low": [-0.05], "corrected_ci_high": [0.014]})
     diag = pd.DataFrame(columns=["run", "model", "specificity_pooled", "sensitivity_pooled"])
-    (row,) = writeup.efficiency_claims(eff, {}, diag, comp)
+    (row,) = documents.efficiency_claims(eff, {}, diag, comp)
     assert row["front_size"] == ["SM_INT8", "SM", "SM_scratch"]  # TM_pruned is dominated by SM_scratch
     assert row["compared"] and row["detectable"] == []  # so size, not accuracy, orders the front
-    (row,) = writeup.efficiency_claims(eff, {}, diag, comp.assign(corrected_ci_high=-0.001))
+    (row,) = documents.efficiency_claims(eff, {}, diag, comp.assign(corrected_ci_high=-0.001))
     assert row["detectable"] == ["SM − TM_pruned -1.8 [-5.0, -0.1]"]
 
 
@@ -520,14 +522,14 @@ def test_answers_forest_draws_every_question_on_its_own_scale():
     import matplotlib
 
     matplotlib.use("Agg")
-    from lib import claims as cl
+    from lib.analysis import claims as cl
 
     def q(a, b, lo, hi):
         return {"a": a, "b": b, "claims": [cl.Claim(f"{a}-{b}", r, "inconclusive", value=(lo + hi) / 2, low=lo, high=hi,
                                                     naive_low=lo / 2, naive_high=hi / 2) for r in ("wdbc", "bcd")]}
     glance = [q("SM", "TM", -0.01, 0.07), q("SM", "SM_scratch", -0.03, 0.02), q("SM_scratch", "TM", 0.01, 0.15),
               q("SM_INT8", "LR", -0.02, 0.02), q("SM_INT8", "RF", -0.14, 0.06)]
-    fig = writeup.answers_forest(glance, 0.02)
+    fig = documents.answers_forest(glance, 0.02)
     shown = [ax for ax in fig.axes if ax.get_visible()]
     assert len(shown) == 5 and len(fig.axes) == 6  # 2 rows of 3, the sixth hidden
     assert [ax.get_title() for ax in shown][2:] == ["SM_scratch − TM", "SM_INT8 − LR", "SM_INT8 − RF"]
@@ -536,24 +538,24 @@ def test_answers_forest_draws_every_question_on_its_own_scale():
 
 
 def test_model_card_latency_range_and_host_noise():
-    prof = summary.profile("fast")
+    prof = tables.profile("fast")
     res, table, comp, diag, cal, eff = _tables(("wdbc-fast",))
     lat = pd.DataFrame({"model": ["SM_INT8", "SM", "SM_scratch"], "batch": 1, "median_us": [2.2, 3.8, 2.2],
                         "median_us_min": [1.9, 3.7, 2.2], "median_us_max": [3.4, 3.9, 3.3]})
-    card = writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"], latency=lat)
+    card = documents.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"], latency=lat)
     assert "1.9-3.4 µs over repeats" in card and "1.73x apart on this host" in card
-    assert "over repeats" not in writeup.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
+    assert "over repeats" not in documents.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
 
 
 def test_a_better_verdict_says_when_it_does_not_survive_holm():
-    from lib import claims as cl
+    from lib.analysis import claims as cl
 
     comp = pd.DataFrame([{"run": "r", "metric": "accuracy", "a": "SM_scratch", "b": "TM", "mean_diff": 0.082, "n_splits": 10,
                           "naive_ci_low": 0.047, "naive_ci_high": 0.117, "corrected_ci_low": 0.012, "corrected_ci_high": 0.152,
                           "corrected_p": 0.026, "corrected_p_holm": p, "note": None, "detectable_80": 0.1} for p in (0.36,)])
     c = cl.difference(comp, "r", "SM_scratch", "TM", "accuracy", 0.02)
     assert c.verdict == "a_better" and c.detail["p_holm"] == 0.36
-    w = writeup._env().get_template("claims.j2").module
+    w = documents._env().get_template("claims.j2").module
     assert str(w.reading(c, "SM_scratch", "TM")) == ("SM_scratch better (unadjusted; not after Holm's adjustment over the "
                                                      "run's comparisons, p = .360)")
     assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better (not after Holm)"
@@ -572,23 +574,23 @@ def test_report_teacher_question_says_yes_only_on_a_verdict_and_not_shown_otherw
 
 
 def test_the_atomic_writers_never_leave_a_half_written_file(tmp_path):
-    """lib.fmt's writers (results, predictions, splits, TFLite models, reports): a write that fails part-way
+    """lib.core.formatting's writers (results, predictions, splits, TFLite models, reports): a write that fails part-way
     leaves the previous file as it was and no temporary file looking finished; a good write replaces it."""
-    from lib import fmt
+    from lib.core import formatting
 
     class Unwritable:  # its bytes cannot be had: the write fails
         def __bytes__(self):
             raise OSError("disk full")
 
-    target = fmt.write_bytes(b"old model", tmp_path / "m" / "TM_r0f0.tflite")
+    target = formatting.write_bytes(b"old model", tmp_path / "m" / "TM_r0f0.tflite")
     with pytest.raises(OSError, match="disk full"):
-        fmt.write_bytes(Unwritable(), target)
+        formatting.write_bytes(Unwritable(), target)
     assert target.read_bytes() == b"old model" and [p.name for p in target.parent.iterdir()] == ["TM_r0f0.tflite"]
     bad = pd.DataFrame({"a": [1]})
     with pytest.raises(TypeError):
-        fmt.write_csv(bad, tmp_path / "r.csv", no_such_option=1)
+        formatting.write_csv(bad, tmp_path / "r.csv", no_such_option=1)
     assert not (tmp_path / "r.csv").exists()
-    fmt.write_csv(pd.DataFrame({"x": [0.123456789]}), tmp_path / "r.csv", float_format="%.3g")
+    formatting.write_csv(pd.DataFrame({"x": [0.123456789]}), tmp_path / "r.csv", float_format="%.3g")
     assert (tmp_path / "r.csv").read_text() == "x\n0.123\n"
-    fmt.write_text("new", target)
+    formatting.write_text("new", target)
     assert target.read_text() == "new" and sorted(p.name for p in tmp_path.rglob("*.tmp")) == []

@@ -1,4 +1,4 @@
-"""lib.transfer and lib.runs: transfer params (validation, extends, injection), the experiment's outputs and their
+"""lib.transfer.experiment and lib.analysis.runs: transfer params (validation, extends, injection), the experiment's outputs and their
 determinism, label-freeness of the signed features, the sign-flip enumeration."""
 import dataclasses
 
@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib import crossdataset, params, runs, summary, transfer
-from lib.params import ParamsError
+from lib.analysis import runs, tables
+from lib.core import params
+from lib.transfer import alignment, experiment, transfer_params, verdict
+from lib.core.params import ParamsError
 
 BASE = "dataset: wdbc\nprotocol: paper\n"
 BLOCK = "transfer:\n  target: bcd\n"
@@ -15,7 +17,7 @@ BLOCK = "transfer:\n  target: bcd\n"
 
 # ------------------------------------------------------------------------------------------------ params
 def test_committed_transfer_runs():
-    full, fast = transfer.load("wdbc-to-bcd"), transfer.load("wdbc-to-bcd-fast")
+    full, fast = transfer_params.load("wdbc-to-bcd"), transfer_params.load("wdbc-to-bcd-fast")
     assert (full.source, full.target, full.seeds, full.holdout_size) == ("wdbc", "bcd", 10, 0.4)
     assert full.k_values == tuple(range(3, 10)) and full.features == ("authors", "signed")
     assert full.seed_list == list(range(42, 52)) and full.sign_convention == "v"
@@ -28,7 +30,7 @@ def test_committed_transfer_runs():
     assert fast.params.teacher_epochs == 3 and fast.params.kd_lr == 1e-3
     assert runs.transfer_runs() == ["wdbc-to-bcd", "wdbc-to-bcd-fast"]
     assert "wdbc-to-bcd-fast" not in runs.ordinary_runs() and "wdbc-fast" in runs.ordinary_runs()
-    with pytest.raises(ParamsError, match="unknown key.*'transfer'"):  # lib.params knows no transfer runs
+    with pytest.raises(ParamsError, match="unknown key.*'transfer'"):  # lib.core.params knows no transfer runs
         params.load("wdbc-to-bcd")
 
 
@@ -36,7 +38,7 @@ def test_runs_validates_every_params_file(capsys):
     assert runs.main([]) == 0
     out = capsys.readouterr().out
     assert all(f"ok  {r}" in out for r in params.all_runs())
-    assert isinstance(runs.load_any("wdbc-to-bcd"), transfer.TransferParams)
+    assert isinstance(runs.load_any("wdbc-to-bcd"), transfer_params.TransferParams)
     assert isinstance(runs.load_any("wdbc-fast"), params.Params)
 
 
@@ -80,7 +82,7 @@ def test_bad_transfer_params_name_the_key(params_dir, text, match, write):
 def test_source_must_be_wdbc(params_dir, write):
     write(params_dir, "bad", "dataset: bcd\nprotocol: paper\n" + BLOCK)
     with pytest.raises(ParamsError, match="'dataset' = 'bcd'.*only WDBC -> BCD"):
-        transfer.load("bad")
+        transfer_params.load("bad")
 
 
 def test_extends_merges_the_nested_block(params_dir, write):
@@ -88,74 +90,75 @@ def test_extends_merges_the_nested_block(params_dir, write):
     write(params_dir, "child", "extends: base\nteacher_epochs: 2\ntransfer:\n  k_values: [9, 3]\n")
     write(params_dir, "grandchild", "extends: child\n")
     for run in ("child", "grandchild"):
-        T = transfer.load(run)
+        T = transfer_params.load(run)
         assert (T.seeds, T.k_values, T.sign_convention, T.target) == (5, (3, 9), "u", "bcd")
         assert T.params.teacher_epochs == 2 and T.run == run
     assert runs.is_transfer("grandchild")
     write(params_dir, "plain", BASE)
     assert not runs.is_transfer("plain")
     with pytest.raises(ParamsError, match="not a transfer run"):
-        transfer.load("plain")
+        transfer_params.load("plain")
     write(params_dir, "loop", "extends: loop2\n")
     write(params_dir, "loop2", "extends: loop\n")
     with pytest.raises(ParamsError, match="loops"):
-        transfer.load("loop")
+        transfer_params.load("loop")
 
 
 def test_for_notebook_applies_injected_values():
     # papermill -f params/wdbc-to-bcd-fast.yaml injects the file's own (partial) transfer block
     ns = {"run": "wdbc-to-bcd-fast", "extends": "wdbc-to-bcd", "teacher_epochs": 3,
           "transfer": {"seeds": 2, "k_values": [3, 6]}, "description": "x"}
-    T = transfer.for_notebook(ns)
+    T = transfer_params.for_notebook(ns)
     assert (T.seeds, T.k_values, T.params.teacher_epochs, T.params.description) == (2, (3, 6), 3, "x")
-    T = transfer.for_notebook({"run": "wdbc-to-bcd", "seed": 7, "transfer": {"seeds": 3}})
+    T = transfer_params.for_notebook({"run": "wdbc-to-bcd", "seed": 7, "transfer": {"seeds": 3}})
     assert T.seed_list == [7, 8, 9] and T.k_values == tuple(range(3, 10))
     with pytest.raises(ParamsError, match="'transfer.k_values'"):
-        transfer.for_notebook({"run": "wdbc-to-bcd", "transfer": {"k_values": [1]}})
+        transfer_params.for_notebook({"run": "wdbc-to-bcd", "transfer": {"k_values": [1]}})
     with pytest.raises(ParamsError, match="must define 'run'"):
-        transfer.for_notebook({})
+        transfer_params.for_notebook({})
     # re-running the notebook's cell: by then 'transfer' is the module, not the injected block
-    assert transfer.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": transfer}).seeds == 2
+    assert transfer_params.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": experiment}).seeds == 2
     with pytest.raises(ParamsError, match="injected 'transfer' = 3 must be a mapping"):
-        transfer.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": 3})
+        transfer_params.for_notebook({"run": "wdbc-to-bcd-fast", "transfer": 3})
 
 
 # ------------------------------------------------------------------------------------------------ pure parts
 @pytest.fixture(scope="module")
 def D():
-    return transfer.load_data(transfer.load("wdbc-to-bcd-fast"))
+    return experiment.load_data(transfer_params.load("wdbc-to-bcd-fast"))
 
 
 def test_signed_features_are_label_free(D):
     """BCD labels are never an input: permuting them leaves every feature array unchanged."""
-    tr, ho = crossdataset.authors_split(D.y_source, seed=0)
-    permuted = transfer.Data(D.W, D.y_source, D.B, np.random.default_rng(0).permutation(D.y_target),
+    tr, ho = alignment.authors_split(D.y_source, seed=0)
+    permuted = experiment.Data(D.W, D.y_source, D.B, np.random.default_rng(0).permutation(D.y_target),
                              D.source_features, D.target_features)
     for method in ("signed", "authors"):
-        for a, b in zip(transfer.features(method, D, 4, tr, ho), transfer.features(method, permuted, 4, tr, ho)):
+        for a, b in zip(experiment.features(method, D, 4, tr, ho), experiment.features(method, permuted, 4, tr, ho)):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown feature method"):
-        transfer.features("pls", D, 4, tr, ho)
+        experiment.features("pls", D, 4, tr, ho)
 
 
 @pytest.mark.parametrize("k", [1, 3, 6])
 def test_sign_patterns_enumerate_every_pattern(k):
-    pats = transfer.sign_patterns(k)
-    assert pats.shape == (2 ** k, k) and len({transfer.pattern_string(p) for p in pats}) == 2 ** k
-    assert transfer.pattern_string(pats[0]) == "+" * k and set(np.unique(pats)) == {-1.0, 1.0}
+    pats = experiment.sign_patterns(k)
+    assert pats.shape == (2 ** k, k) and len({experiment.pattern_string(p) for p in pats}) == 2 ** k
+    assert experiment.pattern_string(pats[0]) == "+" * k and set(np.unique(pats)) == {-1.0, 1.0}
 
 
 def test_sign_flip_scores_one_row_per_pattern_and_solver_pattern_is_the_plain_input(D):
-    from lib import metrics, models
+    from lib.core import metrics
+    from lib.train import architectures
 
-    tr, ho = crossdataset.authors_split(D.y_source, seed=0)
-    _, _, Xt = transfer.features("authors", D, 3, tr, ho)
-    solver = crossdataset.authors_orientation(D.B, 3, "v")
-    model = models.build_student(3)
-    flips = transfer.sign_flip_scores(model, Xt, D.y_target, solver)
+    tr, ho = alignment.authors_split(D.y_source, seed=0)
+    _, _, Xt = experiment.features("authors", D, 3, tr, ho)
+    solver = alignment.authors_orientation(D.B, 3, "v")
+    model = architectures.build_student(3)
+    flips = experiment.sign_flip_scores(model, Xt, D.y_target, solver)
     assert len(flips) == 2 ** 3 and flips.pattern.is_unique
     direct = metrics.classify(D.y_target, model.predict(Xt, verbose=0))
-    row = flips.set_index("pattern").loc[transfer.pattern_string(solver)]
+    row = flips.set_index("pattern").loc[experiment.pattern_string(solver)]
     assert row.accuracy == pytest.approx(direct["accuracy"])
     assert row.sensitivity == pytest.approx(direct["sensitivity"])
     # authors_orientation: the solver's components times the pattern have loadings summing positive
@@ -171,14 +174,14 @@ def test_summarize_and_verdict_on_synthetic_rows():
     rows = []
     for f, m in (("authors", "SM"), ("authors", "TM"), ("signed", "LR")):
         for s in range(4):
-            for part in transfer.PARTS:
+            for part in experiment.PARTS:
                 acc = 0.9 if m == "LR" else rng.uniform(0.5, 0.8)
                 rows.append({"run": "r", "features": f, "k": 3, "seed": s, "model": m, "part": part, "n": 100,
                              "accuracy": acc, "sensitivity": acc, "specificity": acc, "balanced_accuracy": acc,
                              "roc_auc": acc, "brier": 0.1, "tp": 1, "fp": 1, "tn": 1, "fn": 1})
-    summ = transfer.summarize(pd.DataFrame(rows), y)
-    assert list(summ.columns) == list(transfer.SUMMARY_COLUMNS)
-    assert len(summ) == 3 * len(transfer.PARTS) * len(transfer.SUMMARY_METRICS) and (summ.n == 4).all()
+    summ = experiment.summarize(pd.DataFrame(rows), y)
+    assert list(summ.columns) == list(experiment.SUMMARY_COLUMNS)
+    assert len(summ) == 3 * len(experiment.PARTS) * len(experiment.SUMMARY_METRICS) and (summ.n == 4).all()
     tgt = summ[(summ.part == "target")].set_index(["features", "model", "metric"])
     assert tgt.loc[("authors", "SM", "accuracy"), "majority"] == pytest.approx(0.65)
     assert tgt.loc[("authors", "SM", "sensitivity"), "majority"] == 0
@@ -187,14 +190,14 @@ def test_summarize_and_verdict_on_synthetic_rows():
     has_authors = summ.authors_low.notna()
     assert has_authors.sum() == 1 and tgt.loc[("authors", "SM", "accuracy"), "authors_low"] > \
         tgt.loc[("authors", "SM", "accuracy"), "ci_low"]  # z with n = 13 is narrower than t with n = 4
-    text = "\n".join(transfer.verdict(summ))
+    text = "\n".join(verdict.verdict(summ))
     assert "Above the majority class: 1 of 3 cells have a 95% t-interval of target accuracy entirely above 65.0%" in text \
         and "signed k=3 LR" in text
 
 
 # ------------------------------------------------------------------------------------------------ experiment
 def _tiny():
-    return transfer.load("wdbc-to-bcd-fast", teacher_epochs=1, student_epochs=1, kd_epochs=1,
+    return transfer_params.load("wdbc-to-bcd-fast", teacher_epochs=1, student_epochs=1, kd_epochs=1,
                          transfer={"seeds": 1, "k_values": [3]})
 
 
@@ -204,8 +207,8 @@ def tiny_run(tmp_path_factory):
     mp.setenv("KDSTUDY_OUTPUTS", str(tmp_path_factory.mktemp("outputs")))
     try:
         T = _tiny()
-        out = transfer.experiment(T, log=lambda s: None)
-        files = {k: p.read_bytes() for k, p in transfer.output_paths(T.run).items()}
+        out = experiment.experiment(T, log=lambda s: None)
+        files = {k: p.read_bytes() for k, p in experiment.output_paths(T.run).items()}
         yield T, out, files
     finally:
         mp.undo()
@@ -214,22 +217,22 @@ def tiny_run(tmp_path_factory):
 def test_experiment_outputs_schema(tiny_run):
     T, out, files = tiny_run
     df, summ = out.transfer, out.summary
-    assert list(df.columns) == list(transfer.TRANSFER_COLUMNS)
+    assert list(df.columns) == list(experiment.TRANSFER_COLUMNS)
     cnn = df[df.model != "LR"]
     assert len(cnn) == 2 * 1 * 1 * 3 * 3  # features x k x seeds x models x parts
-    assert set(cnn.model) == set(transfer.CNN_MODELS) and set(df.part) == set(transfer.PARTS)
+    assert set(cnn.model) == set(experiment.CNN_MODELS) and set(df.part) == set(experiment.PARTS)
     lr = df[df.model == "LR"]
-    assert sorted(lr.k.unique()) == list(transfer.LR_K_VALUES) and set(lr.features) == {"signed"}
+    assert sorted(lr.k.unique()) == list(experiment.LR_K_VALUES) and set(lr.features) == {"signed"}
     n = df.groupby("part").n.first()
     assert (n.wdbc_train, n.wdbc_holdout, n.target) == (341, 228, 683)
     assert ((df.tp + df.fn + df.tn + df.fp) == df.n).all() and df.accuracy.between(0, 1).all()
     assert out.majority == pytest.approx(444 / 683)
-    assert list(summ.columns) == list(transfer.SUMMARY_COLUMNS) and (summ.n == 1).all()
-    assert out.sign_flips.empty and list(out.sign_flips.columns) == list(transfer.FLIP_COLUMNS)  # k = 6 not run
+    assert list(summ.columns) == list(experiment.SUMMARY_COLUMNS) and (summ.n == 1).all()
+    assert out.sign_flips.empty and list(out.sign_flips.columns) == list(experiment.FLIP_COLUMNS)  # k = 6 not run
     assert set(files) == {"transfer", "summary", "sign_flips"}
-    assert pd.read_csv(transfer.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
-    assert not list(transfer.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
-    assert "no interval" in "\n".join(transfer.verdict(summ))
+    assert pd.read_csv(experiment.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
+    assert not list(experiment.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
+    assert "no interval" in "\n".join(verdict.verdict(summ))
 
 
 def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
@@ -237,8 +240,8 @@ def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
     CSVs (to keep the suite fast it re-runs the authors' half of the tiny experiment only)."""
     T, first, _ = tiny_run
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
-    again = transfer.experiment(dataclasses.replace(T, features=("authors",)), log=lambda s: None)
-    written = pd.read_csv(transfer.output_paths(T.run)["transfer"])
+    again = experiment.experiment(dataclasses.replace(T, features=("authors",)), log=lambda s: None)
+    written = pd.read_csv(experiment.output_paths(T.run)["transfer"])
     for df in (again.transfer, written):
         assert df.to_csv(index=False) == first.transfer[first.transfer.features == "authors"].to_csv(index=False)
     assert again.summary.to_csv(index=False) == \
@@ -263,61 +266,62 @@ def test_cells_criterion_majority_then_rules():
                            ("signed", 3, "SM"): (0.90, 0.89, 0.91, 0.85),
                            ("authors", 6, "SM"): (0.72, 0.66, 0.78, 0.45),  # accuracy above, balanced not
                            ("authors", 3, "TM"): (0.60, 0.50, 0.70, 0.40)})
-    c = transfer.cells(summ).set_index(["features", "k", "model"])
+    c = verdict.cells(summ).set_index(["features", "k", "model"])
     assert c.above_majority.to_dict() == {("signed", 1, "LR"): True, ("signed", 3, "SM"): True,
                                           ("authors", 6, "SM"): False, ("authors", 3, "TM"): False}
     rules = {"pc1_sign": 0.966, "two_means": 0.958}
     with pytest.raises(ValueError, match="n_rows"):
-        transfer.cells(summ, rules)
-    c = transfer.cells(summ, rules, n_rows=683).set_index(["features", "k", "model"])
+        verdict.cells(summ, rules)
+    c = verdict.cells(summ, rules, n_rows=683).set_index(["features", "k", "model"])
     # 96.8 [96.7, 96.9] over seeds clears 96.6, but over 683 rows its Wilson bound (95.2) does not
     assert c.loc[("signed", 1, "LR"), "low_rows"] == pytest.approx(0.952, abs=0.002)
     assert not c.above_rules.any()
-    big = transfer.cells(summ, rules, n_rows=200_000).set_index(["features", "k", "model"])
+    big = verdict.cells(summ, rules, n_rows=200_000).set_index(["features", "k", "model"])
     assert big.above_rules.to_dict()[("signed", 1, "LR")] and big.above_rules.sum() == 1
-    lines = transfer.verdict(summ, rules, n_rows=683)
+    lines = verdict.verdict(summ, rules, n_rows=683)
     assert lines[-1].startswith("Verdict: no cell is shown to transfer. 2 cell(s) beat the majority class")
     assert "The closest, signed k=1 LR: 96.8%" in lines[-1] and "Wilson lower bound over the target rows 95.2%" in lines[-1]
-    yes = transfer.verdict(summ, rules, n_rows=200_000)
+    yes = verdict.verdict(summ, rules, n_rows=200_000)
     assert yes[-1].startswith("Verdict: 1 of 4 cells transfer") and yes[-1].endswith("signed k=1 LR.")
     # without the rules the word 'transfers' is withheld
-    assert "needs the target-only rules" in transfer.verdict(summ)[-1]
+    assert "needs the target-only rules" in verdict.verdict(summ)[-1]
     none = _cells_summary({("authors", 3, "TM"): (0.60, 0.50, 0.70, 0.40)})
-    assert transfer.verdict(none, rules, n_rows=683)[-1] == \
+    assert verdict.verdict(none, rules, n_rows=683)[-1] == \
         "Verdict: no cell transfers: none even beats always answering 'benign'."
     # notebook 08 reads the same criterion
-    v = summary.transfer_verdict(summ)
+    v = tables.transfer_verdict(summ)
     assert v["n_above"] == 2 and set(v["above"]["model"]) == {"LR", "SM"}
 
 
 def test_confounds_come_from_the_params():
-    T = transfer.load("wdbc-to-bcd")
-    (lr,) = transfer.confounds(T.params)
+    T = transfer_params.load("wdbc-to-bcd")
+    (lr,) = verdict.confounds(T.params)
     assert lr.startswith("learning-rate confound: SM_scratch trains at Adam 0.0001, SM at 0.001 (10x)")
-    assert transfer.model_label(T.params, "SM_scratch") == "SM_scratch (Adam 0.0001: learning-rate confound)"
-    same = transfer.load("wdbc-to-bcd", student_lr=1e-3)
-    assert transfer.confounds(same.params) == [] and transfer.model_label(same.params, "SM_scratch") == "SM_scratch"
-    ep = transfer.load("wdbc-to-bcd", student_lr=1e-3, student_epochs=20)
-    assert transfer.confounds(ep.params) == ["epoch confound: SM_scratch trains 20 epochs, SM 50"]
-    lines = transfer.verdict(_cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95)}),
-                             confound=transfer.confounds(T.params))
+    assert verdict.model_label(T.params, "SM_scratch") == "SM_scratch (Adam 0.0001: learning-rate confound)"
+    same = transfer_params.load("wdbc-to-bcd", student_lr=1e-3)
+    assert verdict.confounds(same.params) == [] and verdict.model_label(same.params, "SM_scratch") == "SM_scratch"
+    ep = transfer_params.load("wdbc-to-bcd", student_lr=1e-3, student_epochs=20)
+    assert verdict.confounds(ep.params) == ["epoch confound: SM_scratch trains 20 epochs, SM 50"]
+    lines = verdict.verdict(_cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95)}),
+                             confound=verdict.confounds(T.params))
     assert lines[-1].startswith("Note: learning-rate confound")
 
 
 def test_the_transfer_teacher_is_the_same_without_its_logged_validation(D):
-    """03b trains its teacher without the WDBC holdout as Keras validation data (transfer.teacher_prep): the
+    """03b trains its teacher without the WDBC holdout as Keras validation data (experiment.teacher_prep): the
     authors' validation only logged a curve, so the weights are bit for bit those of a teacher validated."""
-    from lib import preprocess, training
+    from lib.data import preprocess
+    from lib.train import fitting
 
-    T = transfer.load("wdbc-to-bcd-fast")
+    T = transfer_params.load("wdbc-to-bcd-fast")
     P = dataclasses.replace(T.params, teacher_epochs=2)
-    tr, ho = crossdataset.authors_split(D.y_source, seed=T.seed_list[0], test_size=T.holdout_size)
-    Xtr, Xho, Xt = transfer.features("authors", D, 5, tr, ho, T.sign_convention)
+    tr, ho = alignment.authors_split(D.y_source, seed=T.seed_list[0], test_size=T.holdout_size)
+    Xtr, Xho, Xt = experiment.features("authors", D, 5, tr, ho, T.sign_convention)
     prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
-    validated = training.train_teacher(P, prep, 7)
-    alone = training.train_teacher(P, transfer.teacher_prep(P, prep), 7)
+    validated = fitting.train_teacher(P, prep, 7)
+    alone = fitting.train_teacher(P, experiment.teacher_prep(P, prep), 7)
     assert "val_loss" in validated.history and "val_loss" not in alone.history
     assert all(np.array_equal(a, b) for a, b in zip(validated.model.get_weights(), alone.model.get_weights()))
     recomputing = dataclasses.replace(P, bn_recompute=True)  # the BatchNorm recompute would use validation ...
     with pytest.raises(ValueError, match=r"bn_recompute \(True\) would use it"):  # ... so it is not dropped
-        transfer.teacher_prep(recomputing, prep)
+        experiment.teacher_prep(recomputing, prep)

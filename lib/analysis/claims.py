@@ -1,7 +1,7 @@
 """The report's conclusions as computed claims (notebook 08, issue 13).
 
 Every sentence of ``summary.md`` and ``model_card.md`` that states a conclusion is rendered from a :class:`Claim`
-whose ``verdict`` is computed from the tables of :mod:`lib.summary`; the wording of each verdict lives in the
+whose ``verdict`` is computed from the tables of :mod:`lib.analysis.tables`; the wording of each verdict lives in the
 templates (``templates/*.md.j2``), so a sentence cannot outlive the numbers that support it. The claims are also
 written to ``outputs/<profile>/claims.csv`` (one row each: name, run, verdict, value and its corrected interval),
 which the re-execution checks compare exactly on the verdict and within tolerance on the numbers.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import paths
+from lib.core import paths
 
 DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
 # Every decision the report needs, and the type of its value.
@@ -157,7 +157,7 @@ def read_interval(lo: float, hi: float, margin: float) -> str:
 
 def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin: float,
                name: str | None = None) -> Claim:
-    """The claim on A - B of one run and metric from ``comparisons.csv`` (lib.summary.comparisons)."""
+    """The claim on A - B of one run and metric from ``comparisons.csv`` (lib.analysis.tables.comparisons)."""
     m = comp[(comp["run"] == run) & (comp["a"] == a) & (comp["b"] == b) & (comp["metric"] == metric)]
     name = name or f"{a}-{b}:{metric}"
     if m.empty:

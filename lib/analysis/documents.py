@@ -1,7 +1,7 @@
-"""The words of notebook 08: ``summary.md`` and ``model_card.md`` rendered from Jinja2 templates (``lib/templates/``)
-filled with the tables of :mod:`lib.summary`.
+"""The words of notebook 08: ``summary.md`` and ``model_card.md`` rendered from Jinja2 templates (``lib/analysis/templates/``)
+filled with the tables of :mod:`lib.analysis.tables`.
 
-No conclusion is fixed text: each is a claim of :mod:`lib.claims` (a verdict computed from a corrected interval
+No conclusion is fixed text: each is a claim of :mod:`lib.analysis.claims` (a verdict computed from a corrected interval
 and a margin fixed in ``params/report/decisions.yaml``), and the templates word each verdict
 (``templates/claims.j2``). Settings quoted (alpha and T per split, parameter counts, epochs, learning rates) are
 read from the runs' results and params. :func:`markdown` also returns the claims it states, for ``claims.csv``.
@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths, stats
-from .summary import (COMPRESSED, COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile,
-                      fmt_ci, fmt_p)
+from lib.core import paths, stats
+from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
-# summary.md and model_card.md are rendered from Jinja2 templates (lib/templates/) filled with computed values;
-# every conclusion is a claim of lib.claims whose wording follows from its verdict (templates/claims.j2).
+# summary.md and model_card.md are rendered from Jinja2 templates (lib/analysis/templates/) filled with computed values;
+# every conclusion is a claim of lib.analysis.claims whose wording follows from its verdict (templates/claims.j2).
 TEMPLATES = paths.ROOT / "lib" / "templates"
 
 
@@ -72,7 +71,7 @@ def _env():
 
 
 def render(template: str, **context) -> str:
-    """Render ``lib/templates/<template>``; an undefined name is an error, never an empty string."""
+    """Render ``lib/analysis/templates/<template>``; an undefined name is an error, never an empty string."""
     return _env().get_template(template).render(**context).rstrip() + "\n"
 
 
@@ -107,7 +106,7 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) 
     """Every claim of summary.md, computed from the comparisons: per run SM - TM, SM_INT8 - TM, SM - SM_scratch,
     SM_paperloss - SM_scratch (accuracy, margin_accuracy) and SM - TM on sensitivity (margin_sensitivity); the
     two answers across rigorous runs."""
-    from . import claims as cl
+    from lib.analysis import claims as cl
 
     m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
     out = {}
@@ -135,7 +134,7 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
     otherwise size alone orders the front; the fastest models with their ties (overlapping ranges of medians over
     repeats, widened by the spread of one network's latencies when ``tie_rule`` says so); and whether the smallest
     model on the front answers the majority class."""
-    from . import claims as cl
+    from lib.analysis import claims as cl
 
     rows = []
     for run, d in eff.groupby("run", sort=False):
@@ -177,11 +176,11 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
 def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.DataFrame | None,
                    confounds: list[str] | None, cell: dict | None = None) -> dict:
     """Question 4 from the transfer verdict, the target-only rules and their paired comparison with the
-    pre-specified WDBC-trained cell (``lib.targetonly.paired``). The rule, fixed in ``decisions.yaml``
+    pre-specified WDBC-trained cell (``lib.transfer.target_only.paired``). The rule, fixed in ``decisions.yaml``
     (``transfer_rule``): WDBC helps only if the cell beats every target-only rule by McNemar's exact test on the
     target rows as they are, on every seed of the cell. Returns the answer's sentences, the glance, the verdict
     and, apart, what SM − SM_scratch mixes besides KD in notebook 03b (``confound``, from ``confounds``: the
-    sentences of ``lib.transfer.confounds`` for the run's params)."""
+    sentences of ``lib.transfer.verdict.confounds`` for the run's params)."""
     pre = verdict["prespecified"]
     maj = verdict["majority"]
     parts, glance, gdiff = [], "", "–"
@@ -247,7 +246,7 @@ def _latency_range(latency: pd.DataFrame | None, model: str) -> str | None:
 
 
 def _paperloss_budget(P) -> str:
-    """SM_paperloss's training as its params set it: SM's untuned settings (lib.distillation.members)."""
+    """SM_paperloss's training as its params set it: SM's untuned settings (lib.train.distillation.members)."""
     if P is None:
         return "SM's fixed settings"
     return (f"SM's learning rate and epochs (Adam {P.kd_lr:g}, {P.kd_epochs} epochs) with (α, T) fixed at "
@@ -288,7 +287,7 @@ def inflation_verdict(rows: list[dict]) -> str:
 
 
 def inflation_answer(rows: list[dict]) -> str:
-    """Section 5's answer from the inflation rows (lib.summary.inflation_table): a row counts as protocol
+    """Section 5's answer from the inflation rows (lib.analysis.tables.inflation_table): a row counts as protocol
     inflation only when the two runs train its model alike (no ``confounds``); when every row is confounded the
     question is not answerable from these runs, and the detectable differences are reported as protocol and
     training together. Leakage and training-set size are named as mixed when the runs fit on different row counts."""
@@ -333,10 +332,10 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
     of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
     glance (:func:`answers_forest`), which the markdown shows beside its table; ``paired``: the pre-specified
-    cell against the target-only rules (``lib.targetonly.paired``); ``settings``: {run: params}, for the settings
+    cell against the target-only rules (``lib.transfer.target_only.paired``); ``settings``: {run: params}, for the settings
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
-    :func:`lib.summary.operating_point` of the rigorous runs."""
-    from . import claims as cl
+    :func:`lib.analysis.tables.operating_point` of the rigorous runs."""
+    from lib.analysis import claims as cl
 
     decisions = decisions or cl.load_decisions()
     rig = [r for r in prof.rigorous if r in runs]
@@ -427,7 +426,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     paper_kd = C.get((prof.paper, "SM", "SM_scratch")) if prof.paper in runs else None
     paper_kd_fixed = None
     if res is not None and prof.paper in res:
-        from .claims import kd_settings
+        from lib.analysis.claims import kd_settings
 
         ks = kd_settings(res[prof.paper])
         paper_kd_fixed = ks["first"] if ks.get("fixed") else None
@@ -648,9 +647,9 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
-    tables of notebook 08; ``operating``: :func:`lib.summary.operating_point` rows; ``runtimes_table``: notebook
+    tables of notebook 08; ``operating``: :func:`lib.analysis.tables.operating_point` rows; ``runtimes_table``: notebook
     06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON)."""
-    from . import claims as cl
+    from lib.analysis import claims as cl
 
     run, m = prof.deploy_run, DEPLOYABLE
     op = None

@@ -1,26 +1,27 @@
-"""Every kind of run: ordinary runs (:mod:`lib.params`) and cross-dataset transfer runs (:mod:`lib.transfer`).
+"""Every kind of run: ordinary runs (:mod:`lib.core.params`) and cross-dataset transfer runs (:mod:`lib.transfer.experiment`).
 
 A params file with a ``transfer:`` block (itself or a file it ``extends``) is a transfer run. :func:`load_any`
-returns a :class:`lib.params.Params` or a :class:`lib.transfer.TransferParams` accordingly.
-``python -m lib.runs [run ...]`` validates the named runs (default: every ``params/*.yaml``), printing
+returns a :class:`lib.core.params.Params` or a :class:`lib.transfer.transfer_params.TransferParams` accordingly.
+``python -m lib.analysis.runs [run ...]`` validates the named runs (default: every ``params/*.yaml``), printing
 ``ok  <run>`` or ``ERR <message>``, and exits 1 on any error (``make check-params``).
 """
 from __future__ import annotations
 
 import sys
 
-from . import params, transfer
-from .params import Params, ParamsError
-from .transfer import TransferParams
+from lib.core import params
+from lib.transfer import transfer_params
+from lib.core.params import Params, ParamsError
+from lib.transfer.transfer_params import TransferParams
 
 
 def is_transfer(run: str) -> bool:
-    return transfer.is_transfer(run)
+    return transfer_params.is_transfer(run)
 
 
 def load_any(run: str) -> Params | TransferParams:
     """The validated params of any run: TransferParams when its file holds a ``transfer:`` block."""
-    return transfer.load(run) if transfer.is_transfer(run) else params.load(run)
+    return transfer_params.load(run) if transfer_params.is_transfer(run) else params.load(run)
 
 
 def all_runs() -> list[str]:

@@ -1,6 +1,6 @@
 """Notebook 08: every run's results side by side, with the uncertainty the data allow.
 
-The statistics themselves live in :mod:`lib.stats` (intervals, Nadeau-Bengio, Friedman/Nemenyi, McNemar,
+The statistics themselves live in :mod:`lib.core.stats` (intervals, Nadeau-Bengio, Friedman/Nemenyi, McNemar,
 repeated measures, calibration, inflation); this module gathers the runs' tidy outputs, applies them the same
 way to every run, and writes the across-run files:
 
@@ -10,7 +10,7 @@ way to every run, and writes the across-run files:
   accounts for the training rows the splits share;
 - ``outputs/<name>/``: comparisons, diagnostic accuracy, calibration, efficiency and transfer tables, figures;
 - ``outputs/<name>.md`` (``summary.md``) and ``outputs/model_card.md`` (full profile), whose words
-  :mod:`lib.writeup` renders from templates with the verdicts of :mod:`lib.claims`.
+  :mod:`lib.analysis.documents` renders from templates with the verdicts of :mod:`lib.analysis.claims`.
 
 Two profiles: ``full`` reads the full runs, ``fast`` the ``-fast`` smoke-test runs (what CI re-executes).
 """
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from . import fmt, operating, paths, results, stats
-from .metrics import METRICS
+from lib.core import formatting, operating, paths, results, stats
+from lib.core.metrics import METRICS
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ QUESTIONS = (
     ("SM_INT8", "LR", "does the deployable student do as well as a logistic regression?"),
     ("SM_INT8", "RF", "does the deployable student do as well as a random forest?"),
 )
-BASELINES = ("LR", "RF")  # scikit-learn models of the rigorous runs (format 'sklearn'), lib/baselines.py
+BASELINES = ("LR", "RF")  # scikit-learn models of the rigorous runs (format 'sklearn'), lib/train/baselines.py
 OPERATING_MODELS = ("TM", "SM_scratch", "SM", "SM_INT8", "SM_DEPLOY", "LR", "RF")
 COMPRESSED_TEACHERS = ("TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ", "TM_PTQ_INT8", "TM_QAT")
 COMPRESSED = COMPRESSED_TEACHERS + ("SM", "SM_INT8")  # the ways to make a small model (KD is one)
@@ -114,7 +114,7 @@ def split_sizes(run: str) -> dict:
     except FileNotFoundError:
         raise SummaryError(f"{path} not found: run notebook 01 for run '{run}'") from None
     except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
-        raise SummaryError(f"{path}: not a splits file written by lib.splits ({e})") from e
+        raise SummaryError(f"{path}: not a splits file written by lib.data.splits ({e})") from e
 
 
 def split_ranges(run: str) -> dict:
@@ -261,7 +261,7 @@ def diagnostic(pred: pd.DataFrame, res: pd.DataFrame, protocol: str, models=DIAG
 
 def operating_point(res: pd.DataFrame, protocol: str, models=OPERATING_MODELS) -> pd.DataFrame:
     """Each deployable model (TFLite, or scikit-learn for the baselines) at 0.5 and at its operating point
-    (``op_*`` columns of the results, :mod:`lib.operating`), counts pooled over the first pass (the folds of the
+    (``op_*`` columns of the results, :mod:`lib.core.operating`), counts pooled over the first pass (the folds of the
     first repeat: every row tested once) with Wilson intervals, and the range of the thresholds. Empty for a
     run without an operating point (the paper protocol)."""
     if "op_threshold" not in res or protocol == "paper":
@@ -512,8 +512,8 @@ def pareto(accuracy: pd.Series, cost: pd.Series) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-# One of each for the whole study (lib/fmt.py); named here too, since notebook 08 and lib.writeup use them so.
-write_csv, write_text, fmt_ci, fmt_p, md_table = fmt.write_csv, fmt.write_text, fmt.fmt_ci, fmt.fmt_p, fmt.md_table
+# One of each for the whole study (lib/core/formatting.py); named here too, since notebook 08 and lib.analysis.documents use them so.
+write_csv, write_text, fmt_ci, fmt_p, md_table = formatting.write_csv, formatting.write_text, formatting.fmt_ci, formatting.fmt_p, formatting.md_table
 
 
 def outputs_for(prof: Profile):
@@ -579,13 +579,13 @@ def transfer_results(run: str) -> pd.DataFrame | None:
 
 
 def transfer_verdict(tr: pd.DataFrame, paper=(0.7397, 0.6504, 0.8290), prespecified=("signed", 1, "LR")) -> dict:
-    """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.
-    verdict``, both through ``lib.transfer.cells``), a cell beats the majority class when the t-interval (over
+    """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.experiment.
+    verdict``, both through ``lib.transfer.verdict.cells``), a cell beats the majority class when the t-interval (over
     seeds) of its target accuracy lies entirely above the majority-class accuracy and, where reported, that of its
     balanced accuracy above 0.5 (the majority rule's). Whether it transfers is decided against the target-only
-    rules (``lib.writeup.transfer_claim``).
+    rules (``lib.analysis.documents.transfer_claim``).
     Also: the authors' method, SM at k = 6 (their reported cell) next to the paper's 73.97% [65.04, 82.90]."""
-    from .transfer import cells  # the one criterion of the cross-dataset question (notebooks 03b and 08)
+    from lib.transfer.verdict import cells
 
     bal = tr[(tr["part"] == "target") & (tr["metric"] == "balanced_accuracy")]
     acc = cells(tr).rename(columns={"above_majority": "above"})
@@ -653,8 +653,8 @@ def transfer_table(tr: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------ figures
 def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) -> None:
     """Label scatter points without collisions: labels in one column right of the axes, at the height of their
-    points where they fit, spaced at least ``min_gap_pt`` points apart, each joined to its point by a thin line. (Belongs in lib.plots; kept
-    here until the next full re-run, since every notebook imports lib.plots.)"""
+    points where they fit, spaced at least ``min_gap_pt`` points apart, each joined to its point by a thin line. (Belongs in lib.core.plots; kept
+    here until the next full re-run, since every notebook imports lib.core.plots.)"""
     fig = ax.figure
     fig.canvas.draw()
     to_pt = 72.0 / fig.dpi

@@ -12,14 +12,14 @@ float32 raw rows, its first op is the float map, then a QUANTIZE to the student'
 end (TensorFlow's ``QuantizationDebugger`` with the ``preprocess`` node denylisted).
 
 Missing values: the map is affine only for complete rows (the imputer fills in medians); a deployment must refuse
-incomplete rows and name the missing feature. It makes ``SM_DEPLOY`` of notebook 05 (:func:`lib.stages.deploy_split`)
+incomplete rows and name the missing feature. It makes ``SM_DEPLOY`` of notebook 05 (:func:`lib.compress.quantization.deploy_split`)
 and the exported ``sm_deploy`` of 06; ``tests/test_deploy.py`` checks it on a trained student.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .tflite import keras_converter, representative_dataset
+from lib.compress.tflite import keras_converter, representative_dataset
 
 PREPROCESS = "preprocess"
 
@@ -57,13 +57,13 @@ def build(student, A: np.ndarray, b: np.ndarray):
 
 def convert(model, raw_rows: np.ndarray, reference: bool = False) -> bytes:
     """Full-integer student with the ``preprocess`` layer in float; calibrated on raw training rows
-    (``reference``: through ``from_keras_model``, :func:`lib.tflite.keras_converter`)."""
+    (``reference``: through ``from_keras_model``, :func:`lib.compress.tflite.keras_converter`)."""
     import tensorflow as tf
 
     if len(raw_rows) == 0:
         raise DeployError("conversion needs raw training rows to calibrate the int8 part")
     gen = representative_dataset(raw_rows)
-    with keras_converter(model, reference) as conv:  # what from_keras_model gives, faster (lib.tflite)
+    with keras_converter(model, reference) as conv:  # what from_keras_model gives, faster (lib.compress.tflite)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = gen
         # the ops of the float map, by the names a plain conversion gives their output tensors
@@ -84,7 +84,7 @@ def _tensor_names(content: bytes) -> list[str]:
 # ------------------------------------------------------------------------------------------------ export
 def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
     """``content`` as C source in the ``xxd -i`` layout, 16-byte aligned (TensorFlow Lite Micro needs it),
-    with ``comment`` lines on top (:func:`lib.runtimes.read_c_array` parses it back)."""
+    with ``comment`` lines on top (:func:`lib.compress.runtimes.read_c_array` parses it back)."""
     if not symbol.isidentifier():
         raise DeployError(f"{symbol!r} is not a C identifier")
     body = ",\n".join("  " + ", ".join(f"0x{b:02x}" for b in content[k:k + 12]) for k in range(0, len(content), 12))
@@ -95,12 +95,12 @@ def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
 
 def contract(content: bytes, *, model: str, run: str, split: str, features: list[str] | None, units: str,
              threshold: float | None) -> dict:
-    """The input contract of an exported model, written beside its C array and read by :mod:`lib.classify`
+    """The input contract of an exported model, written beside its C array and read by :mod:`lib.device.classify`
     (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
     out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
     ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..``."""
-    from . import operating
-    from .runtimes import _io
+    from lib.core import operating
+    from lib.compress.runtimes import _io
 
     q = _io(content)
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
@@ -115,7 +115,7 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
            "output": "P(malignant) = p1 / (p0 + p1) of the two sigmoid outputs (P(benign), P(malignant)); "
                      "malignant when >= threshold",
            "decision": f"malignant if p1 / (p0 + p1) >= {t:.6g}",
-           "missing_values": "not accepted: every row must hold every feature (lib.classify names the missing one)",
+           "missing_values": "not accepted: every row must hold every feature (lib.device.classify names the missing one)",
            "input": {"dtype": np.dtype(q["input_dtype"]).name, "shape": [1, *q["input_shape"]]},
            "output_tensor": {"dtype": np.dtype(q["output_dtype"]).name}}
     if int_in:

@@ -3,7 +3,7 @@
 ``results.csv`` holds one row of metrics per split and model; paired per-sample tests (McNemar), ROC curves and
 reliability curves need the individual scores. Notebook 06 runs every converted model of every split in LiteRT
 once more on the split's test rows and writes ``outputs/<run>/predictions.csv`` (:data:`COLUMNS`); notebook 08
-reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded (``lib.data``), so the same
+reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded (``lib.data.datasets``), so the same
 patient can be followed across models, splits and repeats.
 """
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics, paths, tflite
-from .fmt import write_csv
+from lib.compress import tflite
+from lib.core import metrics, paths
+from lib.device import litert
+from lib.core.formatting import write_csv
 
 COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
 FILE = "predictions.csv"
@@ -23,11 +25,11 @@ class PredictionsError(ValueError):
 
 
 def split_rows(run: str, split, prep, names) -> pd.DataFrame:
-    """Malignancy score (lib.metrics.malignancy_score) and predicted class of each model in ``names`` (its
+    """Malignancy score (lib.core.metrics.malignancy_score) and predicted class of each model in ``names`` (its
     ``.tflite`` of this split, in LiteRT) on the split's test rows."""
     parts = []
     for name in names:
-        out = tflite.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)
+        out = litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)
         score = metrics.malignancy_score(out)
         parts.append(pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
                                    "y": np.asarray(prep.y_test, dtype=int), "model": name,

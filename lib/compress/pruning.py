@@ -15,9 +15,12 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from . import repro, training
-from . import metrics, operating, params, preprocess, results, tflite
-from .results import Outcome
+from lib.core import repro
+from lib.train import fitting
+from lib.compress import tflite
+from lib.core import metrics, operating, params, results
+from lib.data import preprocess
+from lib.core.results import Outcome
 
 sparsity = tfmot.sparsity.keras
 
@@ -63,7 +66,7 @@ def nonzero_params(model: keras.Model) -> int:
 
 
 def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr: float, seed: int,
-          loss: str = "binary_crossentropy") -> training.Trained:
+          loss: str = "binary_crossentropy") -> fitting.Trained:
     """Magnitude-prune a copy of ``start`` to ``target`` sparsity while fine-tuning ``epochs`` epochs."""
     repro.seed_everything(seed)
     base = keras.models.clone_model(start)
@@ -71,17 +74,17 @@ def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr
     base.trainable = True  # fine-tune all of it, even where the caller froze the teacher
     steps = epochs * int(np.ceil(len(prep.y_train) / P.batch_size))
     pruned = sparsity.prune_low_magnitude(base, pruning_schedule=schedule(kind, target, steps))
-    if loss == "binary_crossentropy":  # class-weighted where the run asks for it (lib.training.loss_for)
-        loss = training.loss_for(P, prep.y_train)
+    if loss == "binary_crossentropy":  # class-weighted where the run asks for it (lib.train.fitting.loss_for)
+        loss = fitting.loss_for(P, prep.y_train)
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=["accuracy"])
     t0 = time.perf_counter()
-    hist = training.ready(pruned).fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
+    hist = fitting.ready(pruned).fit(prep.X_train, fitting.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
                       shuffle=True, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
     seconds = time.perf_counter() - t0
     final = sparsity.strip_pruning(pruned)
-    training.finish_bn(P, final, prep.X_train)  # masks are fixed now: the statistics of the pruned model
-    training.compiled(final, lr)
-    return training.Trained(final, {k: [float(v) for v in vs] for k, vs in hist.history.items()}, seconds)
+    fitting.finish_bn(P, final, prep.X_train)  # masks are fixed now: the statistics of the pruned model
+    fitting.compiled(final, lr)
+    return fitting.Trained(final, {k: [float(v) for v in vs] for k, vs in hist.history.items()}, seconds)
 
 
 def prune_split(P, ds, s) -> Outcome:
@@ -89,19 +92,19 @@ def prune_split(P, ds, s) -> Outcome:
     evaluated in Keras and as float TFLite; plus the per-layer sparsity."""
     prep = preprocess.prepare(P, ds, s)
     if P.prune_from == "trained":
-        start = training.load_model(P.run, "TM", s.id)
+        start = fitting.load_model(P.run, "TM", s.id)
     else:  # the authors: fit() with no epochs argument, i.e. one epoch
-        start = training.train_teacher(params.load(P.run, teacher_epochs=1), prep, seed=s.seed).model
+        start = fitting.train_teacher(params.load(P.run, teacher_epochs=1), prep, seed=s.seed).model
     out, line = Outcome(extra={"layers": []}), []
     for name, kind, target in P.pruning_variants():
         t = prune(P, prep, start, kind, target, P.prune_epochs, P.prune_lr, s.seed, loss=P.prune_loss)
-        training.save(t.model, P.run, name, s.id)
-        keras_out = training.predict(t.model, prep.X_test)
+        fitting.save(t.model, P.run, name, s.id)
+        keras_out = fitting.predict(t.model, prep.X_test)
         sp = overall_sparsity(t.model)
         extra = dict(params=t.model.count_params(), sparsity=sp, nonzero_params=nonzero_params(t.model),
                      train_time_s=round(t.seconds, 2))
-        thr = operating.choose(P, prep.y_val, training.predict(t.model, prep.X_val))  # inner validation part
-        mk = metrics.classify(prep.y_test, keras_out)  # = training.evaluate, without predicting twice
+        thr = operating.choose(P, prep.y_val, fitting.predict(t.model, prep.X_val))  # inner validation part
+        mk = metrics.classify(prep.y_test, keras_out)  # = fitting.evaluate, without predicting twice
         mk.update(operating.fields(prep.y_test, keras_out, thr, "val"))
         out.rows.append(results.row(P, s, name, "keras", mk, **extra))
         content = tflite.convert(t.model, "float")

@@ -16,9 +16,14 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from . import models, repro, training
-from . import deploy, distillation, metrics, operating, preprocess, results, tflite
-from .results import Outcome
+from lib.core import repro
+from lib.train import architectures, fitting
+from lib.compress import deploy, tflite
+from lib.core import metrics, operating, results
+from lib.data import preprocess
+from lib.device import litert
+from lib.train import distillation
+from lib.core.results import Outcome
 
 quant = tfmot.quantization.keras
 LastValueQuantizer = quant.quantizers.LastValueQuantizer
@@ -110,27 +115,27 @@ def quantize_model(model: keras.Model, authors: bool = False) -> keras.Model:
 
 
 def quantize_aware(P, prep, start: keras.Model, epochs: int, lr: float, seed: int,
-                   authors: bool = False) -> training.Trained:
+                   authors: bool = False) -> fitting.Trained:
     """Quantization-aware fine-tuning of ``start`` (the trained teacher in rigorous runs)."""
     repro.seed_everything(seed)
     qat = quantize_model(start, authors=authors)
     # Class-weighted where the run asks for it. The BatchNorm statistics are not recomputed here: tfmot wraps
     # the layers with fake-quant ranges of their own; QAT starts from the teacher's recomputed statistics, and
     # its few small steps (10 epochs at lr 1e-5) barely move them.
-    training.compiled(qat, lr, training.loss_for(P, prep.y_train))
-    validation = (prep.X_val, training.onehot(prep.y_val)) if len(prep.y_val) else None
+    fitting.compiled(qat, lr, fitting.loss_for(P, prep.y_train))
+    validation = (prep.X_val, fitting.onehot(prep.y_val)) if len(prep.y_val) else None
     t0 = time.perf_counter()
-    hist = training.ready(qat).fit(prep.X_train, training.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
+    hist = fitting.ready(qat).fit(prep.X_train, fitting.onehot(prep.y_train), epochs=epochs, batch_size=P.batch_size,
                    validation_data=validation, shuffle=True, verbose=0)
-    return training.Trained(qat, {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+    return fitting.Trained(qat, {k: [float(v) for v in vs] for k, vs in hist.history.items()},
                             time.perf_counter() - t0)
 
 
-def qat_from_scratch(P, prep, seed: int, epochs: int, lr: float) -> training.Trained:
+def qat_from_scratch(P, prep, seed: int, epochs: int, lr: float) -> fitting.Trained:
     """The authors' QAT: a new teacher (conv1 dropout 0.1), only its Conv1D layers annotated, trained
     quantization-aware from scratch."""
     repro.seed_everything(seed)
-    return quantize_aware(P, prep, models.build_teacher(prep.n_features, dropout1=0.1), epochs, lr, seed,
+    return quantize_aware(P, prep, architectures.build_teacher(prep.n_features, dropout1=0.1), epochs, lr, seed,
                           authors=True)
 
 
@@ -141,24 +146,24 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     prep = preprocess.prepare(P, ds, s)
     rep_index = tflite.calibration_index(len(prep.X_train), P.calibration_rows, s.seed)
     rep = prep.X_train[rep_index]
-    tm = training.load_model(P.run, "TM", s.id)
-    sm = training.load_model(P.run, "SM", s.id)
-    tm_out, sm_out = training.predict(tm, prep.X_test), training.predict(sm, prep.X_test)
+    tm = fitting.load_model(P.run, "TM", s.id)
+    sm = fitting.load_model(P.run, "SM", s.id)
+    tm_out, sm_out = fitting.predict(tm, prep.X_test), fitting.predict(sm, prep.X_test)
     if P.qat_from == "trained":
         qat = quantize_aware(P, prep, tm, P.qat_epochs, P.qat_lr, s.seed)
     else:  # the authors: a new model, quantization-aware from scratch, validated on the test set
         qat = qat_from_scratch(P, prep, s.seed, P.qat_epochs, P.qat_lr)
-    qat_out = training.predict(qat.model, prep.X_test)
+    qat_out = fitting.predict(qat.model, prep.X_test)
     out = Outcome(extra={"breakdown": [], "inventories": {}})
     mq = metrics.classify(prep.y_test, qat_out)
     mq.update(operating.fields(prep.y_test, qat_out,
-                               operating.choose(P, prep.y_val, training.predict(qat.model, prep.X_val)), "val"))
+                               operating.choose(P, prep.y_val, fitting.predict(qat.model, prep.X_val)), "val"))
     out.rows.append(results.row(P, s, "TM_QAT", "keras", mq, params=qat.model.count_params(),
                                 train_time_s=round(qat.seconds, 2)))
     sm_int8_full = tflite.convert(sm, "int8", rep)
     sm_int8 = tflite.strip(sm_int8_full)
-    same = np.array_equal(tflite.LiteModel(sm_int8).predict(prep.X_test),
-                          tflite.LiteModel(sm_int8_full).predict(prep.X_test))
+    same = np.array_equal(litert.LiteModel(sm_int8).predict(prep.X_test),
+                          litert.LiteModel(sm_int8_full).predict(prep.X_test))
     if not same:
         raise AssertionError(f"stripping changed SM_INT8's outputs on split {s.id}")
     out.extra["strip_check"] = {"split": s.id, "before": len(sm_int8_full), "after": len(sm_int8),
@@ -177,17 +182,17 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
             thr, src = None, "val"
         elif name == "SM_INT8":
             thr, src = sm_int8_oof_threshold(P, ds, s, prep), "oof"
-            zp = int(tflite.LiteModel(content).output["quantization"][1])
+            zp = int(litert.LiteModel(content).output["quantization"][1])
             extra = {"op_int8_rule": operating.int8_rule(thr, zp)}
         else:  # the teacher's compressed variants: their own outputs on the inner validation part
-            thr, src = operating.choose(P, prep.y_val, tflite.LiteModel(content).predict(prep.X_val)), "val"
+            thr, src = operating.choose(P, prep.y_val, litert.LiteModel(content).predict(prep.X_val)), "val"
         m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, thr, src)
         out.rows.append(results.row(P, s, name, "tflite", m, params=n_params, **extra))
         if inventory:
             out.extra["inventories"][name] = tflite.inventory(content)
             out.extra["breakdown"].append({"model": name, **tflite.size_breakdown(content)})
         line.append(f"{name} {m['accuracy']:.4f} ({len(content):,} B)")
-    if not P.is_paper:  # the deployable model: raw measurements in (lib.deploy), SM_INT8's threshold
+    if not P.is_paper:  # the deployable model: raw measurements in (lib.compress.deploy), SM_INT8's threshold
         sm_int8_row = next(r for r in out.rows if r["model"] == "SM_INT8")
         content, row = deploy_split(P, ds, s, prep, sm, rep_index, sm_int8, sm_int8_row.get("op_threshold"))
         tflite.save(content, P.run, "SM_DEPLOY", s.id)
@@ -206,15 +211,15 @@ def sm_int8_oof_threshold(P, ds, s, prep) -> float:
     fold = distillation.oof_fold(P, ds, s, prep.y_train)
     pred = np.zeros((len(prep.y_train), 2), np.float32)
     for j in range(int(fold.max()) + 1):
-        model = training.load_model(P.run, f"SM_oof{j}", s.id)
+        model = fitting.load_model(P.run, f"SM_oof{j}", s.id)
         rep = tflite.calibration_rows(prep.X_train[fold != j], P.calibration_rows, s.seed)
         content = tflite.strip(tflite.convert(model, "int8", rep))
-        pred[fold == j] = tflite.LiteModel(content).predict(prep.X_train[fold == j])
+        pred[fold == j] = litert.LiteModel(content).predict(prep.X_train[fold == j])
     return operating.choose(P, prep.y_train, pred)
 
 
 def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, threshold):
-    """SM_DEPLOY of split ``s`` (:mod:`lib.deploy`): the split's fitted preprocessing as one float affine map in
+    """SM_DEPLOY of split ``s`` (:mod:`lib.compress.deploy`): the split's fitted preprocessing as one float affine map in
     front of the full-integer SM, calibrated on the same training rows as SM_INT8 (raw), evaluated in LiteRT on
     the complete raw test rows (the model needs complete rows: BCD's incomplete ones, imputed inside the split's
     pipeline for every other model, are counted in ``rows_incomplete`` and left out), with SM_INT8's threshold.
@@ -228,13 +233,13 @@ def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, threshold):
     keep = ~np.isnan(test_raw).any(axis=1)
     content = tflite.strip(full)  # names and metadata out, as SM_INT8; checked to change no output
     X_keep = test_raw[keep].astype(np.float32)
-    if not np.array_equal(tflite.LiteModel(content).predict(X_keep), tflite.LiteModel(full).predict(X_keep)):
+    if not np.array_equal(litert.LiteModel(content).predict(X_keep), litert.LiteModel(full).predict(X_keep)):
         raise AssertionError(f"stripping changed SM_DEPLOY's outputs on split {s.id}")
-    int8_out = tflite.LiteModel(sm_int8).predict(prep.X_test[keep])
+    int8_out = litert.LiteModel(sm_int8).predict(prep.X_test[keep])
     m = tflite.evaluate(content, test_raw[keep].astype(np.float32), prep.y_test[keep], int8_out, threshold,
                         "inherited")
     row = results.row(P, s, "SM_DEPLOY", "tflite", m, params=sm.count_params(),
                       rows_incomplete=int((~keep).sum()),
-                      max_output_difference=float(np.abs(tflite.LiteModel(content).predict(
+                      max_output_difference=float(np.abs(litert.LiteModel(content).predict(
                           test_raw[keep].astype(np.float32)) - int8_out).max()))
     return content, row

@@ -5,7 +5,7 @@
 - ``tflm``: TensorFlow Lite for Microcontrollers (PyPI ``tflite-micro``), what a microcontroller runs from the
   C array in ``outputs/<run>/export/``.
 
-All three take the model's int8 input (:func:`lib.tflite.quantize` of the float rows) and return its raw int8
+All three take the model's int8 input (:func:`lib.device.litert.quantize` of the float rows) and return its raw int8
 output; :func:`compare` counts the rows whose output levels or decision differ between runtimes. Optimised and
 reference kernels round intermediate products differently, so outputs may differ by a few levels near a
 decision; the decision is P(malignant) = p1 / (p0 + p1) > threshold (0.5: the argmax every accuracy uses).
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tflite import dequantize, quantize
+from lib.device.litert import dequantize, quantize
 
 RUNTIMES = ("litert", "litert_ref", "tflm")
 
@@ -101,8 +101,8 @@ def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
 
 
 def malignancy(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """P(malignant) of raw int8 outputs: dequantized, then :func:`lib.metrics.malignancy_score`."""
-    from .metrics import malignancy_score
+    """P(malignant) of raw int8 outputs: dequantized, then :func:`lib.core.metrics.malignancy_score`."""
+    from lib.core.metrics import malignancy_score
 
     return malignancy_score(dequantize(np.asarray(raw), scale, zero_point).astype(np.float64))
 
@@ -132,7 +132,7 @@ def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5
     raw = {r: raw_outputs(content, X_in, r) for r in runtimes}
 
     def decide(out):
-        from .metrics import malignancy_score
+        from lib.core.metrics import malignancy_score
 
         p = malignancy(out, q["output_scale"], q["output_zero_point"]) if int_out else \
             malignancy_score(np.asarray(out, np.float64))
@@ -158,7 +158,7 @@ def split_table(run: str, split, prep, raw_test: np.ndarray, thresholds: dict) -
     """Notebook 06's runtime table for one split: SM_INT8 (preprocessed rows) and SM_DEPLOY (the complete raw
     test rows: the model refuses incomplete ones) in every runtime, at each model's operating-point threshold
     (``thresholds``: {model: t}; 0.5 where a run has none)."""
-    from . import tflite
+    from lib.compress import tflite
 
     parts = []
     keep = ~np.isnan(np.asarray(raw_test, dtype=float)).any(axis=1)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from lib.device.litert import LiteModel
 
 MODES = ("float", "dynamic", "int8")
 
@@ -28,7 +29,7 @@ def keras_converter(model, reference: bool = False):
     the one field that would differ, the conversion metadata's original model type, is set to ``KERAS_MODEL``
     as ``from_keras_model`` records it. ``tests/test_compress_tflite.py`` checks the bytes against
     ``from_keras_model`` for each conversion mode. The SavedModel lives in a temporary directory until the
-    block ends (the quantization debugger of :func:`lib.deploy.convert` converts more than once).
+    block ends (the quantization debugger of :func:`lib.compress.deploy.convert` converts more than once).
     ``reference``: ``from_keras_model`` itself, what the tests compare with."""
     import tensorflow as tf
     from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
@@ -50,7 +51,7 @@ def keras_converter(model, reference: bool = False):
         if env is None or not hasattr(env, "modelType") or not hasattr(metadata_fb.ModelType, "KERAS_MODEL"):
             raise RuntimeError(
                 f"TensorFlow {tf.__version__}'s TFLiteConverter has no _metadata.environment.modelType, which "
-                "lib.tflite.keras_converter sets to match from_keras_model byte for byte; use the TensorFlow "
+                "lib.compress.tflite.keras_converter sets to match from_keras_model byte for byte; use the TensorFlow "
                 "pinned in requirements.txt, or convert with reference=True")
         env.modelType = metadata_fb.ModelType.KERAS_MODEL
         yield conv
@@ -219,8 +220,8 @@ def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.nda
              threshold: float | None = None, source: str = "val") -> dict:
     """Contract metrics of a .tflite model in LiteRT on (X, y), its sizes and, given the Keras source's
     outputs, the share of rows where both predict the same class (``agreement``); given a ``threshold``, the
-    operating point's columns (:func:`lib.operating.fields`, ``source``: where the threshold came from)."""
-    from . import metrics, operating
+    operating point's columns (:func:`lib.core.operating.fields`, ``source``: where the threshold came from)."""
+    from lib.core import metrics, operating
 
     out = LiteModel(content).predict(X)
     m = metrics.classify(y, out)
@@ -232,13 +233,13 @@ def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.nda
 
 
 def model_file(run: str, name: str, split_id: str):
-    from . import paths
+    from lib.core import paths
 
     return paths.models_dir(run) / f"{name}_{split_id}.tflite"
 
 
 def save(content: bytes, run: str, name: str, split_id: str):
-    from .fmt import write_bytes
+    from lib.core.formatting import write_bytes
 
     return write_bytes(content, model_file(run, name, split_id))
 

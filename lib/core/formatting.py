@@ -1,13 +1,13 @@
-"""Formatting and writing of the study's report artefacts: one of each, shared by notebook 03b (``lib.transfer``),
-notebook 08 (``lib.summary``, ``lib.writeup``), the benchmark and the re-check.
+"""Formatting and writing of the study's report artefacts: one of each, shared by notebook 03b (``lib.transfer.experiment``),
+notebook 08 (``lib.analysis.tables``, ``lib.analysis.documents``), the benchmark and the re-check.
 
 - :func:`fmt_ci`: a proportion (or any number) with its interval, '96.1% [95.2, 97.1]';
 - :func:`fmt_p`: a p-value written after a 'p';
 - :func:`md_table`: a pandas table as GitHub markdown;
 - :func:`write_csv` / :func:`write_text` / :func:`write_bytes`: atomic writes (a temporary file renamed over the
   target), so a failed run never leaves a half-written file that looks finished; every results table
-  (``lib.results``), ``predictions.csv``, ``splits.json`` and TFLite model goes through them. (Keras models are
-  written the same way by ``lib.training.save``, under a temporary name that keeps the ``.keras`` ending Keras
+  (``lib.core.results``), ``predictions.csv``, ``splits.json`` and TFLite model goes through them. (Keras models are
+  written the same way by ``lib.train.fitting.save``, under a temporary name that keeps the ``.keras`` ending Keras
   requires.)
 """
 from __future__ import annotations

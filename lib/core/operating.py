@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from .metrics import malignancy_score
+from lib.core.metrics import malignancy_score
 
 SOURCES = ("oof", "val", "inherited")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import paths
+from lib.core import paths
 
 # Notebook 07's default for ``reference_logs`` (tests check they agree). KDSTUDY_PI_REFERENCE overrides the place
 # the checks look (tests use it to simulate a machine without ../shared).
@@ -27,7 +27,7 @@ SOURCES = ("pbcnt", "pi-reference")
 
 
 def pbcnt_path() -> Path | None:
-    from . import params
+    from lib.core import params
 
     try:
         return params.load("pbcnt").resolved_data_path()

@@ -8,7 +8,7 @@ so it comes from the environment, never from a params file:
   2) or ``dask`` (``dask.distributed``: the scheduler at ``DASK_SCHEDULER_ADDRESS`` if set, else a local cluster
   of ``KD_WORKERS`` single-threaded worker processes). Setting ``DASK_SCHEDULER_ADDRESS`` alone selects ``dask``.
 - A worker computes exactly what the notebook's own process would: each item seeds its own models
-  (``lib.repro.seed_everything`` with the split's seed) and reads and writes under the same outputs tree
+  (``lib.core.repro.seed_everything`` with the split's seed) and reads and writes under the same outputs tree
   (``KDSTUDY_OUTPUTS``; on a cluster it must be a shared filesystem, see README "Running on a cluster"). Results
   come back in the order of the items whichever engine ran them, and a failure names the item that failed.
 
@@ -80,7 +80,7 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"{len(labels)} labels for {len(items)} items")
     s = settings(backend, workers, address)
-    from . import paths
+    from lib.core import paths
 
     outputs = str(paths.outputs_root())
     log = log or (lambda _line: None)

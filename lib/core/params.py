@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import yaml
 
-from . import paths
+from lib.core import paths
 
 DATASETS = ("wdbc", "bcd", "pbcnt")
 PROTOCOLS = ("paper", "rigorous")
@@ -156,7 +156,7 @@ class Params:
             if not ok:
                 raise bad("prune_schedules", f"entry {item!r} is not 'constant:<s>' or 'polynomial:<s>' with "
                                              f"0 < s < 1")
-        from .results import MODELS  # each variant is a model of the results contract (docs/results.md)
+        from lib.core.results import MODELS
 
         variants = self.pruning_variants()
         names = [name for name, _, _ in variants]
@@ -171,7 +171,7 @@ class Params:
             if name not in MODELS:
                 raise bad("prune_schedules", f"{item!r} -> {name} is not a model of the results contract (known: "
                                              f"{known}: constant:0.5, polynomial:0.8, polynomial:0.9); add the name "
-                                             f"to lib/results.py MODELS and docs/results.md first")
+                                             f"to lib/core/results.py MODELS and docs/results.md first")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise bad("prune_schedules", f"two entries make the same model {', '.join(repeated)}")

@@ -1,7 +1,7 @@
 """The results contract: tidy per-stage CSVs merged into ``outputs/<run>/results.csv``.
 
 Each notebook that evaluates models writes ``outputs/<run>/results_<NN>.csv`` with :func:`write_stage`; after a
-run's notebooks, ``make`` calls :func:`gather` (``python -m lib.results gather <run>``), which validates and
+run's notebooks, ``make`` calls :func:`gather` (``python -m lib.core.results gather <run>``), which validates and
 merges them. One row per run x split x model x format. The columns are documented in docs/results.md.
 """
 from __future__ import annotations
@@ -13,22 +13,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .fmt import write_csv
-from .metrics import METRICS, SIGNED
+from lib.core import paths
+from lib.core.formatting import write_csv
+from lib.core.metrics import METRICS, SIGNED
 
 KEY_COLUMNS = ["run", "dataset", "protocol", "seed", "fold", "model", "format"]
 COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, *SIGNED, "params", "size_bytes", "size_gzip_bytes"]
 MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ",
           "TM_PTQ_INT8", "TM_QAT", "SM_INT8", "SM_DEPLOY", "LR", "RF")
 FORMATS = ("keras", "tflite", "sklearn")
-# The operating point (lib.operating), on every row of a run with a target sensitivity.
+# The operating point (lib.core.operating), on every row of a run with a target sensitivity.
 OPERATING = ("op_threshold", "op_source", "op_sensitivity", "op_specificity", "op_missed", "op_false_alarms")
 
 
 @dataclass
 class Outcome:
-    """What a notebook keeps of one split's work (:func:`lib.parallel.map` returns one per split)."""
+    """What a notebook keeps of one split's work (:func:`lib.core.parallel.map` returns one per split)."""
     rows: list[dict] = field(default_factory=list)    # results contract rows
     extra: dict = field(default_factory=dict)         # notebook-specific tables of the split
     line: str = ""                                    # the progress line
@@ -73,7 +73,7 @@ def validate(df: pd.DataFrame, where: str = "results") -> pd.DataFrame:
 
 def row(run_params, split, model: str, fmt: str, metrics: dict, *, params=np.nan, size_bytes=np.nan,
         size_gzip_bytes=np.nan, **extra) -> dict:
-    """One contract row: keys from the run's params and the split, metrics from lib.metrics.classify,
+    """One contract row: keys from the run's params and the split, metrics from lib.core.metrics.classify,
     the model's parameter count and file sizes, then any extra columns (e.g. train_time_s)."""
     base = {"run": run_params.run, "dataset": run_params.dataset, "protocol": run_params.protocol,
             "seed": split.seed, "fold": split.id, "model": model, "format": fmt}
@@ -120,9 +120,9 @@ def load(run: str) -> pd.DataFrame:
     return validate(pd.read_csv(path), where=str(path))
 
 
-if __name__ == "__main__":  # python -m lib.results gather <run> [<run> ...]
+if __name__ == "__main__":  # python -m lib.core.results gather <run> [<run> ...]
     if len(sys.argv) < 3 or sys.argv[1] != "gather":
-        sys.exit("usage: python -m lib.results gather <run> [<run> ...]")
+        sys.exit("usage: python -m lib.core.results gather <run> [<run> ...]")
     for name in sys.argv[2:]:
         out = gather(name)
         print(f"gathered {out} ({len(pd.read_csv(out))} rows)")

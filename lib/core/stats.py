@@ -373,7 +373,7 @@ def _check_scores(y, score):
     if not np.isin(y, (0, 1)).all():
         raise ValueError("y must be 0/1")
     if np.isnan(s).any() or (s < 0).any() or (s > 1).any():
-        raise ValueError("scores must be probabilities in [0, 1] (use lib.metrics.malignancy_score)")
+        raise ValueError("scores must be probabilities in [0, 1] (use lib.core.metrics.malignancy_score)")
     return y, s
 
 

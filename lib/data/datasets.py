@@ -34,7 +34,7 @@ BCD_FEATURES = ["clump_thickness", "size_uniformity", "shape_uniformity", "margi
 EXPECTED_ROWS = {"wdbc": 569, "bcd": 699, "pbcnt": 133}
 EXPECTED_POSITIVES = {"wdbc": 212, "bcd": 241, "pbcnt": 122}
 PBCNT_N_FEATURES = 1926
-# What a deployment's raw input rows hold (lib.deploy contract, lib.classify).
+# What a deployment's raw input rows hold (lib.compress.deploy contract, lib.device.classify).
 UNITS = {"wdbc": "the 30 WDBC nuclear features of a fine-needle aspirate image in scikit-learn's order and units "
                  "(load_breast_cancer: mean, standard error and worst of radius, texture, perimeter, area, ...)",
          "bcd": "the 9 cytology scores of MASS::biopsy, integers 1-10",

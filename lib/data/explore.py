@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from . import preprocess
+from lib.data import preprocess
 
 
 def class_balance(ds) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def pca_variance(params, ds, split) -> pd.DataFrame:
 
 def repeated_rows(ds) -> dict:
     """Rows that repeat a sample: sample IDs on more than one row (BCD: the folds keep each ID on one side,
-    ``lib.splits``), and rows whose feature values equal another row's (expected for BCD's discrete 1-10 scores;
+    ``lib.data.splits``), and rows whose feature values equal another row's (expected for BCD's discrete 1-10 scores;
     reported, not grouped by)."""
     out = {"ids_on_several_rows": 0, "rows_of_those_ids": 0}
     if ds.groups is not None:

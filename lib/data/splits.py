@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFold, train_test_split
 
-from . import paths
-from .fmt import write_text
+from lib.core import paths
+from lib.core.formatting import write_text
 
 SPLIT_KEYS = ("protocol", "seed", "folds", "repeats", "inner_val_size", "paper_seeds", "test_size")
 

@@ -1,12 +1,12 @@
 """Classify a CSV of raw measurements with a self-contained deployable model (issue 14, part).
 
-``python -m lib.classify MODEL.tflite INPUT.csv [--contract MODEL.json] [--out OUT.csv]``
+``python -m lib.device.classify MODEL.tflite INPUT.csv [--contract MODEL.json] [--out OUT.csv]``
 
 Needs only NumPy and LiteRT (``ai-edge-litert``, or the legacy ``tflite-runtime``): what a clinic's Raspberry Pi
 would have; it never imports TensorFlow, pandas or scikit-learn. The model's input contract (``MODEL.json`` beside
-the model by default, written by ``lib.deploy.contract`` in notebook 06) names the raw features in the model's order, their units, and the
+the model by default, written by ``lib.compress.deploy.contract`` in notebook 06) names the raw features in the model's order, their units, and the
 decision threshold on P(malignant). Every row must be complete: the model has no imputer inside (its
-preprocessing is one affine map, :mod:`lib.deploy`), so a missing or non-numeric cell is an error that names its
+preprocessing is one affine map, :mod:`lib.compress.deploy`), so a missing or non-numeric cell is an error that names its
 row and column, as is a missing or unexpected column. The output CSV has one line per input row: its number,
 P(malignant) and the decision (1 = malignant) at the contract's threshold.
 """
@@ -92,7 +92,7 @@ def read_rows(path, features: list[str]) -> np.ndarray:
 
 def classify(model_path, csv_path, contract_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(P(malignant), decisions, contract) for every row of the CSV."""
-    from .tflite import LiteModel
+    from lib.device.litert import LiteModel
 
     model_path = Path(model_path)
     contract = read_contract(contract_path or model_path.with_suffix(".json"))
@@ -106,15 +106,15 @@ def classify(model_path, csv_path, contract_path=None) -> tuple[np.ndarray, np.n
         raise InputError(f"{model_path}: the model takes rows of shape {want}, the contract lists "
                          f"{len(contract['features'])} features: not a deployable model with this contract")
     out = lm.predict(X).astype(np.float64)
-    # lib.metrics.malignancy_score's formula, written here because lib.metrics imports scikit-learn, which a
+    # lib.core.metrics.malignancy_score's formula, written here because lib.core.metrics imports scikit-learn, which a
     # clinic's Pi does not have
     s = out[:, 0] + out[:, 1]
     p = np.where(s > 0, out[:, 1] / np.where(s > 0, s, 1), 0.5)
-    return p, (p >= contract["threshold"]).astype(int), contract  # lib.operating's decision: score >= threshold
+    return p, (p >= contract["threshold"]).astype(int), contract  # lib.core.operating's decision: score >= threshold
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lib.classify", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lib.device.classify", description=__doc__.split("\n\n")[0])
     ap.add_argument("model")
     ap.add_argument("csv")
     ap.add_argument("--contract", help="the model's input contract (default: MODEL with .json)")

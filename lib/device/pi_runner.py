@@ -5,10 +5,10 @@ warmed-up single-sample invokes with ``time.perf_counter_ns``, in several repeat
 while a background thread records CPU, memory, swap, SoC temperature and throttling.
 
 It needs only NumPy, psutil and ``ai-edge-litert`` (or the legacy ``tflite-runtime``): it never imports
-TensorFlow, pandas, scikit-learn or SciPy, so the three files ``lib/__init__.py``, ``lib/tflite.py`` and
-``lib/pi_runner.py`` are all a Pi needs (see ``docs/pi.md``)::
+TensorFlow, pandas, scikit-learn or SciPy, so the three files ``lib/__init__.py``, ``lib/compress/tflite.py`` and
+``lib/device/pi_runner.py`` are all a Pi needs (see ``docs/pi.md``)::
 
-    python -m lib.pi_runner BUNDLE_DIR --out OUT_DIR [--calls 1000] [--warmup 100] [--repeats 5] [--batch 32]
+    python -m lib.device.pi_runner BUNDLE_DIR --out OUT_DIR [--calls 1000] [--warmup 100] [--repeats 5] [--batch 32]
         [--threads 1] [--interval 0.5] [--device NAME] [--models NAME,NAME]
 
 Bundle (written by :func:`write_bundle`, from notebook 06)
@@ -25,7 +25,7 @@ Bundle (written by :func:`write_bundle`, from notebook 06)
 CSV (one file per session: ``OUT_DIR/pi_session_<hostname>_<UTC yyyymmddTHHMMSSZ>.csv``)
 ------------------------------------------------------------------------------------------
 One row per event, written and flushed one at a time (a runner killed mid-way leaves a readable prefix whose
-last line may be cut; ``lib.pilogs.parse_runner`` drops it). Empty cells where a column does not apply. Rows
+last line may be cut; ``lib.device.pilogs.parse_runner`` drops it). Empty cells where a column does not apply. Rows
 are not strictly in time order (invoke rows are written after each repeat, monitor rows as they come): sort on
 ``t_rel_s``.
 
@@ -60,7 +60,7 @@ temp_c          monitor: SoC temperature from ``/sys/class/thermal/thermal_zone0
 throttled       monitor: ``vcgencmd get_throttled`` as hex, e.g. ``0x50000`` (empty without vcgencmd)
 =============== ===========================================================================================
 
-What is timed: an "invoke" is :meth:`lib.tflite.LiteModel.invoke` on an already prepared input, i.e.
+What is timed: an "invoke" is :meth:`lib.device.litert.LiteModel.invoke` on an already prepared input, i.e.
 ``set_tensor`` + ``invoke`` + ``get_tensor``. Warm-up before the timed repeats: the accuracy pass (one
 invoke per bundle row) and ``--warmup`` further invokes.
 """
@@ -85,7 +85,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tflite import LiteModel, _interpreter_class
+from lib.device.litert import LiteModel, _interpreter_class
 
 COLUMNS = (
     "session", "device", "os", "machine", "python", "runtime", "runtime_version", "threads", "run", "split",
@@ -460,7 +460,7 @@ def run_session(bundle: Bundle, out_dir, calls=1000, warmup=100, repeats=5, batc
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lib.pi_runner", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lib.device.pi_runner", description=__doc__.split("\n\n")[0])
     ap.add_argument("bundle", help="bundle folder (manifest.json, *.tflite, inputs.npy, labels.npy)")
     ap.add_argument("--out", required=True, help="folder for the session CSV")
     ap.add_argument("--calls", type=int, default=1000, help="timed single-row invokes per repeat")

@@ -8,7 +8,7 @@ Three formats come from the authors' Resource Usage Experiment (``shared/referen
   A repeated header starts a new run.
 - **C, power** (``resource_run*.txt``): a current/voltage sensor log (the sensor code is not published).
 
-Our runner (:mod:`lib.pi_runner`) writes one CSV per session; :func:`parse_runner` reads it.
+Our runner (:mod:`lib.device.pi_runner`) writes one CSV per session; :func:`parse_runner` reads it.
 
 Every parser raises :class:`PiLogError` (a ``ValueError``) with ``"<path>:<line>: <what is wrong>: <the line>"``
 for anything it cannot read. Blank lines, trailing spaces and tabs, and CRLF line ends are tolerated.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .pi_runner import COLUMNS as RUNNER_COLUMNS
+from lib.device.pi_runner import COLUMNS as RUNNER_COLUMNS
 
 RUNNER_NUMERIC = ("threads", "repeat", "index", "batch", "t_rel_s", "latency_us", "load_ms", "throughput_sps",
                   "accuracy", "cpu_percent", "mem_percent", "swap_percent", "temp_c")

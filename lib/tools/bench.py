@@ -1,6 +1,6 @@
 """The study's run time as a benchmark: what each notebook costs, and how far the teacher is from its floor.
 
-``python -m lib.bench`` (``make bench``) has three parts:
+``python -m lib.tools.bench`` (``make bench``) has three parts:
 
 1. **Machine throughput**: a float32 matrix product in TensorFlow (the kernels training uses), with warm-up and
    many timed repeats; GFLOP/s as median and interquartile range.
@@ -11,7 +11,7 @@
    ``--execute``, else from ``outputs/``). The ratio says how much of the teacher's time is
    arithmetic and how much is everything else (per-step Python, graph building, small kernels).
 3. **Notebook wall times**: with ``--execute``, each notebook of the named runs is executed with papermill into
-   a scratch outputs tree (``lib.recheck.chain``) and timed; without it, the times are read from the papermill
+   a scratch outputs tree (``lib.tools.recheck.chain``) and timed; without it, the times are read from the papermill
    metadata of the executed notebooks already in ``outputs/``. A notebook takes minutes, so each is executed
    once (``--repeats`` to do more); the spread comes from the repeats when there are several.
 4. **Fixed costs of the fast profile** (what it pays however few its epochs; a lower bound, not a floor): per
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from lib.core import paths
 
 # The chain of an ordinary run, in order; the cross-dataset run has its own notebook, 08 reads every run.
 CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
@@ -120,7 +120,8 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     in seconds at ``gflops``, and the measured seconds per epoch (median over splits of TM's ``train_time_s`` in
     ``results_02.csv`` over the epochs it trained: ``epochs_trained`` where early stopping ended it sooner,
     ``teacher_epochs`` otherwise), read from ``outputs`` (default: the study's outputs tree)."""
-    from . import models, params
+    from lib.core import params
+    from lib.train import architectures
 
     P = params.load(run)
     outputs = Path(outputs or paths.outputs_root())
@@ -136,7 +137,7 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     if tm.empty:
         raise BenchError(f"{res_file} has no TM row with train_time_s")
     n_features = P.pca_components or _n_features(P)
-    teacher = models.build_teacher(n_features)
+    teacher = architectures.build_teacher(n_features)
     per_epoch = training_flops(teacher, n_train, 1)
     floor_s = per_epoch / (gflops * 1e9)
     epochs = (tm["epochs_trained"].fillna(P.teacher_epochs) if "epochs_trained" in tm
@@ -151,9 +152,9 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
 
 
 def _n_features(P) -> int:
-    from . import data
+    from lib.data import datasets
 
-    return int(data.load(P).X.shape[1])
+    return int(datasets.load(P).X.shape[1])
 
 
 # ------------------------------------------------------------------------------------------------ notebooks
@@ -209,14 +210,15 @@ SIZES = ("teacher", "student")  # model sizes of the conversion benchmark: TM* m
 
 
 def conversion_time(warmup: int = 2, repeats: int = 5) -> dict:
-    """Seconds of one float TFLite conversion (:func:`lib.tflite.convert`) of the reference teacher (748k
+    """Seconds of one float TFLite conversion (:func:`lib.compress.tflite.convert`) of the reference teacher (748k
     parameters at 26 features) and of the reference student (518): for each, median and quartiles over
     ``repeats`` timed conversions after ``warmup`` untimed ones (a benchmark). The student's arithmetic is nil,
     so its time is what any conversion costs at least."""
-    from . import models, tflite
+    from lib.compress import tflite
+    from lib.train import architectures
 
     out = {}
-    for size, build in zip(SIZES, (models.build_teacher, models.build_student)):
+    for size, build in zip(SIZES, (architectures.build_teacher, architectures.build_student)):
         model = build(26)
         secs = timed_calls(lambda m=model: tflite.convert(m, "float"), warmup, repeats)
         q1, med, q3 = np.percentile(secs, [25, 50, 75])
@@ -248,7 +250,8 @@ def execute_times(runs: list[str], root: Path, repeats: int = 1) -> pd.DataFrame
     """Execute each run's notebooks in order into the outputs tree ``root``, ``repeats`` times, and time each one
     (papermill's recorded duration of the notebook; its clock starts before the kernel, so start-up is
     included). A failing notebook raises :class:`BenchError` naming it; ``root`` is left as it is for inspection."""
-    from . import recheck, runs as runs_mod
+    from lib.analysis import runs as runs_mod
+    from lib.tools import recheck
 
     rows = []
     for rep in range(repeats):
@@ -283,7 +286,7 @@ def machine() -> dict:
 
 def markdown(mm: dict, floors: list[dict], times: pd.DataFrame, conv: dict | None = None,
              n_converted: dict | None = None) -> str:
-    from .summary import md_table
+    from lib.analysis.tables import md_table
 
     m = machine()
     lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {m['cores']} cores, {m['processor']})", "",
@@ -322,7 +325,7 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame, conv: dict | Non
 
 def fixed_cost_lines(times: pd.DataFrame, table: pd.DataFrame, conv: dict | None, n_converted: dict | None) -> list:
     """The fast profile's fixed costs against its total (markdown lines; none without fast runs)."""
-    from .summary import md_table
+    from lib.analysis.tables import md_table
 
     fast = times[times.run.str.endswith("-fast")]
     if fast.empty:
@@ -360,16 +363,17 @@ def fixed_cost_lines(times: pd.DataFrame, table: pd.DataFrame, conv: dict | None
 
 def default_runs() -> list[str]:
     """One full run (wdbc) and every fast run whose data are here (pbcnt-fast only with PBCNT)."""
-    from . import optional, runs as runs_mod
+    from lib.analysis import runs as runs_mod
+    from lib.core import optional
 
     fast = [r for r in runs_mod.ordinary_runs() + runs_mod.transfer_runs() if r.endswith("-fast")]
     return ["wdbc"] + [r for r in fast if not r.startswith("pbcnt") or optional.available("pbcnt")]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import runs as runs_mod
+    from lib.analysis import runs as runs_mod
 
-    ap = argparse.ArgumentParser(prog="python -m lib.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lib.tools.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="*", default=None,
                     help="runs whose notebooks are timed (default: wdbc and every fast run whose data are here)")
     ap.add_argument("--execute", action="store_true",
@@ -397,11 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: --repeats must be at least 1", file=sys.stderr)
         return 2
     if a.timeline is not None:
-        from . import fmt
+        from lib.core import formatting
 
         chosen = a.runs if a.runs is not None else sorted(known)
         df = timeline(paths.outputs_root(), chosen)
-        fmt.write_csv(df, a.timeline)
+        formatting.write_csv(df, a.timeline)
         print(f"{len(df)} notebooks, {df.minutes.sum():.1f} min added up -> {a.timeline}")
         return 0
     outputs = paths.outputs_root()
@@ -442,10 +446,10 @@ def main(argv: list[str] | None = None) -> int:
         ([{"kind": "conversion", "size": k, **v, "saved_conversions": n_converted[k]} for k, v in conv.items()]
          if conv is not None else [])
     md = markdown(mm, floors, times, conv, n_converted)
-    from . import fmt  # the study's atomic writers
+    from lib.core import formatting
 
-    fmt.write_csv(pd.DataFrame(rows), out / "bench.csv")
-    fmt.write_text(md + "\n", out / "bench.md")
+    formatting.write_csv(pd.DataFrame(rows), out / "bench.csv")
+    formatting.write_text(md + "\n", out / "bench.md")
     print(md)
     return 0
 

@@ -1,12 +1,12 @@
 """Which lib/ modules each notebook uses, for the Makefile: a notebook re-runs when a module it imports
 (directly or through other lib modules) changes, not when an unrelated one does.
 
-``python -m lib.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` and, for every params
+``python -m lib.tools.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` and, for every params
 file, ``PARAMS_<run> := params/<run>.yaml params/<base>.yaml ...`` (the file and those it ``extends``); the
 Makefile includes them from ``.deps.mk``, regenerated whenever a notebook, a lib module or a params file changes.
 Standard library only: the system python3 runs it before ``.venv`` exists, so ``extends:`` is read with a
 pattern for its one form (a top-level ``extends: <run>``, optionally quoted, optionally commented), which
-``tests/test_deps.py`` checks against :func:`lib.params.extends_chain` for every committed run.
+``tests/test_deps.py`` checks against :func:`lib.core.params.extends_chain` for every committed run.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import paths
+from lib.core import paths
 
 ALWAYS = ("__init__", "paths")
 _EXTENDS = re.compile(r"""^extends:[ \t]*(["']?)([A-Za-z0-9_.-]*)\1[ \t]*(?:#.*)?\r?$""", re.M)
@@ -68,7 +68,7 @@ def notebook_modules(nb_path: Path) -> list[str]:
 
 def extends_chain(run: str, params_dir: Path | None = None) -> list[str]:
     """The params files ``run`` reads: itself, then the run it ``extends``, and so on (missing files and loops
-    end the chain; ``lib.params`` reports them when the run is loaded)."""
+    end the chain; ``lib.core.params`` reports them when the run is loaded)."""
     d = Path(params_dir or paths.PARAMS)
     chain = [run]
     while True:

@@ -9,13 +9,13 @@ to the end of the run with that graceful shutdown, 0.6-0.7 s with nbclient's ``s
 "immediate"`` (SIGKILL to the kernel's process group). Nothing is lost: nbclient moves on from a cell only
 when the kernel reports it idle, after its output, and papermill holds every output and writes the executed
 notebook (its end time and duration too, then without the teardown) after the kernel is gone. Every file a
-notebook writes is complete when its cell ends, and the engines of :mod:`lib.parallel` shut their pools and
+notebook writes is complete when its cell ends, and the engines of :mod:`lib.core.parallel` shut their pools and
 local Dask clusters down inside the cell that used them (after a failure, worker processes still running are
 in the kernel's process group, so the kill ends them too). What is skipped is only the kernel's own clean-up.
 
 JupyterLab is not affected (its kernels shut down as usual); ``make`` executes every notebook through
-``python -m lib.execute``, which is the ``papermill`` command line with this engine as its default, and
-:func:`execute` is ``papermill.execute_notebook`` with it (``lib.recheck``, ``lib.bench``, the tests)."""
+``python -m lib.tools.execute``, which is the ``papermill`` command line with this engine as its default, and
+:func:`execute` is ``papermill.execute_notebook`` with it (``lib.tools.recheck``, ``lib.tools.bench``, the tests)."""
 from __future__ import annotations
 
 import sys

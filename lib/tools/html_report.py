@@ -1,6 +1,6 @@
 """The study as a static HTML report: every executed notebook and an index page, under ``outputs/report/``.
 
-``make report`` (or ``python -m lib.report [--runs r1 r2 ...] [--out DIR]``) renders what is in ``outputs/``; it
+``make report`` (or ``python -m lib.tools.html_report [--runs r1 r2 ...] [--out DIR]``) renders what is in ``outputs/``; it
 never runs a notebook (``make reproduce report`` does both). The folder is self-contained: relative links only,
 images embedded or copied next to the index, no script or style from the network (nbconvert's lab template
 loads require.js, MathJax and mermaid from CDNs; the template below drops them; no notebook of the study
@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from . import paths
+from lib.core import paths
 
 TITLE = "Knowledge distillation for breast-cancer classification in LMICs: a reproducible re-study"
 DESCRIPTION = (
@@ -524,7 +524,7 @@ def write_index(report: Path, runs: list[Run], outputs: Path, filtered: bool = F
 {notebooks}</section>
 {smoke_html}
 </main>
-<footer><div class="wrap">Built by <code>make report</code> (<code>lib/report.py</code>) on {stamp}. Self-contained:
+<footer><div class="wrap">Built by <code>make report</code> (<code>lib/tools/html_report.py</code>) on {stamp}. Self-contained:
 relative links only, no network needed; zip the folder to share it.</div></footer>
 </body>
 </html>
@@ -586,7 +586,7 @@ def _swap(new: Path, report: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lib.report", description=__doc__.split("\n\n")[0].replace("``", ""))
+    ap = argparse.ArgumentParser(prog="python -m lib.tools.html_report", description=__doc__.split("\n\n")[0].replace("``", ""))
     ap.add_argument("--runs", nargs="+", metavar="RUN", help="only these runs (default: every run with notebooks)")
     ap.add_argument("--out", metavar="DIR", help="report folder (default: outputs/report; a relative path is "
                     "taken from the repository root)")

@@ -10,13 +10,13 @@ A 64-bit Raspberry Pi OS is Debian bookworm arm64 with Python 3.11. This check b
    ai-edge-litert at the versions of ``requirements.txt`` (``pip download --platform manylinux_*_aarch64``),
    unpacked, never installed: the Pi's runner needs nothing else.
 3. **Run**: ``qemu-aarch64-static -L rootfs rootfs/usr/bin/python3.11`` executes, on the bundle, (a) this module's
-   ``--dump`` (every model's raw outputs on every bundle row, through ``lib.tflite.LiteModel``) and (b)
-   ``lib.pi_runner`` itself, briefly (``--calls 20``), as on a Pi. The same dump runs natively on the host.
+   ``--dump`` (every model's raw outputs on every bundle row, through ``lib.device.litert.LiteModel``) and (b)
+   ``lib.device.pi_runner`` itself, briefly (``--calls 20``), as on a Pi. The same dump runs natively on the host.
 4. **Compare**: integer models must give identical outputs on both architectures, float models agree to 1e-5
    with the same decisions, and the runner's accuracies under emulation equal the host's. Emulated timings are
    not measurements of a Pi: they are not reported.
 
-``python -m lib.picheck [--bundle DIR]`` (default ``outputs/wdbc/models/pi_bundle``, written by notebook 06).
+``python -m lib.tools.picheck [--bundle DIR]`` (default ``outputs/wdbc/models/pi_bundle``, written by notebook 06).
 Exit 0 when everything agrees, 1 on a difference, 2 when a step cannot run (its message says which and why).
 """
 from __future__ import annotations
@@ -150,8 +150,8 @@ def dump(bundle_dir, out) -> dict:
     """Every model's raw outputs on every bundle row (one row per call) and the machine, to ``out`` (.npz)."""
     import platform
 
-    from .pi_runner import read_bundle
-    from .tflite import LiteModel
+    from lib.device.pi_runner import read_bundle
+    from lib.device.litert import LiteModel
 
     b = read_bundle(bundle_dir)
     arrays, meta = {}, {"machine": platform.machine(), "python": platform.python_version(), "models": []}
@@ -185,7 +185,7 @@ def compare(host: Path, pi: Path) -> list[dict]:
 
 
 def _runner_accuracies(csv_dir: Path) -> dict:
-    """Accuracy per model from a runner session CSV (lib.pilogs reads the same files for notebook 07)."""
+    """Accuracy per model from a runner session CSV (lib.device.pilogs reads the same files for notebook 07)."""
     import csv
 
     acc = {}
@@ -200,7 +200,7 @@ def _runner_accuracies(csv_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lib.picheck", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m lib.tools.picheck", description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", default=str(ROOT / "outputs" / "wdbc" / "models" / "pi_bundle"))
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--dump", nargs=2, metavar=("BUNDLE", "OUT"), help=argparse.SUPPRESS)  # the emulated side
@@ -220,14 +220,14 @@ def main(argv=None) -> int:
             tmp = Path(tmp)
             dump(bundle, tmp / "host.npz")
             print("pi-check: running the bundle under aarch64 emulation (this takes a few minutes) ...", flush=True)
-            emulated(fs, site_dir, ["-m", "lib.picheck", "--dump", str(bundle), str(tmp / "pi.npz")],
-                     "emulated dump (lib.picheck --dump)")
+            emulated(fs, site_dir, ["-m", "lib.tools.picheck", "--dump", str(bundle), str(tmp / "pi.npz")],
+                     "emulated dump (lib.tools.picheck --dump)")
             meta = json.loads(Path(str(tmp / "pi.npz") + ".json").read_text())
             if meta["machine"] != "aarch64":
                 raise PiCheckError(f"emulated dump: ran on {meta['machine']}, not aarch64")
-            emulated(fs, site_dir, ["-m", "lib.pi_runner", str(bundle), "--out", str(tmp / "runner"), "--calls", "20",
+            emulated(fs, site_dir, ["-m", "lib.device.pi_runner", str(bundle), "--out", str(tmp / "runner"), "--calls", "20",
                                     "--warmup", "2", "--repeats", "1", "--batch", "0", "--interval", "0"],
-                     "emulated lib.pi_runner")
+                     "emulated lib.device.pi_runner")
             runner = _runner_accuracies(tmp / "runner")
             rows = compare(tmp / "host.npz", tmp / "pi.npz")
     except PiCheckError as e:

@@ -11,12 +11,12 @@ Two levels of reproducibility (README: *Reproducibility*):
   with its numbers within the profile's text tolerance (:func:`text_equal`, which nbval's comparison of checked
   notebook cells uses too: ``tests/nbval_plugin.py``).
 
-``python -m lib.recheck compare <committed outputs> <fresh outputs> [run ...]`` prints the largest deviation per
-column and exits 1 if any is outside its tolerance; ``python -m lib.recheck identical <a> <b> [run ...]`` exits 1
-if the trees differ. ``python -m lib.recheck chain <run> <outputs>`` executes a run's notebooks in order with
+``python -m lib.tools.recheck compare <committed outputs> <fresh outputs> [run ...]`` prints the largest deviation per
+column and exits 1 if any is outside its tolerance; ``python -m lib.tools.recheck identical <a> <b> [run ...]`` exits 1
+if the trees differ. ``python -m lib.tools.recheck chain <run> <outputs>`` executes a run's notebooks in order with
 papermill into another outputs tree (what the bit-identity check of ``make test`` runs twice);
-``python -m lib.recheck gather <outputs>`` merges each run's ``results.csv`` there, as make does;
-``python -m lib.recheck buckets <n> <notebook ...>`` prints n lines of whole runs for n parallel nbval processes.
+``python -m lib.tools.recheck gather <outputs>`` merges each run's ``results.csv`` there, as make does;
+``python -m lib.tools.recheck buckets <n> <notebook ...>`` prints n lines of whole runs for n parallel nbval processes.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import paths
+from lib.core import paths
 
 TOLERANCES = paths.TESTS / "tolerances.yaml"
 PROFILES = ("fast", "full")
@@ -438,9 +438,9 @@ def write_manifest(root: Path, notebooks) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     listed = set(json.loads(path.read_text())) if path.exists() else set()
     listed |= {f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks}
-    from . import fmt  # the study's atomic writer
+    from lib.core import formatting
 
-    return fmt.write_text(json.dumps(sorted(listed), indent=1), path)
+    return formatting.write_text(json.dumps(sorted(listed), indent=1), path)
 
 
 def _top_level_text(root: Path, run: str) -> list[Path]:
@@ -568,7 +568,7 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
     """Execute ``notebooks`` of ``run`` in order with papermill into ``outputs/<run>/`` (``KDSTUDY_OUTPUTS`` set
     to ``outputs``) and merge its ``results.csv``, as ``make`` would; returns the executed notebooks. Stops at the
     first failure."""
-    from .execute import execute
+    from lib.tools.execute import execute
 
     outputs = Path(outputs).resolve()
     old = {k: os.environ.get(k) for k in ["KDSTUDY_OUTPUTS", *(env or {})]}
@@ -584,7 +584,7 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
                     parameters={"run": run}, cwd=str(paths.ROOT), progress_bar=False)
             done.append(out)
         if any((outputs / run).glob("results_*.csv")):  # as make does after a run's notebooks
-            from . import results
+            from lib.core import results
 
             results.gather(run)
     finally:
@@ -599,7 +599,7 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
 def gather_tree(root: Path | str) -> list[Path]:
     """Merge ``results.csv`` of every run in ``root`` that has ``results_*.csv``, as make does after a run's
     notebooks (nbval executes notebooks, not make's rules)."""
-    from . import results
+    from lib.core import results
 
     root = Path(root).resolve()
     old = os.environ.get("KDSTUDY_OUTPUTS")

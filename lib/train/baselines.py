@@ -1,8 +1,8 @@
 """The simple baselines of issue 12: a penalised logistic regression (``LR``) and a random forest (``RF``) on the
-same splits and the same preprocessing as the CNNs (the fitted ``lib.preprocess`` transform of each split),
+same splits and the same preprocessing as the CNNs (the fitted ``lib.data.preprocess`` transform of each split),
 each tuned on the inner validation part with as many cells as it needs, class-weighted where the run is
 (``class_weight``), with their operating point from out-of-fold predictions of the training part
-(:mod:`lib.operating`). Rows are models of the results contract with format ``sklearn``.
+(:mod:`lib.core.operating`). Rows are models of the results contract with format ``sklearn``.
 
 If a 518-parameter CNN does not beat a logistic regression with 27 coefficients (wdbc), distillation is not what
 a clinic needs; notebook 03 shows them side by side.
@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from . import metrics, operating, results
+from lib.core import metrics, operating, results
 
 NAMES = ("LR", "RF")
 GRIDS = {

@@ -1,12 +1,12 @@
 """Notebook 03's work for one split: the alpha x T ablation, SM_scratch, SM and (rigorous) SM_paperloss, all
-trained side by side in one :mod:`lib.bank` (issue 11), handed to :func:`lib.parallel.map` split by split.
+trained side by side in one :mod:`lib.train.student_bank` (issue 11), handed to :func:`lib.core.parallel.map` split by split.
 
 What each model is (the same definitions as before the bank; only the engine changed):
 
 - **grid cells**: one student per (alpha, T) of ``ablation_alphas`` x ``ablation_temperatures``, the run's KD
   loss at ``kd_lr``, scored after ``ablation_epochs`` on the inner validation part (rigorous) or on the test part
   (paper, as the authors did);
-- **SM**: in rigorous runs the chosen cell (:func:`lib.training.choose`) *continued* to ``kd_epochs``; that is
+- **SM**: in rigorous runs the chosen cell (:func:`lib.train.fitting.choose`) *continued* to ``kd_epochs``; that is
   the computation of a fresh student distilled with the chosen (alpha, T): same loss, initial weights, batches
   and dropout masks, since a bank's members never interact (a bank of that one member gives the same model up
   to the float rounding of the stacked products, ``tests/test_distillation.py``). In paper runs the authors' fixed (``kd_alpha``,
@@ -16,14 +16,14 @@ What each model is (the same definitions as before the bank; only the engine cha
   the inner validation part over ``scratch_lrs`` x ``scratch_epochs``, as many cells as SM's alpha x T grid
   (equal tuning budgets; one member per learning rate, kept at each epoch count);
 - **SM_paperloss** (rigorous): the authors' KD loss at (``kd_alpha``, ``kd_temperature``), SM's budget;
-- **LR, RF** (rigorous, ``baselines``): :mod:`lib.baselines` on the same prepared rows.
+- **LR, RF** (rigorous, ``baselines``): :mod:`lib.train.baselines` on the same prepared rows.
 
 Every student of a split starts from the same initial weights (the split's seed) and sees the same batches.
 With ``class_weight`` each row's loss weighs by its class; with ``bn_recompute`` every student's BatchNorm
 statistics (grid snapshots before scoring included) are recomputed on the training rows
-(:func:`lib.training.recompute_bn`); selection is by balanced accuracy when the run is class-weighted.
+(:func:`lib.train.fitting.recompute_bn`); selection is by balanced accuracy when the run is class-weighted.
 
-**Operating point** (``target_sensitivity``, :mod:`lib.operating`): a second bank trains, for each of
+**Operating point** (``target_sensitivity``, :mod:`lib.core.operating`): a second bank trains, for each of
 ``oof_folds`` folds of the training rows, SM (the chosen alpha, T) and SM_scratch (the chosen cell) with that
 fold's rows weighted 0, and predicts them: the out-of-fold predictions that set SM's and SM_scratch's thresholds.
 These students distil from the split's teacher, which was fitted on every training row (the held-out rows'
@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import tf_keras as keras
 
-from . import bank, baselines, metrics, models, operating, preprocess, repro, results, training
+from lib.core import metrics, operating, repro, results
+from lib.data import preprocess
+from lib.train import architectures, baselines, fitting, student_bank
 
 
 @dataclass
@@ -61,30 +63,30 @@ def scratch_cells(P) -> list[tuple[float, int]]:
     return [(float(lr), int(e)) for lr in P.scratch_lrs for e in P.scratch_epochs]
 
 
-def members(P) -> list[bank.Member]:
+def members(P) -> list[student_bank.Member]:
     """The bank of one split: grid cells (to ``kd_epochs``, kept at ``ablation_epochs``), SM_scratch,
     SM_paperloss (rigorous) and, in paper runs whose grid lacks (kd_alpha, kd_temperature), SM itself."""
     if P.ablation_epochs > P.kd_epochs:
         raise ValueError(f"run {P.run}: ablation_epochs ({P.ablation_epochs}) > kd_epochs ({P.kd_epochs}): the "
                          f"chosen cell continues to kd_epochs as SM, so the grid cannot train longer than SM")
-    out = [bank.Member(f"cell{k}", P.kd_loss, P.kd_lr, P.kd_epochs, a, t, snapshots=(P.ablation_epochs,))
+    out = [student_bank.Member(f"cell{k}", P.kd_loss, P.kd_lr, P.kd_epochs, a, t, snapshots=(P.ablation_epochs,))
            for k, (a, t) in enumerate(cells(P))]
     if scratch_cells(P):
         top = max(P.scratch_epochs)
-        out += [bank.Member(f"scratch{j}", "bce", float(lr), top, snapshots=tuple(sorted(set(P.scratch_epochs))))
+        out += [student_bank.Member(f"scratch{j}", "bce", float(lr), top, snapshots=tuple(sorted(set(P.scratch_epochs))))
                 for j, lr in enumerate(P.scratch_lrs)]
     else:
-        out.append(bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs))
+        out.append(student_bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs))
     if not P.is_paper:
-        out.append(bank.Member("SM_paperloss", "paper", P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
+        out.append(student_bank.Member("SM_paperloss", "paper", P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
     elif (float(P.kd_alpha), float(P.kd_temperature)) not in cells(P):
-        out.append(bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
+        out.append(student_bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
     return out
 
 
 def _student(P, weights, n_features: int, name: str, X_fit) -> keras.Model:
     """A banked student as a Keras model, its BatchNorm statistics recomputed on ``X_fit`` if the run asks."""
-    return training.finish_bn(P, bank.to_keras(weights, n_features, name), X_fit)
+    return fitting.finish_bn(P, student_bank.to_keras(weights, n_features, name), X_fit)
 
 
 # One scoring student per feature count in a process. Not thread-safe (set_weights, then predict): the study
@@ -101,27 +103,27 @@ def _scoring_predict(P, weights, n_features: int, X_fit, X) -> np.ndarray:
     split. It returns predictions, never the shared model, so no caller can keep or save it."""
     model = _SCORING.get(n_features)
     if model is None:
-        model = _SCORING[n_features] = bank.to_keras(weights, n_features, "cell")
+        model = _SCORING[n_features] = student_bank.to_keras(weights, n_features, "cell")
     else:
         model.set_weights(weights)
-    return training.predict(training.finish_bn(P, model, X_fit), X)
+    return fitting.predict(fitting.finish_bn(P, model, X_fit), X)
 
 
 def _score(P, weights, n_features: int, X, y, X_fit) -> dict:
     """A grid cell's accuracy, balanced accuracy and BCE on (X, y); ``selection``: what
-    :func:`lib.training.choose` ranks (balanced accuracy when the run is class-weighted, else accuracy)."""
+    :func:`lib.train.fitting.choose` ranks (balanced accuracy when the run is class-weighted, else accuracy)."""
     out = _scoring_predict(P, weights, n_features, X_fit, X)
     m = metrics.classify(y, out)
     return {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"],
-            "bce": float(keras.losses.BinaryCrossentropy()(training.onehot(y), out).numpy()),
+            "bce": float(keras.losses.BinaryCrossentropy()(fitting.onehot(y), out).numpy()),
             "selection": m["balanced_accuracy"] if P.class_weight else m["accuracy"]}
 
 
-def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int) -> list[bank.Member]:
+def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int) -> list[student_bank.Member]:
     """The second bank: per out-of-fold part j, SM (alpha, T, kd_epochs) and SM_scratch (its chosen cell)."""
     lr, epochs = scratch
-    return ([bank.Member(f"SM_oof{j}", P.kd_loss, P.kd_lr, P.kd_epochs, alpha, T) for j in range(k)]
-            + [bank.Member(f"SM_scratch_oof{j}", "bce", lr, epochs) for j in range(k)])
+    return ([student_bank.Member(f"SM_oof{j}", P.kd_loss, P.kd_lr, P.kd_epochs, alpha, T) for j in range(k)]
+            + [student_bank.Member(f"SM_scratch_oof{j}", "bce", lr, epochs) for j in range(k)])
 
 
 def oof_fold(P, ds, s, y_train) -> np.ndarray:
@@ -135,14 +137,14 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     SM_paperloss; with ``baselines`` also LR and RF; returns their rows, the grids, the chosen cells and the
     learning curves."""
     prep = preprocess.prepare(P, ds, s)
-    teacher = training.load_model(P.run, "TM", s.id)
+    teacher = fitting.load_model(P.run, "TM", s.id)
     repro.seed_everything(s.seed)
-    init = models.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights, as before
+    init = architectures.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights, as before
     ms = members(P)
-    cw = training.class_weights(P, prep.y_train)
+    cw = fitting.class_weights(P, prep.y_train)
     row_w = None if cw is None else cw[prep.y_train]
-    t_logits = bank.teacher_logits(teacher, prep.X_train)
-    trained = bank.train(ms, init, prep.X_train, prep.y_train, s.seed, P.batch_size, t_logits_train=t_logits,
+    t_logits = student_bank.teacher_logits(teacher, prep.X_train)
+    trained = student_bank.train(ms, init, prep.X_train, prep.y_train, s.seed, P.batch_size, t_logits_train=t_logits,
                          X_val=prep.X_val, y_val=prep.y_val, row_weights=row_w)
     X, y = (prep.X_val, prep.y_val) if score_on == "val" else (prep.X_test, prep.y_test)
     grid = []
@@ -153,7 +155,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     if P.is_paper:  # the authors trained their final SM with alpha .1, T 10 whatever the grid said
         alpha, T = float(P.kd_alpha), float(P.kd_temperature)
     else:
-        best = training.choose(grid)
+        best = fitting.choose(grid)
         alpha, T = best["alpha"], best["temperature"]
     sm = trained["SM"] if "SM" in trained else trained[f"cell{cells(P).index((alpha, T))}"]
     scratch_grid, scratch = [], (P.student_lr, P.student_epochs)
@@ -162,7 +164,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
             snap = trained[f"scratch{P.scratch_lrs.index(lr)}"].snapshots[e]
             scratch_grid.append({"split": s.id, "lr": lr, "epochs": e, "scored_on": score_on, "weights": snap,
                                  **_score(P, snap, prep.n_features, X, y, prep.X_train)})
-        pick = training.choose(scratch_grid)
+        pick = fitting.choose(scratch_grid)
         scratch = (pick["lr"], pick["epochs"])
         first = trained[f"scratch{P.scratch_lrs.index(pick['lr'])}"]
         hist = {k: v[:pick["epochs"]] for k, v in first.history.items()}
@@ -185,7 +187,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
         w = np.stack([(fold != j).astype(np.float32) for j in range(k)] * 2)
         if row_w is not None:
             w = w * row_w[None]
-        oof_trained = bank.train(om, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
+        oof_trained = student_bank.train(om, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
                                  t_logits_train=t_logits, row_weights=w)
         for name in ("SM", "SM_scratch"):
             pred = np.zeros((len(prep.y_train), 2), np.float32)
@@ -194,8 +196,8 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
                 # SM's out-of-fold students are saved (notebook 05 converts them), SM_scratch's only predict
                 if name == "SM":
                     model = _student(P, weights, prep.n_features, name, fit_rows)
-                    pred[fold == j] = training.predict(model, prep.X_train[fold == j])
-                    training.save(model, P.run, f"SM_oof{j}", s.id)
+                    pred[fold == j] = fitting.predict(model, prep.X_train[fold == j])
+                    fitting.save(model, P.run, f"SM_oof{j}", s.id)
                 else:
                     pred[fold == j] = _scoring_predict(P, weights, prep.n_features, fit_rows,
                                                        prep.X_train[fold == j])
@@ -204,21 +206,21 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     line = []
     for name, (weights, history) in keep.items():
         model = _student(P, weights, prep.n_features, name, prep.X_train)
-        training.compiled(model, P.kd_lr if name != "SM_scratch" else scratch[0])
-        training.save(model, P.run, name, s.id)
-        out_test = training.predict(model, prep.X_test)
+        fitting.compiled(model, P.kd_lr if name != "SM_scratch" else scratch[0])
+        fitting.save(model, P.run, name, s.id)
+        out_test = fitting.predict(model, prep.X_test)
         m = metrics.classify(prep.y_test, out_test)
         if P.target_sensitivity is not None:
-            t, src = thresholds.get(name) or (operating.choose(P, prep.y_val, training.predict(model, prep.X_val)),
+            t, src = thresholds.get(name) or (operating.choose(P, prep.y_val, fitting.predict(model, prep.X_val)),
                                               "val")
             m.update(operating.fields(prep.y_test, out_test, t, src))
-        train_acc = training.evaluate(model, prep.X_train, prep.y_train)["accuracy"]
+        train_acc = fitting.evaluate(model, prep.X_train, prep.y_train)["accuracy"]
         out.rows.append(results.row(P, s, name, "keras", m, params=model.count_params(), train_accuracy=train_acc,
                                     train_time_s=round(per_member, 2), kd_alpha=alpha if name == "SM" else np.nan,
                                     kd_temperature=T if name == "SM" else np.nan,
                                     student_lr=scratch[0] if name == "SM_scratch" else np.nan,
                                     student_epochs=scratch[1] if name == "SM_scratch" else np.nan))
-        out.curves += training.history_rows(history, s.id, name)
+        out.curves += fitting.history_rows(history, s.id, name)
         line.append(f"{name} {m['accuracy']:.4f}")
     if P.baselines:
         for r in baselines.rows_of_split(P, s, prep, fold):

@@ -1,6 +1,6 @@
 """Training and evaluation, written once for every notebook: the teacher (Keras ``fit``), the distillation losses,
 evaluation and model files. The students (SM_scratch, SM, SM_paperloss, the alpha x T grid) train in
-:mod:`lib.bank`, which calls the losses below; ``tests/keras_reference.py`` holds the plain-Keras ``Distiller``
+:mod:`lib.train.student_bank`, which calls the losses below; ``tests/keras_reference.py`` holds the plain-Keras ``Distiller``
 the bank is checked against step for step.
 
 The reference setting (shared/reference/README.md, section 2): Adam, binary cross-entropy on one-hot labels,
@@ -40,7 +40,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from . import metrics, models, operating, paths, preprocess, repro, results
+from lib.core import metrics, paths, repro
+from lib.data import preprocess
+from lib.train import architectures
 
 tf.get_logger().setLevel("ERROR")  # retracing notices for the many small models are expected, not news
 
@@ -227,7 +229,7 @@ def train_teacher(P, prep, seed: int) -> Trained:
     """The reference teacher: Adam(teacher_lr), BCE, teacher_epochs, batch_size; in rigorous runs with class
     weights, BatchNorm statistics recomputed and early stopping on the inner validation part (module text)."""
     repro.seed_everything(seed)
-    model = compiled(models.build_teacher(prep.n_features), P.teacher_lr, loss_for(P, prep.y_train))
+    model = compiled(architectures.build_teacher(prep.n_features), P.teacher_lr, loss_for(P, prep.y_train))
     callbacks = None
     if (P.teacher_patience is not None or P.bn_recompute) and len(prep.y_val):
         callbacks = [BestOnValidation(prep.X_train, prep.X_val, prep.y_val, P.teacher_patience, P.bn_recompute,
@@ -250,7 +252,7 @@ def evaluate(model: keras.Model, X: np.ndarray, y: np.ndarray) -> dict:
 
 
 def choose(grid_rows: list[dict]) -> dict:
-    """Best cell of a grid (:mod:`lib.distillation`): highest ``selection`` score (accuracy, or balanced accuracy
+    """Best cell of a grid (:mod:`lib.train.distillation`): highest ``selection`` score (accuracy, or balanced accuracy
     in class-weighted runs; ``accuracy`` when the rows have no ``selection``), then lowest BCE, then the first in
     grid order."""
     return sorted(grid_rows, key=lambda r: (-r.get("selection", r["accuracy"]), r["bce"]))[0]

@@ -3,8 +3,8 @@ arithmetic floor (issue 11).
 
 A 518-parameter student does well under a millisecond of arithmetic per epoch; training it through Keras costs
 seconds, almost all of it graph tracing (measured on a wdbc split: 74 of the 121 s that notebook 03 spends on its
-18 students are ``trace_function``; ``lib.bench`` has the floor). A :class:`Bank` holds K students of the
-reference architecture (:func:`lib.models.build_student`) as stacked weights (each tensor has a leading axis of
+18 students are ``trace_function``; ``lib.tools.bench`` has the floor). A :class:`Bank` holds K students of the
+reference architecture (:func:`lib.train.architectures.build_student`) as stacked weights (each tensor has a leading axis of
 size K) and trains them in one step function that is traced once per (members' losses, features, dropout) and
 reused for every split and every call: each member has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha
 and T), its own learning rate and its own number of epochs, and all members see the same batches in the same
@@ -17,7 +17,7 @@ for step against ``train_on_batch`` of the Keras student and of the Keras ``Dist
 - layers: Conv1D(4, 2) - BatchNorm - Dropout - Conv1D(8, 2) - BatchNorm - Dropout - Flatten - Dense(2) -
   sigmoid, written as products over the stacked axis (``tf.einsum``); BatchNorm as Keras does it for 3-D
   inputs (batch moments, biased variance, momentum 0.99, epsilon 1e-3);
-- losses: :func:`lib.training.hinton_kd_loss` and :func:`lib.training.paper_kd_loss` themselves, called per
+- losses: :func:`lib.train.fitting.hinton_kd_loss` and :func:`lib.train.fitting.paper_kd_loss` themselves, called per
   member inside the traced step (their hard term is the BCE of a student trained alone); the loss of the bank
   is the sum of its members' losses, whose gradient for each member's weights is that member's own;
 - optimiser: Keras' Adam (beta 0.9 / 0.999, epsilon 1e-7, bias-corrected step size), elementwise, so stacking
@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from . import models, training
+from lib.train import architectures, fitting
 
 LOSSES = ("bce", "hinton", "paper")
 BN_EPS = 1e-3       # Keras' BatchNormalization epsilon
@@ -101,7 +101,7 @@ class Trained:
     snapshot epochs, and ``model``, the Keras student holding the final weights (:func:`to_keras`), built when
     first asked for: a bank's caller mostly needs weights (grid cells are scored, out-of-fold students predict),
     and building a Keras student costs about 75 ms; a wdbc split has 29 members (19 + 10), so building them all
-    would cost about 2.2 s. ``model`` is built once: after :func:`lib.training.finish_bn` recomputes its
+    would cost about 2.2 s. ``model`` is built once: after :func:`lib.train.fitting.finish_bn` recomputes its
     BatchNorm statistics, ``model`` and ``weights`` no longer hold the same values (``weights`` stays what the
     bank trained). ``seconds`` is the whole bank's wall time, shared by all its members (not one member's
     cost)."""
@@ -112,7 +112,7 @@ class Trained:
     name: str
     dropout: float
     snapshots: dict = field(default_factory=dict)
-    best_epoch: int = 0  # as lib.training.Trained: no early stopping in a bank
+    best_epoch: int = 0  # as lib.train.fitting.Trained: no early stopping in a bank
 
     @cached_property
     def model(self) -> keras.Model:
@@ -121,7 +121,7 @@ class Trained:
 
 def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
     """The frozen teacher's pre-sigmoid logits of ``X`` (inference mode), once per split."""
-    view = models.logits_model(teacher)
+    view = architectures.logits_model(teacher)
     return np.asarray(view.predict(np.asarray(X, dtype=np.float32), batch_size=256, verbose=0), dtype=np.float32)
 
 
@@ -199,10 +199,10 @@ class _Graph:
         logits, _ = self._forward(x, training=False)
         return logits
 
-    # -- losses: lib.training's, per member ---------------------------------------------------------------
+    # -- losses: lib.train.fitting's, per member ---------------------------------------------------------------
     def _losses(self, y, logits, t_logits, alpha, temperature, w):
-        """Per-member (total, soft, probs) with :func:`lib.training.hinton_kd_loss` ('bce': its hard term, the
-        BCE of a student trained alone; 'hinton') and :func:`lib.training.paper_kd_loss` ('paper'), each member
+        """Per-member (total, soft, probs) with :func:`lib.train.fitting.hinton_kd_loss` ('bce': its hard term, the
+        BCE of a student trained alone; 'hinton') and :func:`lib.train.fitting.paper_kd_loss` ('paper'), each member
         only its own; ``w`` [K, B]: each member's weight of each row of the batch (class weights; 0 for a row the
         member must not learn from). (Until issue 11 the step computed both KD losses for every member and picked
         one with ``tf.where``: the same values and gradients, bit for bit, ``tests/test_bank.py``, in about twice
@@ -210,10 +210,10 @@ class _Graph:
         totals, softs = [], []
         for k, loss in enumerate(self.losses):
             if loss == "paper":
-                total, _, soft = training.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
+                total, _, soft = fitting.paper_kd_loss(y, tf.sigmoid(logits[k]), tf.sigmoid(t_logits), alpha[k],
                                                         temperature[k], w[k])
             elif loss in ("hinton", "bce"):
-                total, hard, soft = training.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
+                total, hard, soft = fitting.hinton_kd_loss(y, logits[k], t_logits, alpha[k], temperature[k], w[k])
                 if loss == "bce":
                     total, soft = hard, tf.constant(0.0)
             else:  # Member validates its loss; a graph built by hand must not train a member on the wrong one
@@ -255,7 +255,7 @@ class _Graph:
 
 
 # The traced graphs of this process, one per (losses, n_features, dropout). Not thread-safe: one task at a time
-# per process, as every engine of lib.parallel runs them (Dask workers with --nthreads 1, README).
+# per process, as every engine of lib.core.parallel runs them (Dask workers with --nthreads 1, README).
 _GRAPHS: dict[tuple, _Graph] = {}
 
 
@@ -274,7 +274,7 @@ def train(members: list[Member], init_weights: list[np.ndarray], X_train, y_trai
     (``X_train``, ``y_train``) in batches of ``batch_size``, one NumPy permutation of the rows per epoch from
     ``seed``; KD members need the teacher's logits of the training rows. ``row_weights``: the loss weight of
     each training row, [n] for every member (class weights) or [K, n] per member (0 keeps a row out of a
-    member's loss: the out-of-fold students of :mod:`lib.distillation`; the row still joins the batch's
+    member's loss: the out-of-fold students of :mod:`lib.train.distillation`; the row still joins the batch's
     BatchNorm moments, which use no labels). Returns ``{name: Trained}``."""
     if not members:
         raise ValueError("a bank needs at least one member")
@@ -368,7 +368,7 @@ def _member_weights(g: _Graph, i: int) -> list[np.ndarray]:
 
 
 def to_keras(weights: list[np.ndarray], n_features: int, name: str = "SM", dropout: float = 0.2):
-    """An ordinary Keras student (:func:`lib.models.build_student`) holding ``weights`` (Keras' order)."""
-    model = models.build_student(n_features, name=name, dropout=dropout)
+    """An ordinary Keras student (:func:`lib.train.architectures.build_student`) holding ``weights`` (Keras' order)."""
+    model = architectures.build_student(n_features, name=name, dropout=dropout)
     model.set_weights(weights)
     return model

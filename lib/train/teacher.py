@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import metrics, operating, preprocess, results
-from .training import evaluate, history_rows, predict, save, train_teacher
-from .results import Outcome
+from lib.core import metrics, operating, results
+from lib.data import preprocess
+from lib.train.fitting import evaluate, history_rows, predict, save, train_teacher
+from lib.core.results import Outcome
 
 
 def bn_check(rows, limit: float) -> list[dict]:
@@ -18,7 +19,7 @@ def bn_check(rows, limit: float) -> list[dict]:
 
 def teacher_split(P, ds, s) -> Outcome:
     """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; its
-    threshold for the operating point from the inner validation part (:mod:`lib.operating`). The row carries
+    threshold for the operating point from the inner validation part (:mod:`lib.core.operating`). The row carries
     the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on, batch
     statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs trained."""
     prep = preprocess.prepare(P, ds, s)

@@ -24,12 +24,12 @@ Pure functions (no training) return ``(X_wdbc_train, X_wdbc_holdout, X_bcd)``, f
 - :func:`signed_features`: a label-free alternative (own scaler per dataset, PCA fit on WDBC training rows and on
   BCD, signs fixed by "loadings sum positive", unit-variance scores per dataset);
 - :func:`authors_orientation`: the solver's sign of each of the authors' components relative to "loadings sum
-  positive" (the starting point of the sign-flip analysis in :mod:`lib.transfer`);
+  positive" (the starting point of the sign-flip analysis in :mod:`lib.transfer.experiment`);
 - :func:`authors_split`, :func:`majority_baseline`, :func:`authors_ci`, :func:`interval_table`.
 
-The training loop over seeds and k, the sign-flip analysis and the outputs live in :mod:`lib.transfer`.
+The training loop over seeds and k, the sign-flip analysis and the outputs live in :mod:`lib.transfer.experiment`.
 
-Data: ``lib.data.load_wdbc()`` (B/M -> 0/1) and ``lib.data.load_bcd(dropna=True)`` (2/4 -> 0/1; 683 rows,
+Data: ``lib.data.datasets.load_wdbc()`` (B/M -> 0/1) and ``lib.data.datasets.load_bcd(dropna=True)`` (2/4 -> 0/1; 683 rows,
 444 benign = 65.0%, the accuracy of always answering "benign").
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from . import stats
-from .preprocess import as_model_input as _model_input  # float32, shape (n, k, 1)
+from lib.core import stats
+from lib.data.preprocess import as_model_input as _model_input
 
 AUTHORS_TEST_SIZE = 0.4  # the notebook's train_test_split (the xlsx says 0.3; the code says 0.4)
 AUTHORS_CI_N = 13  # CONFIDENCE.NORM(0.05, SD, 13) for 10 runs
@@ -219,7 +219,7 @@ def authors_ci(values, n: int = AUTHORS_CI_N, level: float = 0.95) -> tuple[floa
 
 
 def interval_table(values, level: float = 0.95) -> pd.DataFrame:
-    """The authors' interval next to the honest t-interval over the actual number of runs (:func:`lib.stats.
+    """The authors' interval next to the honest t-interval over the actual number of runs (:func:`lib.core.stats.
     t_interval`): columns method, n, mean, low, high, half_width."""
     v = np.asarray(values, dtype=float)
     rows = []

@@ -2,13 +2,13 @@
 
 The experiment (:func:`experiment`), for each feature method, k and seed s:
 
-- WDBC split by :func:`lib.crossdataset.authors_split` (seed s); features from
-  :func:`lib.crossdataset.authors_features` (the authors': a separate raw PCA per dataset) or
-  :func:`lib.crossdataset.signed_features` (label-free: own scaler + PCA per dataset, signs by loadings);
-- TM trained with :mod:`lib.training` on the WDBC training rows, SM_scratch and SM side by side in one
-  :mod:`lib.bank`, none of them validated during training: the authors' ``validation_data`` only logged a
+- WDBC split by :func:`lib.transfer.alignment.authors_split` (seed s); features from
+  :func:`lib.transfer.alignment.authors_features` (the authors': a separate raw PCA per dataset) or
+  :func:`lib.transfer.alignment.signed_features` (label-free: own scaler + PCA per dataset, signs by loadings);
+- TM trained with :mod:`lib.train.fitting` on the WDBC training rows, SM_scratch and SM side by side in one
+  :mod:`lib.train.student_bank`, none of them validated during training: the authors' ``validation_data`` only logged a
   curve, which nothing here reads and which changes no weight (:func:`teacher_prep`); all three evaluated on the WDBC
-  training rows, the WDBC holdout and all of BCD; each (features, k, seed) goes through :func:`lib.parallel.map`;
+  training rows, the WDBC holdout and all of BCD; each (features, k, seed) goes through :func:`lib.core.parallel.map`;
 - extras without training: the **sign flips** (authors' features, k = 6: every trained model evaluated on BCD
   under all 2^6 sign patterns of BCD's components) and a **logistic regression** on the signed features for
   k = 1..9 (k = 1: "overall abnormality" alone; the CNNs need k >= 3).
@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import itertools
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from . import crossdataset, fmt, parallel, params, paths, stats
-from .params import Params, ParamsError
+from lib.core import formatting, parallel, paths, stats
+from lib.transfer import alignment
+from lib.core.params import Params
+from lib.transfer.transfer_params import FEATURES, TransferParams
 
 CNN_MODELS = ("TM", "SM_scratch", "SM")
 MODELS = (*CNN_MODELS, "LR")
@@ -60,25 +61,25 @@ class Data:
 
 def load_data(T: TransferParams) -> Data:
     """WDBC (the run's ``data_path`` if any) and the 683 complete rows of BCD, as the authors used them."""
-    from . import data
+    from lib.data import datasets
 
-    w = data.load_wdbc(T.params.resolved_data_path())
-    b = data.load_bcd(dropna=True)
+    w = datasets.load_wdbc(T.params.resolved_data_path())
+    b = datasets.load_bcd(dropna=True)
     return Data(w.X.to_numpy(float), w.y, b.X.to_numpy(float), b.y, w.feature_names, b.feature_names)
 
 
 def features(method: str, D: Data, k: int, train_idx, holdout_idx, sign_convention: str = "v"):
     """(X_wdbc_train, X_wdbc_holdout, X_target) of a feature method; no target label is ever passed."""
     if method == "authors":
-        return crossdataset.authors_features(D.W, D.B, k, train_idx, holdout_idx, sign_convention=sign_convention)
+        return alignment.authors_features(D.W, D.B, k, train_idx, holdout_idx, sign_convention=sign_convention)
     if method == "signed":
-        return crossdataset.signed_features(D.W, D.B, k, train_idx, holdout_idx)
+        return alignment.signed_features(D.W, D.B, k, train_idx, holdout_idx)
     raise ValueError(f"unknown feature method {method!r}; expected one of {', '.join(FEATURES)}")
 
 
 # ============================================================================================== metrics
 def _metric_row(y, outputs) -> dict:
-    from . import metrics
+    from lib.core import metrics
 
     m = metrics.classify(y, outputs)
     row = {"n": m["n_test"], **{k: m[k] for k in ("accuracy", "sensitivity", "specificity")}}
@@ -99,9 +100,9 @@ def pattern_string(signs) -> str:
 def sign_flip_scores(model, X_target: np.ndarray, y_target, solver_pattern) -> pd.DataFrame:
     """Target accuracy / sensitivity / specificity of ``model`` under every sign pattern of the target's
     components, in one predict call. ``X_target`` is what the authors' pipeline fed the model (the solver's
-    signs); ``solver_pattern`` (:func:`lib.crossdataset.authors_orientation`) is those signs relative to
+    signs); ``solver_pattern`` (:func:`lib.transfer.alignment.authors_orientation`) is those signs relative to
     "loadings sum positive", which is what a pattern's "+" means."""
-    from . import metrics
+    from lib.core import metrics
 
     X = np.asarray(X_target, dtype=np.float32)
     n, k = X.shape[0], X.shape[1]
@@ -150,11 +151,11 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
     flip_k = SIGN_FLIP_K if ("authors" in T.features and SIGN_FLIP_K in T.k_values) else None
     solver = None
     if flip_k:
-        solver = crossdataset.authors_orientation(D.B, flip_k, T.sign_convention)
+        solver = alignment.authors_orientation(D.B, flip_k, T.sign_convention)
         other = "u" if T.sign_convention == "v" else "v"
         conventions = {T.sign_convention: pattern_string(solver),
-                       other: pattern_string(crossdataset.authors_orientation(D.B, flip_k, other))}
-        wdbc_pattern = pattern_string(crossdataset.authors_orientation(D.W, flip_k, T.sign_convention))
+                       other: pattern_string(alignment.authors_orientation(D.B, flip_k, other))}
+        wdbc_pattern = pattern_string(alignment.authors_orientation(D.W, flip_k, T.sign_convention))
     items = [(T, D, method, k, s, solver if (method == "authors" and k == flip_k) else None)
              for method, k in blocks for s in T.seed_list]
     log(f"engine: {parallel.describe()}")
@@ -185,12 +186,12 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
     fl = fl.reindex(columns=list(FLIP_COLUMNS))
     summ = summarize(df, D.y_target)
     out = output_paths(T.run)
-    fmt.write_csv(df, out["transfer"])
-    fmt.write_csv(summ, out["summary"])
-    fmt.write_csv(fl, out["sign_flips"])
+    formatting.write_csv(df, out["transfer"])
+    formatting.write_csv(summ, out["summary"])
+    formatting.write_csv(fl, out["sign_flips"])
     seconds = time.perf_counter() - start
     log(f"done in {_fmt_time(seconds)}")
-    return Outcome(df, summ, fl, seconds, crossdataset.majority_baseline(D.y_target))
+    return Outcome(df, summ, fl, seconds, alignment.majority_baseline(D.y_target))
 
 
 def teacher_prep(P: Params, prep):
@@ -210,29 +211,31 @@ def teacher_prep(P: Params, prep):
 def transfer_cell(T: TransferParams, D: Data, method: str, k: int, s: int, solver=None) -> tuple[list, list]:
     """One (features, k, seed) of the experiment: train TM, SM_scratch and SM on the seed's WDBC split and score
     them on WDBC train / holdout and on the target; with ``solver`` (the sign pattern of the authors' PCA on the
-    target) also the sign-flip scores. SM_scratch and SM train side by side in one :mod:`lib.bank` (same initial
+    target) also the sign-flip scores. SM_scratch and SM train side by side in one :mod:`lib.train.student_bank` (same initial
     weights and batches, the teacher's logits computed once). Returns (metric rows, sign-flip frames)."""
     import tf_keras
 
-    from . import bank, models, preprocess, repro, training
+    from lib.core import repro
+    from lib.data import preprocess
+    from lib.train import architectures, fitting, student_bank
 
     P = T.params
-    tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+    tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
     Xtr, Xho, Xt = features(method, D, k, tr, ho, T.sign_convention)
     prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
-    teacher = training.train_teacher(P, teacher_prep(P, prep), s).model
+    teacher = fitting.train_teacher(P, teacher_prep(P, prep), s).model
     repro.seed_everything(s)
-    init = models.build_student(prep.n_features).get_weights()
-    students = bank.train([bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs),
-                           bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature)],
+    init = architectures.build_student(prep.n_features).get_weights()
+    students = student_bank.train([student_bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs),
+                           student_bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature)],
                           init, prep.X_train, prep.y_train, s, P.batch_size,
-                          t_logits_train=bank.teacher_logits(teacher, prep.X_train))
+                          t_logits_train=student_bank.teacher_logits(teacher, prep.X_train))
     trained = {"TM": teacher, "SM_scratch": students["SM_scratch"].model, "SM": students["SM"].model}
     bounds = np.cumsum([0, len(Xtr), len(Xho), len(Xt)])
     X_all = np.concatenate([Xtr, Xho, Xt])  # one predict call per model for the three parts
     rows, flips = [], []
     for name, model in trained.items():
-        out = training.predict(model, X_all)
+        out = fitting.predict(model, X_all)
         for i, (part, y) in enumerate((("wdbc_train", prep.y_train), ("wdbc_holdout", prep.y_val),
                                        ("target", D.y_target))):
             rows.append({"run": T.run, "features": method, "k": k, "seed": s, "model": name, "part": part,
@@ -255,7 +258,7 @@ def logistic_rows(T: TransferParams, D: Data, k_values=LR_K_VALUES) -> list[dict
     rows = []
     for k in k_values:
         for s in T.seed_list:
-            tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+            tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
             Xtr, Xho, Xt = (x[..., 0] for x in features("signed", D, k, tr, ho))
             lr = LogisticRegression(random_state=LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
             for part, X, y in (("wdbc_train", Xtr, D.y_source[tr]), ("wdbc_holdout", Xho, D.y_source[ho]),
@@ -277,7 +280,7 @@ def majority_metrics(y_target) -> dict:
 def summarize(df: pd.DataFrame, y_target) -> pd.DataFrame:
     """One row per (features, k, model, part, metric): mean, SD, 95% t-interval over seeds, n seeds, the
     majority-class rule's value of the metric on the target (NaN for the WDBC parts) and, for the authors' SM
-    target accuracy, the authors' z / n = 13 interval (:func:`lib.crossdataset.authors_ci`)."""
+    target accuracy, the authors' z / n = 13 interval (:func:`lib.transfer.alignment.authors_ci`)."""
     maj = majority_metrics(y_target)
     rows = []
     keys = ["features", "k", "model", "part"]
@@ -290,7 +293,7 @@ def summarize(df: pd.DataFrame, y_target) -> pd.DataFrame:
             ok = v[~np.isnan(v)]
             a_lo = a_hi = np.nan
             if (f, m, part, metric) == ("authors", "SM", "target", "accuracy") and len(ok) > 1:
-                _, a_lo, a_hi = crossdataset.authors_ci(ok)
+                _, a_lo, a_hi = alignment.authors_ci(ok)
             rows.append({"run": g.run.iloc[0], "features": f, "k": int(k), "model": m, "part": part,
                          "metric": metric, "mean": mean, "sd": float(ok.std(ddof=1)) if len(ok) > 1 else np.nan,
                          "ci_low": lo, "ci_high": hi, "n": int(len(ok)),

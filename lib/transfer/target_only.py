@@ -1,6 +1,6 @@
 """Rules for the cross-dataset question that use no WDBC data at all (notebook 08, issue 13).
 
-The signed-PCA features of BCD (:class:`lib.crossdataset.SignedPCA`) are fitted and standardised on all BCD
+The signed-PCA features of BCD (:class:`lib.transfer.alignment.SignedPCA`) are fitted and standardised on all BCD
 rows, with each component pointed towards "more abnormal" by its loadings. That alone may separate the classes:
 a model trained on WDBC then only "transfers" if it beats what BCD's own feature distribution gives without any
 WDBC row. Two such target-only rules, both label-free:
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from . import stats
-from .crossdataset import SignedPCA
+from lib.core import stats
+from lib.transfer.alignment import SignedPCA
 
 RULES = ("pc1_sign", "two_means")
 
@@ -90,20 +90,20 @@ def table(X, y, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame
 # ------------------------------------------------------------------------------------------------ the WDBC cell
 def cell_predictions(T, cell: dict) -> tuple[np.ndarray, np.ndarray]:
     """Per seed, the 0/1 predictions on every target row of the pre-specified WDBC-trained cell (signed features,
-    logistic regression: ``lib.transfer.logistic_rows``'s fit, same seeds, splits and random state), and the target
+    logistic regression: ``lib.transfer.experiment.logistic_rows``'s fit, same seeds, splits and random state), and the target
     labels. Notebook 03b keeps only their summary; the paired comparison with a target-only rule needs the rows."""
     from sklearn.linear_model import LogisticRegression
 
-    from . import crossdataset, transfer
+    from lib.transfer import alignment, experiment
 
     if (cell["features"], cell["model"]) != ("signed", "LR"):
         raise ValueError(f"only the signed-features LR cell can be recomputed here, not {cell}")
-    D = transfer.load_data(T)
+    D = experiment.load_data(T)
     preds = []
     for s in T.seed_list:
-        tr, ho = crossdataset.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
-        Xtr, _, Xt = (x[..., 0] for x in transfer.features("signed", D, int(cell["k"]), tr, ho))
-        lr = LogisticRegression(random_state=transfer.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
+        tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+        Xtr, _, Xt = (x[..., 0] for x in experiment.features("signed", D, int(cell["k"]), tr, ho))
+        lr = LogisticRegression(random_state=experiment.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
         preds.append((lr.predict_proba(Xt)[:, 1] > 0.5).astype(int))
     return np.stack(preds), np.asarray(D.y_target).astype(int)
 
@@ -113,7 +113,7 @@ def paired(cell_pred: np.ndarray, X, y, alpha: float = 0.05, prevalences=(None, 
     exact test (b = rows only the cell gets right, c = rows only the rule gets right), on the target as it is and
     on the lower-prevalence resamples of :func:`table` (cell and rule scored on the same resampled rows; the rule
     refitted on them, the cell not: it never sees target rows)."""
-    from . import stats
+    from lib.core import stats
 
     X, y = np.asarray(X, dtype=float), np.asarray(y).ravel().astype(int)
     rows = []

@@ -17,18 +17,15 @@ training functions take); :func:`lib.analysis.runs.load_any` loads either kind o
 """
 from __future__ import annotations
 
-import itertools
-import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-import pandas as pd
 
-from . import crossdataset, fmt, parallel, params, paths, stats
-from .params import Params, ParamsError
+from lib.core import params, paths
+from lib.transfer import alignment
+from lib.core.params import Params, ParamsError
 
 SOURCES = ("wdbc",)  # only WDBC -> BCD is implemented
 TARGETS = ("bcd",)
@@ -36,8 +33,8 @@ FEATURES = ("authors", "signed")
 SIGN_CONVENTIONS = ("u", "v")
 MIN_K = 3  # the reference CNNs need >= 3 inputs: two valid Conv1D kernels of 2
 MAX_K = {"bcd": 9}  # BCD has 9 features
-TRANSFER_DEFAULTS = {"seeds": 10, "holdout_size": crossdataset.AUTHORS_TEST_SIZE,
-                     "k_values": list(crossdataset.AUTHORS_K_RANGE), "features": list(FEATURES),
+TRANSFER_DEFAULTS = {"seeds": 10, "holdout_size": alignment.AUTHORS_TEST_SIZE,
+                     "k_values": list(alignment.AUTHORS_K_RANGE), "features": list(FEATURES),
                      "sign_convention": "v"}
 TRANSFER_KEYS = ("target", *TRANSFER_DEFAULTS)
 
@@ -197,7 +194,7 @@ def load(run: str, **overrides: Any) -> TransferParams:
 def for_notebook(namespace: dict) -> TransferParams:
     """Params of notebook 03b: the file named by ``run``, plus injected values (papermill ``-f`` injects the
     file's own keys, including its partial ``transfer`` block; ``-p seed 7`` works too). Call it before binding
-    the name ``transfer`` to this module (``import lib.transfer``, then ``lib.transfer.for_notebook(globals())``);
+    the name ``transfer`` to this module (``import lib.transfer.experiment``, then ``lib.transfer.transfer_params.for_notebook(globals())``);
     a module found under that name is ignored, so re-running the cell in JupyterLab works."""
     if "run" not in namespace:
         raise ParamsError("the notebook's parameters cell must define 'run' (the name of a params/<run>.yaml)")

@@ -1,18 +1,14 @@
 """Notebook 03b's figures: accuracy by PCA size, the sign flips and the PCA loadings."""
 from __future__ import annotations
 
-import itertools
-import time
-import types
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from . import crossdataset, fmt, parallel, params, paths, stats
-from .params import Params, ParamsError
+from lib.transfer import alignment
+from lib.transfer.experiment import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
+from lib.transfer.transfer_params import TransferParams
+from lib.transfer.verdict import PAPER_BY_K, PAPER_HEADLINE, model_label
 
 def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
     """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
@@ -86,8 +82,8 @@ def plot_loadings(T: TransferParams, D: Data, k: int = SIGN_FLIP_K):
 
     k = min(k, D.W.shape[1], D.B.shape[1])
     cols = [f"PC{j + 1}" for j in range(k)]
-    w = pd.DataFrame(crossdataset.SignedPCA(k).fit(D.W).components.T, index=D.source_features, columns=cols)
-    b = pd.DataFrame(crossdataset.SignedPCA(k).fit(D.B).components.T, index=D.target_features, columns=cols)
+    w = pd.DataFrame(alignment.SignedPCA(k).fit(D.W).components.T, index=D.source_features, columns=cols)
+    b = pd.DataFrame(alignment.SignedPCA(k).fit(D.B).components.T, index=D.target_features, columns=cols)
     fig, axes = plt.subplots(1, 2, figsize=(11, 8.5), gridspec_kw={"width_ratios": [1, 1]})
     lim = max(np.abs(w.values).max(), np.abs(b.values).max())
     sns.heatmap(w, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[0], cbar=False, annot=True, fmt=".2f",

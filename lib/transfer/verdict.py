@@ -3,18 +3,13 @@ authors' table beside ours, and whether any cell beats the target's majority cla
 """
 from __future__ import annotations
 
-import itertools
-import time
-import types
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from . import crossdataset, fmt, parallel, params, paths, stats
-from .params import Params, ParamsError
+from lib.core import formatting, stats
+from lib.core.params import Params
+from lib.transfer.experiment import CNN_MODELS, FEATURES, MODELS
 
 # The authors' xlsx (reference section 8), percent: TM, SM_scratch, SM BCD accuracy means and their SM half-width
 # (z, n = 13) over 10 runs per PCA size.
@@ -26,8 +21,8 @@ PAPER_BY_K = pd.DataFrame(
 PAPER_HEADLINE = {"k": 6, "mean": 73.97, "low": 65.04, "high": 82.90}  # abstract: SM, PCA = 6
 
 def _ci(mean, lo, hi) -> str:
-    """A cell of the percent tables: '96.8 [96.7, 96.9]' (``lib.fmt.fmt_ci`` without the % sign)."""
-    return fmt.fmt_ci(mean, lo, hi, sign=False)
+    """A cell of the percent tables: '96.8 [96.7, 96.9]' (``lib.core.formatting.fmt_ci`` without the % sign)."""
+    return formatting.fmt_ci(mean, lo, hi, sign=False)
 
 
 def ci_table(summary: pd.DataFrame, features: str, metric: str = "accuracy", part: str = "target",
@@ -94,12 +89,12 @@ def sign_flip_summary(flips: pd.DataFrame, majority: float) -> pd.DataFrame:
 
 def cells(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None = None) -> pd.DataFrame:
     """The cross-dataset criterion, one for the study: notebook 03b (:func:`verdict`) and notebook 08
-    (``lib.summary.transfer_verdict``) both read it. One row per (features, k, model) on the target: its accuracy
+    (``lib.analysis.tables.transfer_verdict``) both read it. One row per (features, k, model) on the target: its accuracy
     (``mean``, t-interval over seeds ``ci_low`` / ``ci_high``, ``n`` seeds), the majority-class rate and
 
     - ``above_majority``: the accuracy interval lies entirely above the majority-class rate and, where balanced
       accuracy is reported, its interval entirely above 0.5 (the majority rule's);
-    - with ``rules`` ({name: accuracy on the target} of rules that use no WDBC data, :mod:`lib.targetonly`) and
+    - with ``rules`` ({name: accuracy on the target} of rules that use no WDBC data, :mod:`lib.transfer.target_only`) and
       ``n_rows`` target rows (default: the summary's ``n_rows`` column): ``best_rule``, ``low_rows`` (the Wilson
       95% lower bound of the cell's mean accuracy over the ``n_rows`` rows) and ``above_rules``: the lower of the
       two lower bounds (over seeds, over target rows) lies above the best rule. The interval over seeds only
@@ -107,7 +102,7 @@ def cells(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None =
       is the rows: a cell must clear both. Only such a cell shows something learnt on WDBC that BCD's own feature
       distribution does not give, and "transfers" is said of it alone. This check is unpaired (the models'
       row-level predictions are not kept), so conservative; notebook 08 tests the pre-specified cell against
-      each rule row by row (McNemar, ``lib.targetonly.paired``)."""
+      each rule row by row (McNemar, ``lib.transfer.target_only.paired``)."""
     keys = ["features", "k", "model"]
     t = summary[summary["part"] == "target"]
     acc = t[t["metric"] == "accuracy"][keys + ["mean", "ci_low", "ci_high", "n", "majority"]].reset_index(drop=True)
@@ -188,7 +183,7 @@ def verdict(summary: pd.DataFrame, rules: dict | None = None, confound: list[str
                      f"the target itself (best of {len(sub)}), so optimistic; every k is reported above.")
     if rules:
         best_rule = float(c.best_rule.iloc[0])
-        lines.append("Rules that use no WDBC data at all, on the same target rows (lib/targetonly.py): "
+        lines.append("Rules that use no WDBC data at all, on the same target rows (lib/transfer/target_only.py): "
                      + ", ".join(f"{r} {100 * v:.1f}%" for r, v in rules.items()) + ".")
         moved = c[c.above_rules]
         top = c["mean"].idxmax()
