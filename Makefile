@@ -52,7 +52,7 @@ TRANSFER_NB := 03b_cross_dataset
 TRANSFER_RUN := wdbc-to-bcd
 # Notebook 08 reads every run's results and writes outputs/summary.{csv,md} (fast profile: summary-fast).
 SUMMARY_NB := 08_statistics
-LIB := $(wildcard lib/*.py)
+LIB := $(wildcard lib/*.py lib/*/*.py)
 # NB_LIB_<notebook>: the lib modules a notebook imports, directly or not; PARAMS_<run>: its params file and those
 # it extends (lib/tools/deps.py; stdlib only, so the system python3 can run it before .venv exists). A notebook re-runs
 # only when one of its modules or params files changes.

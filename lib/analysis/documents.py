@@ -20,7 +20,7 @@ from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FR
 # ------------------------------------------------------------------------------------------------ the report
 # summary.md and model_card.md are rendered from Jinja2 templates (lib/analysis/templates/) filled with computed values;
 # every conclusion is a claim of lib.analysis.claims whose wording follows from its verdict (templates/claims.j2).
-TEMPLATES = paths.ROOT / "lib" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def _row(df: pd.DataFrame, **match) -> pd.Series | None:

@@ -18,46 +18,83 @@ from pathlib import Path
 
 from lib.core import paths
 
-ALWAYS = ("__init__", "paths")
 _EXTENDS = re.compile(r"""^extends:[ \t]*(["']?)([A-Za-z0-9_.-]*)\1[ \t]*(?:#.*)?\r?$""", re.M)
 _NO_BASE = ("", "null", "Null", "NULL", "~")  # YAML's empty values: no base run
 
 
-def _imports(source: str) -> set[str]:
-    """lib modules named by ``from lib import x``, ``from lib.x import``, ``import lib.x``, ``lib.x.`` and, inside
-    lib, ``from . import x`` / ``from .x import``."""
+def module_file(dotted: str) -> Path | None:
+    """The file of a lib module or package (``lib.core.paths`` -> lib/core/paths.py, ``lib.core`` ->
+    lib/core/__init__.py); None for anything else."""
+    rel = Path(*dotted.split("."))
+    for f in (paths.ROOT / rel.with_suffix(".py"), paths.ROOT / rel / "__init__.py"):
+        if f.is_file():
+            return f
+    return None
+
+
+def _dotted(f: Path) -> str:
+    rel = f.relative_to(paths.ROOT).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def _imports(source: str, package: str = "lib") -> set[str]:
+    """The lib modules that ``source`` (a module of ``package``) names, as dotted names: ``import lib.a.b``,
+    ``from lib.a import b`` (b a module, else the package lib.a), ``from lib.a.b import x``, ``lib.a.b.x``
+    attribute chains, and relative imports (``from . import b``, ``from .b import x``)."""
     out: set[str] = set()
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return out
+
+    def add(name: str) -> None:
+        if name == "lib" or name.startswith("lib."):
+            while name and module_file(name) is None:
+                name = name.rpartition(".")[0]
+            if name:
+                out.add(name)
+
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level == 1 or mod == "lib" or mod.startswith("lib."):
-                base = mod[4:] if mod.startswith("lib.") else ("" if mod == "lib" else mod)
-                if base:
-                    out.add(base.split(".")[0])
-                else:
-                    out.update(a.name for a in node.names)
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[:len(parts) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base == "lib" or base.startswith("lib."):
+                add(base)
+                for a in node.names:
+                    if module_file(f"{base}.{a.name}") is not None:
+                        add(f"{base}.{a.name}")
         elif isinstance(node, ast.Import):
-            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lib."))
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "lib":
-            out.add(node.attr)
+            for a in node.names:
+                add(a.name)
+        elif isinstance(node, ast.Attribute):
+            chain, n = [], node
+            while isinstance(n, ast.Attribute):
+                chain.append(n.attr)
+                n = n.value
+            if isinstance(n, ast.Name) and n.id == "lib":
+                add(".".join(["lib", *reversed(chain)]))
     return out
 
 
 def module_closure(names: set[str]) -> list[str]:
-    """The lib modules in ``names`` and everything they import from lib, as sorted file paths."""
-    known = {p.stem for p in paths.LIB.glob("*.py")}
-    todo, seen = [n for n in names if n in known], set(ALWAYS)
+    """The lib modules in ``names`` (dotted), everything they import from lib and the packages they sit in, as
+    sorted file paths relative to the repository root."""
+    todo, seen = list(names) + ["lib"], set()
     while todo:
         n = todo.pop()
-        if n in seen:
+        if n in seen or module_file(n) is None:
             continue
         seen.add(n)
-        todo += [m for m in _imports((paths.LIB / f"{n}.py").read_text()) if m in known and m not in seen]
-    return sorted(f"lib/{n}.py" for n in seen if n in known)
+        parent = n.rpartition(".")[0]
+        if parent:
+            todo.append(parent)  # importing lib.core.paths runs lib/__init__.py and lib/core/__init__.py
+        f = module_file(n)
+        package = n if f.name == "__init__.py" else parent
+        todo += [m for m in _imports(f.read_text(), package) if m not in seen]
+    return sorted(module_file(n).relative_to(paths.ROOT).as_posix() for n in seen)
 
 
 def notebook_modules(nb_path: Path) -> list[str]:

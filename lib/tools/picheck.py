@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "pi-arm64"
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 PYTHON_DEBS = "python3.11-minimal,libpython3.11-minimal,libpython3.11-stdlib,libffi8,libexpat1,zlib1g,libssl3,libbz2-1.0,liblzma5"
