@@ -98,9 +98,10 @@ def test_members_do_not_interact_and_freeze_after_their_epochs(data):
 
 
 class _BothLossesPerMember(student_bank._Graph):
-    """The bank's step before issue 11: both KD losses computed for every member, one picked with tf.where. The
-    kinds were an input of the step then; here they are a variable, so that TensorFlow's graph optimiser cannot
-    fold the tf.where away (with a constant it would, and the reference would become the new step)."""
+    """The bank's step with both KD losses computed for every member, one picked with tf.where: the reference that
+    the step computing each member's own loss only must equal. The kinds are a variable here, so that
+    TensorFlow's graph optimiser cannot fold the tf.where away (with a constant it would, and the reference
+    would become the bank's own step)."""
 
     def __init__(self, losses, n_features, dropout):
         import tensorflow as tf

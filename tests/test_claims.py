@@ -1,4 +1,4 @@
-"""lib.analysis.claims: verdicts of paired differences, the answers across runs, Pareto sets with latency ties, the
+"""lib.analysis.claims: verdicts of paired differences, the answers across runs, Pareto sets (lib.core.pareto) with latency ties, the
 settings a student used, and the pre-specified decisions file; lib.transfer.target_only: rules that use no source data."""
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lib.analysis import claims
-from lib.core import paths
+from lib.core import pareto, paths
 from lib.transfer import target_only
 
 
@@ -70,14 +70,14 @@ def _eff():
 
 def test_pareto_front_and_latency_ties():
     e = _eff()
-    assert claims.pareto_front(e, "size_bytes") == ["SM", "SM_INT8"]
-    assert claims.pareto_front(e, "median_us") == ["SM", "SM_INT8"]  # overlapping ranges: neither dominates
+    assert pareto.front(e, "size_bytes") == ["SM", "SM_INT8"]
+    assert pareto.front(e, "median_us") == ["SM", "SM_INT8"]  # overlapping ranges: neither dominates
     assert claims.fastest_ties(e) == ["SM_INT8", "SM"]
     apart = e.assign(median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82], median_us=[3.55, 2.8, 40, 80])
     assert claims.fastest_ties(apart) == ["SM_INT8"]
     # a model that is faster beyond its range and at least as accurate dominates
     dom = e.assign(accuracy=[0.961, 0.962, 0.95, 0.94], median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82])
-    assert claims.pareto_front(dom, "median_us") == ["SM_INT8"]
+    assert pareto.front(dom, "median_us") == ["SM_INT8"]
     with pytest.raises(claims.ClaimsError, match="median_us_min"):
         claims.latency_ranges(pd.DataFrame({"model": ["SM"], "batch": [1], "median_us": [3.0]}))
 

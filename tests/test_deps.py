@@ -21,7 +21,7 @@ def test_imports_forms():
     src = ("import lib\nfrom lib.core import paths, params\nfrom lib.data.splits import Split\nimport lib.train.teacher\n"
            "lib.compress.tflite.convert()\nfrom lib.device import nothing_here\n")
     assert deps._imports(src) == {"lib", "lib.core", "lib.core.paths", "lib.core.params", "lib.data.splits",
-                                  "lib.train.teacher", "lib.compress.tflite", "lib.device"}
+                                  "lib.train.teacher", "lib.compress", "lib.compress.tflite", "lib.device"}
     # relative imports resolve against the importing module's package
     assert deps._imports("from . import litert\nfrom .pi_runner import bench\n", "lib.device") == {
         "lib.device", "lib.device.litert", "lib.device.pi_runner"}

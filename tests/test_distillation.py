@@ -155,7 +155,7 @@ def test_thresholds_never_read_the_test_part(split_with_teacher):
 def test_the_shared_scoring_student_predicts_as_a_new_student(run):
     """Grid cells and SM_scratch's out-of-fold models are predicted with one Keras student per feature count,
     given each cell's weights: after it has held other weights and predicted inputs of other sizes, its outputs
-    must equal, bit for bit, those of a student built for the cell alone (what 03 did before issue 11)."""
+    must equal, bit for bit, those of a student built for the cell alone."""
     P = params.load(run)
     rng = np.random.default_rng(0)
     X_fit = rng.standard_normal((50, 7, 1)).astype(np.float32)

@@ -12,7 +12,6 @@ import sys
 
 import nbformat
 import pandas as pd
-import pytest
 
 from lib.core import optional, paths
 
@@ -82,7 +81,7 @@ def test_notebook_08_runs_without_pbcnt(tmp_path, monkeypatch):
                  str(out / "summary-fast" / "08_statistics.ipynb"), kernel_name="kdstudy",
                  parameters={"profile": "fast"}, cwd=str(ROOT), progress_bar=False)
     text = json.dumps(nb["cells"][nb["cells"].index(next(c for c in nb["cells"] if c["cell_type"] == "code"
-                                                         and "summary.available" in "".join(c["source"])))])
+                                                         and "tables.available" in "".join(c["source"])))])
     assert "not summarised (no results): pbcnt-fast" in text
     table = pd.read_csv(out / "summary-fast.csv")
     assert set(table.run) == {"wdbc-fast", "bcd-fast", "wdbc-paper-fast"}

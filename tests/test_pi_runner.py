@@ -219,3 +219,43 @@ def test_killed_runner_leaves_a_readable_csv(session_csv, tmp_path):
     assert len(df) == keep - 1  # every complete row (the header is line 1)
     full = pilogs.parse_runner(path)
     assert df["latency_us"].equals(full["latency_us"].iloc[: keep - 1])
+
+
+def test_device_package_imports_nothing_else_of_lib():
+    """lib/device/ is what a Pi copies: its modules import each other and the standard library, NumPy, psutil and
+    LiteRT (pilogs, the log parsers of notebook 07, also pandas), never another lib package."""
+    import ast
+
+    allowed_heavy = {"numpy", "psutil", "ai_edge_litert", "tflite_runtime"}
+    for f in sorted((paths.ROOT / "lib" / "device").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert not name.startswith("lib.") or name.startswith("lib.device"), (f.name, name)
+                assert top not in FORBIDDEN or (f.name == "pilogs.py" and top == "pandas"), (f.name, name)
+                if top not in sys.stdlib_module_names and top not in ("lib", "pandas"):
+                    assert top in allowed_heavy, (f.name, name)
+
+
+def test_a_copy_of_lib_device_alone_runs_the_bundle(bundle, tmp_path):
+    """The copy docs/pi.md prescribes (lib/__init__.py and lib/device/), nothing else of the repository."""
+    import shutil
+
+    pi = tmp_path / "kdbench"
+    (pi / "lib" / "device").mkdir(parents=True)
+    shutil.copy(paths.ROOT / "lib" / "__init__.py", pi / "lib")
+    for f in (paths.ROOT / "lib" / "device").glob("*.py"):
+        shutil.copy(f, pi / "lib" / "device")
+    code = BLOCKED_PRELUDE.replace('sys.argv = ["pi_runner", *sys.argv[1:]]',
+                                   f'sys.argv = ["pi_runner", {str(bundle)!r}, "--out", {str(tmp_path / "out")!r}, '
+                                   f'"--models", "SM", "--calls", "5", "--warmup", "1", "--repeats", "1", '
+                                   f'"--interval", "0"]')
+    env = {k: v for k, v in _env().items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-S", "-c", "import site; site.main(); import sys; "
+                        f"sys.path = [p for p in sys.path if not p.startswith({str(paths.ROOT)!r})]; "
+                        f"sys.path.insert(0, {str(pi)!r}); exec({code!r})"],
+                       cwd=pi, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert list((tmp_path / "out").glob("pi_session_*.csv"))

@@ -200,3 +200,11 @@ def test_load_folder_mixed_and_empty(ref, tmp_path):
         pilogs.load_folder(tmp_path / "empty")
     with pytest.raises(PiLogError, match=r"nowhere: folder not found"):
         pilogs.load_folder(tmp_path / "nowhere")
+
+
+def test_reference_model_names_every_latency_log():
+    """Notebook 07 names the model each of the authors' latency logs timed (pi_reference_latency_07.csv)."""
+    assert set(LATENCY) <= set(pilogs.REFERENCE_MODELS)
+    assert pilogs.reference_model("kd/lat_distiller.txt") == "SM (SM_TFLite)"  # the paper's SM_TFLite
+    assert pilogs.reference_model("ptq/lat_TM.txt") == "TM (PTQ folder)"
+    assert pilogs.reference_model("pi/run2.txt") == "pi/run2.txt"  # any other file keeps its name

@@ -1,4 +1,4 @@
-"""The rigorous training protocol of issue 12: grouped folds, BatchNorm statistics, early stopping, class
+"""The rigorous training protocol: grouped folds, BatchNorm statistics, early stopping, class
 weights, balanced accuracy / MCC, the baselines and the operating point (lib.core.operating)."""
 import numpy as np
 import pytest

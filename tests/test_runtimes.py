@@ -1,8 +1,7 @@
 """lib.compress.runtimes: the committed C array (outputs/wdbc/export/sm_int8_model.h) is the deployable model. Loaded in
 TensorFlow Lite Micro it gives LiteRT's reference kernels' outputs to within a few output levels on a few rows
-(often bit for bit, not always: measured 2026-12-03, 2 of 114 test rows and 4 of 2,000 random inputs differ, by up
-to 2 and 4 levels), and on the test rows of its split the decisions of notebook 06 (LiteRT's default kernels,
-outputs/wdbc/predictions.csv)."""
+(often bit for bit, not always: the two round intermediate products differently), and on the test rows of its
+split the decisions of notebook 06 (LiteRT's default kernels, outputs/wdbc/predictions.csv)."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +28,7 @@ def test_c_array_in_tflm_reproduces_the_notebooks_outputs(split_rows):
     assert len(content) == 2688 and content[4:8] == b"TFL3"
     table, raw = runtimes.compare(content, prep.X_test, prep.y_test)
     t = table.set_index("runtime")
-    # TFLM ~ LiteRT's reference kernels: a few output levels on a few rows at most (2 of 114, 2 levels, 2026-12-03)
+    # TFLM ~ LiteRT's reference kernels: a few output levels on a few rows at most
     d = np.abs(raw["tflm"].astype(int) - raw["litert_ref"].astype(int)).max(axis=1)
     assert d.max() <= 4 and (d > 0).mean() <= 0.05
     # LiteRT's default kernels are what notebook 06 measured: its scores, row for row

@@ -250,7 +250,7 @@ def test_inflation_welch():
 
 
 def test_wilson_flip_counts_the_patients_that_decide_a_verdict_against_a_target():
-    # wdbc TM at its operating point (2026-12-03): 195 of 212 cancers found, upper bound 94.93% < 95%: below, and
+    # wdbc TM at its operating point: 195 of 212 cancers found, upper bound 94.93% < 95%: below, and
     # one more detected cancer (196: upper bound 95.30%) makes it consistent
     assert stats.against_target(*stats.wilson(195, 212)[1:], 0.95) == "below"
     assert stats.wilson_flip(195, 212, 0.95) == (1, "consistent")

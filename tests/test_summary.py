@@ -10,7 +10,7 @@ from scipy import stats as st
 
 from lib.analysis import documents, tables
 from lib.compress import predictions
-from lib.core import results, stats
+from lib.core import pareto, results, stats
 from lib.core.metrics import METRICS
 
 
@@ -148,13 +148,23 @@ def test_calibration_rows():
 def test_pareto_and_best_compressed():
     res = _results()
     lat = pd.DataFrame({"model": ["TM", "SM", "SM_INT8", "TM_PTQ", "TM_pruned", "SM_scratch"], "batch": 1,
-                        "median_us": [90, 2.7, 2.6, 51, 94, 2.7]})
+                        "median_us": [90, 2.7, 2.6, 51, 94, 2.7], "median_us_min": [88, 2.6, 2.5, 50, 92, 2.6],
+                        "median_us_max": [92, 2.8, 2.7, 52, 96, 2.8]})
     eff = tables.efficiency(res, lat).set_index("model")
     assert eff.loc["SM_INT8", "pareto_size_bytes"] and not eff.loc["TM_pruned", "pareto_size_bytes"]
+    assert list(eff.columns[-3:]) == ["pareto_size_bytes", "pareto_median_us", "run"]  # no range columns added
+    assert eff.pareto_size_bytes.dtype == bool and eff.pareto_median_us.dtype == bool
     best = tables.best_compressed(eff.reset_index()).iloc[0]
     assert best.best_per_byte == "SM_INT8" and best.best_per_us == "SM_INT8"
-    flags = tables.pareto(pd.Series([0.9, 0.9, 0.8]), pd.Series([1.0, 1.0, 2.0]))
-    assert flags.tolist() == [True, True, False]  # ties are not dominated
+    # latency by lib.core.pareto's rule: the three students' ranges overlap, so none is faster than another
+    front = set(eff.index[eff.pareto_median_us])
+    assert front == set(pareto.front(eff.reset_index().merge(lat[["model", "median_us_min", "median_us_max"]]), "median_us"))
+    assert not eff.loc["TM", "pareto_median_us"] and not eff.loc["TM_pruned", "pareto_median_us"]
+    no_lat = tables.efficiency(res, None)
+    assert no_lat.median_us.isna().all() and not no_lat.pareto_median_us.any()
+    assert no_lat.pareto_size_bytes.tolist() == eff.pareto_size_bytes.tolist()
+    with pytest.raises(ValueError, match="median_us_min"):  # an old latency.csv without the ranges: a clear error
+        tables.efficiency(res, lat.drop(columns=["median_us_min"]))
 
 
 # ------------------------------------------------------------------------------------------------ transfer

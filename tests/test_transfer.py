@@ -8,7 +8,7 @@ import pytest
 
 from lib.analysis import runs, tables
 from lib.core import params
-from lib.transfer import alignment, experiment, transfer_params, verdict
+from lib.transfer import alignment, experiment, transfer_data, transfer_params, verdict
 from lib.core.params import ParamsError
 
 BASE = "dataset: wdbc\nprotocol: paper\n"
@@ -125,26 +125,26 @@ def test_for_notebook_applies_injected_values():
 # ------------------------------------------------------------------------------------------------ pure parts
 @pytest.fixture(scope="module")
 def D():
-    return experiment.load_data(transfer_params.load("wdbc-to-bcd-fast"))
+    return transfer_data.load_data(transfer_params.load("wdbc-to-bcd-fast"))
 
 
 def test_signed_features_are_label_free(D):
     """BCD labels are never an input: permuting them leaves every feature array unchanged."""
     tr, ho = alignment.authors_split(D.y_source, seed=0)
-    permuted = experiment.Data(D.W, D.y_source, D.B, np.random.default_rng(0).permutation(D.y_target),
+    permuted = transfer_data.Data(D.W, D.y_source, D.B, np.random.default_rng(0).permutation(D.y_target),
                              D.source_features, D.target_features)
     for method in ("signed", "authors"):
-        for a, b in zip(experiment.features(method, D, 4, tr, ho), experiment.features(method, permuted, 4, tr, ho)):
+        for a, b in zip(transfer_data.features(method, D, 4, tr, ho), transfer_data.features(method, permuted, 4, tr, ho)):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="unknown feature method"):
-        experiment.features("pls", D, 4, tr, ho)
+        transfer_data.features("pls", D, 4, tr, ho)
 
 
 @pytest.mark.parametrize("k", [1, 3, 6])
 def test_sign_patterns_enumerate_every_pattern(k):
-    pats = experiment.sign_patterns(k)
-    assert pats.shape == (2 ** k, k) and len({experiment.pattern_string(p) for p in pats}) == 2 ** k
-    assert experiment.pattern_string(pats[0]) == "+" * k and set(np.unique(pats)) == {-1.0, 1.0}
+    pats = transfer_data.sign_patterns(k)
+    assert pats.shape == (2 ** k, k) and len({transfer_data.pattern_string(p) for p in pats}) == 2 ** k
+    assert transfer_data.pattern_string(pats[0]) == "+" * k and set(np.unique(pats)) == {-1.0, 1.0}
 
 
 def test_sign_flip_scores_one_row_per_pattern_and_solver_pattern_is_the_plain_input(D):
@@ -152,13 +152,13 @@ def test_sign_flip_scores_one_row_per_pattern_and_solver_pattern_is_the_plain_in
     from lib.train import architectures
 
     tr, ho = alignment.authors_split(D.y_source, seed=0)
-    _, _, Xt = experiment.features("authors", D, 3, tr, ho)
+    _, _, Xt = transfer_data.features("authors", D, 3, tr, ho)
     solver = alignment.authors_orientation(D.B, 3, "v")
     model = architectures.build_student(3)
     flips = experiment.sign_flip_scores(model, Xt, D.y_target, solver)
     assert len(flips) == 2 ** 3 and flips.pattern.is_unique
     direct = metrics.classify(D.y_target, model.predict(Xt, verbose=0))
-    row = flips.set_index("pattern").loc[experiment.pattern_string(solver)]
+    row = flips.set_index("pattern").loc[transfer_data.pattern_string(solver)]
     assert row.accuracy == pytest.approx(direct["accuracy"])
     assert row.sensitivity == pytest.approx(direct["sensitivity"])
     # authors_orientation: the solver's components times the pattern have loadings summing positive
@@ -174,14 +174,14 @@ def test_summarize_and_verdict_on_synthetic_rows():
     rows = []
     for f, m in (("authors", "SM"), ("authors", "TM"), ("signed", "LR")):
         for s in range(4):
-            for part in experiment.PARTS:
+            for part in transfer_data.PARTS:
                 acc = 0.9 if m == "LR" else rng.uniform(0.5, 0.8)
                 rows.append({"run": "r", "features": f, "k": 3, "seed": s, "model": m, "part": part, "n": 100,
                              "accuracy": acc, "sensitivity": acc, "specificity": acc, "balanced_accuracy": acc,
                              "roc_auc": acc, "brier": 0.1, "tp": 1, "fp": 1, "tn": 1, "fn": 1})
-    summ = experiment.summarize(pd.DataFrame(rows), y)
-    assert list(summ.columns) == list(experiment.SUMMARY_COLUMNS)
-    assert len(summ) == 3 * len(experiment.PARTS) * len(experiment.SUMMARY_METRICS) and (summ.n == 4).all()
+    summ = transfer_data.summarize(pd.DataFrame(rows), y)
+    assert list(summ.columns) == list(transfer_data.SUMMARY_COLUMNS)
+    assert len(summ) == 3 * len(transfer_data.PARTS) * len(transfer_data.SUMMARY_METRICS) and (summ.n == 4).all()
     tgt = summ[(summ.part == "target")].set_index(["features", "model", "metric"])
     assert tgt.loc[("authors", "SM", "accuracy"), "majority"] == pytest.approx(0.65)
     assert tgt.loc[("authors", "SM", "sensitivity"), "majority"] == 0
@@ -208,7 +208,7 @@ def tiny_run(tmp_path_factory):
     try:
         T = _tiny()
         out = experiment.experiment(T, log=lambda s: None)
-        files = {k: p.read_bytes() for k, p in experiment.output_paths(T.run).items()}
+        files = {k: p.read_bytes() for k, p in transfer_data.output_paths(T.run).items()}
         yield T, out, files
     finally:
         mp.undo()
@@ -217,21 +217,21 @@ def tiny_run(tmp_path_factory):
 def test_experiment_outputs_schema(tiny_run):
     T, out, files = tiny_run
     df, summ = out.transfer, out.summary
-    assert list(df.columns) == list(experiment.TRANSFER_COLUMNS)
+    assert list(df.columns) == list(transfer_data.TRANSFER_COLUMNS)
     cnn = df[df.model != "LR"]
     assert len(cnn) == 2 * 1 * 1 * 3 * 3  # features x k x seeds x models x parts
-    assert set(cnn.model) == set(experiment.CNN_MODELS) and set(df.part) == set(experiment.PARTS)
+    assert set(cnn.model) == set(transfer_data.CNN_MODELS) and set(df.part) == set(transfer_data.PARTS)
     lr = df[df.model == "LR"]
-    assert sorted(lr.k.unique()) == list(experiment.LR_K_VALUES) and set(lr.features) == {"signed"}
+    assert sorted(lr.k.unique()) == list(transfer_data.LR_K_VALUES) and set(lr.features) == {"signed"}
     n = df.groupby("part").n.first()
     assert (n.wdbc_train, n.wdbc_holdout, n.target) == (341, 228, 683)
     assert ((df.tp + df.fn + df.tn + df.fp) == df.n).all() and df.accuracy.between(0, 1).all()
     assert out.majority == pytest.approx(444 / 683)
-    assert list(summ.columns) == list(experiment.SUMMARY_COLUMNS) and (summ.n == 1).all()
-    assert out.sign_flips.empty and list(out.sign_flips.columns) == list(experiment.FLIP_COLUMNS)  # k = 6 not run
+    assert list(summ.columns) == list(transfer_data.SUMMARY_COLUMNS) and (summ.n == 1).all()
+    assert out.sign_flips.empty and list(out.sign_flips.columns) == list(transfer_data.FLIP_COLUMNS)  # k = 6 not run
     assert set(files) == {"transfer", "summary", "sign_flips"}
-    assert pd.read_csv(experiment.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
-    assert not list(experiment.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
+    assert pd.read_csv(transfer_data.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
+    assert not list(transfer_data.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
     assert "no interval" in "\n".join(verdict.verdict(summ))
 
 
@@ -241,7 +241,7 @@ def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
     T, first, _ = tiny_run
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
     again = experiment.experiment(dataclasses.replace(T, features=("authors",)), log=lambda s: None)
-    written = pd.read_csv(experiment.output_paths(T.run)["transfer"])
+    written = pd.read_csv(transfer_data.output_paths(T.run)["transfer"])
     for df in (again.transfer, written):
         assert df.to_csv(index=False) == first.transfer[first.transfer.features == "authors"].to_csv(index=False)
     assert again.summary.to_csv(index=False) == \
@@ -316,7 +316,7 @@ def test_the_transfer_teacher_is_the_same_without_its_logged_validation(D):
     T = transfer_params.load("wdbc-to-bcd-fast")
     P = dataclasses.replace(T.params, teacher_epochs=2)
     tr, ho = alignment.authors_split(D.y_source, seed=T.seed_list[0], test_size=T.holdout_size)
-    Xtr, Xho, Xt = experiment.features("authors", D, 5, tr, ho, T.sign_convention)
+    Xtr, Xho, Xt = transfer_data.features("authors", D, 5, tr, ho, T.sign_convention)
     prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
     validated = fitting.train_teacher(P, prep, 7)
     alone = fitting.train_teacher(P, experiment.teacher_prep(P, prep), 7)

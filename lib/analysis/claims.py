@@ -1,4 +1,4 @@
-"""The report's conclusions as computed claims (notebook 08, issue 13).
+"""The report's conclusions as computed claims (notebook 08).
 
 Every sentence of ``summary.md`` and ``model_card.md`` that states a conclusion is rendered from a :class:`Claim`
 whose ``verdict`` is computed from the tables of :mod:`lib.analysis.tables`; the wording of each verdict lives in the
@@ -233,30 +233,6 @@ def latency_ranges(latency: pd.DataFrame | None) -> pd.DataFrame:
     if missing:
         raise ClaimsError(f"latency.csv: missing column(s) {missing} (re-run notebook 06)")
     return d[cols].reset_index(drop=True)
-
-
-def pareto_front(eff: pd.DataFrame, cost: str) -> list[str]:
-    """Models of one run not dominated in (accuracy, cost). For size (exact) the usual rule; for latency
-    (``cost='median_us'``) one model beats another only when it is at least as accurate and its range of medians
-    over repeats lies entirely below the other's: overlapping ranges are ties, and neither dominates."""
-    d = eff.dropna(subset=[cost]).reset_index(drop=True)
-    out = []
-    for i, r in d.iterrows():
-        dominated = False
-        for j, s in d.iterrows():
-            if i == j:
-                continue
-            if cost == "median_us":
-                faster = s["median_us_max"] < r["median_us_min"]
-                dominated = s["accuracy"] >= r["accuracy"] and faster
-            else:
-                dominated = (s["accuracy"] >= r["accuracy"] and s[cost] <= r[cost]
-                             and (s["accuracy"] > r["accuracy"] or s[cost] < r[cost]))
-            if dominated:
-                break
-        if not dominated:
-            out.append(r["model"])
-    return out
 
 
 def latency_noise(eff: pd.DataFrame, same_network=("SM", "SM_scratch", "SM_paperloss")) -> float:

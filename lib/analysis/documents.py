@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jinja2
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.core import paths, stats
+from lib.analysis import claims as cl
+from lib.core import pareto, paths, stats
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -60,8 +63,6 @@ def _iv(lo, hi, digits: int = 2) -> str:
 
 
 def _env():
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(pts=_pts, iv=_iv, p=fmt_p, code=lambda s: f"`{s}`",
@@ -106,8 +107,6 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) 
     """Every claim of summary.md, computed from the comparisons: per run SM - TM, SM_INT8 - TM, SM - SM_scratch,
     SM_paperloss - SM_scratch (accuracy, margin_accuracy) and SM - TM on sensitivity (margin_sensitivity); the
     two answers across rigorous runs."""
-    from lib.analysis import claims as cl
-
     m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
     out = {}
     for r in runs:
@@ -134,8 +133,6 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
     otherwise size alone orders the front; the fastest models with their ties (overlapping ranges of medians over
     repeats, widened by the spread of one network's latencies when ``tie_rule`` says so); and whether the smallest
     model on the front answers the majority class."""
-    from lib.analysis import claims as cl
-
     rows = []
     for run, d in eff.groupby("run", sort=False):
         d = d[d["model"].isin(FRONT_MODELS)].copy()
@@ -144,7 +141,7 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
         lat = cl.latency_ranges(latency.get(run))
         d = d.drop(columns=[c for c in ("median_us_min", "median_us_max") if c in d]).merge(
             lat[["model", "median_us_min", "median_us_max"]], on="model", how="left")
-        front = cl.pareto_front(d, "size_bytes")
+        front = pareto.front(d, "size_bytes")
         front = sorted(front, key=lambda mname: float(d.set_index("model").loc[mname, "size_bytes"]))
         noise = cl.latency_noise(d, SMALL_NETWORKS)
         fast = cl.fastest_ties(d, noise if "widened" in tie_rule else 1.0)
@@ -335,8 +332,6 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     cell against the target-only rules (``lib.transfer.target_only.paired``); ``settings``: {run: params}, for the settings
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
     :func:`lib.analysis.tables.operating_point` of the rigorous runs."""
-    from lib.analysis import claims as cl
-
     decisions = decisions or cl.load_decisions()
     rig = [r for r in prof.rigorous if r in runs]
 
@@ -408,8 +403,6 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                                        "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
                                        "target_only": [] if target_only is None else target_only.to_dict("records")}
     if forest_path is not None:
-        import matplotlib.pyplot as plt
-
         rest = ([{"a": "SM_scratch", "b": "TM", "claims": [k["teacher_c"] for k in kd if k["run"] in rig
                                                           and k["teacher_c"].verdict != "missing"]}]
                 + [{"a": "SM_INT8", "b": b["name"], "claims": b["claims"]} for b in baselines])
@@ -426,9 +419,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     paper_kd = C.get((prof.paper, "SM", "SM_scratch")) if prof.paper in runs else None
     paper_kd_fixed = None
     if res is not None and prof.paper in res:
-        from lib.analysis.claims import kd_settings
-
-        ks = kd_settings(res[prof.paper])
+        ks = cl.kd_settings(res[prof.paper])
         paper_kd_fixed = ks["first"] if ks.get("fixed") else None
     over = [f"{r['model']} {r['format']} {r['metric']} {100 * r['reported_minus_rigorous']:+.1f}"
             for r in infl_rows if r.get("reported_minus_rigorous") == r.get("reported_minus_rigorous")
@@ -649,8 +640,6 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
     tables of notebook 08; ``operating``: :func:`lib.analysis.tables.operating_point` rows; ``runtimes_table``: notebook
     06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON)."""
-    from lib.analysis import claims as cl
-
     run, m = prof.deploy_run, DEPLOYABLE
     op = None
     if operating is not None and len(operating):
@@ -728,8 +717,6 @@ def answers_forest(glance: list[dict], margin: float):
     the teacher against the scratch student and the deployable student against the baselines), up to three
     panels a row, one row per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each
     panel on its own scale with the margin shaded."""
-    import matplotlib.pyplot as plt
-
     ncols = min(3, len(glance))
     nrows = math.ceil(len(glance) / ncols)
     height = 0.26 * max(len(q["claims"]) for q in glance) + 1.3

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats as st
 
-from lib.core import formatting, operating, paths, results, stats
+from lib.core import formatting, operating, pareto, paths, results, stats
 from lib.core.metrics import METRICS
+from lib.transfer import verdict
 
 
 @dataclass(frozen=True)
@@ -310,16 +313,12 @@ def calibration_line(y, score, eps: float = 1e-6) -> tuple[float, float]:
     probability (perfect calibration: intercept 0, slope 1; slope < 1: too extreme, > 1: too timid). NaN when one
     class is absent or the scores (nearly) separate the classes: no finite maximum-likelihood fit, which shows as
     a slope of :data:`SLOPE_LIMIT` or more."""
-    import statsmodels.api as sm
-
     y = np.asarray(y, float)
     p = np.clip(np.asarray(score, float), eps, 1 - eps)
     if len(np.unique(y)) < 2:
         return float("nan"), float("nan")
     x = np.log(p / (1 - p))
     try:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = sm.GLM(y, sm.add_constant(x), family=sm.families.Binomial()).fit()
@@ -479,36 +478,28 @@ def inflation_table(paper: pd.DataFrame, rigorous: pd.DataFrame, reported: dict,
 # ------------------------------------------------------------------------------------------------ efficiency
 def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None) -> pd.DataFrame:
     """Accuracy (TFLite, mean over splits), size and host latency of each model of one run, accuracy per KiB and
-    per microsecond, and whether the model is Pareto-optimal in (accuracy, size) and (accuracy, latency).
+    per microsecond, and whether the model is Pareto-optimal in (accuracy, size) and (accuracy, latency) by
+    :func:`lib.core.pareto.front` (latency: from the range of medians over repeats, ``median_us_min``/``median_us_max``
+    of ``latency``; overlapping ranges are ties).
     SM_DEPLOY is left out: it is SM_INT8's student with the preprocessing inside, scored on complete rows only
     (BCD's incomplete rows are not its input), so its accuracy is not of the same rows (notebook 05 compares them)."""
     d = res[(res["format"] == "tflite") & (res["model"] != "SM_DEPLOY")]
     g = d.groupby("model")
     out = pd.DataFrame({"accuracy": g["accuracy"].mean(), "size_bytes": g["size_bytes"].mean(),
                         "gzip_bytes": g["size_gzip_bytes"].mean(), "params": g["params"].first()})
+    ranges = pd.DataFrame(np.nan, index=out.index, columns=list(pareto.LATENCY_RANGE))  # for the latency front only
     if latency is not None and len(latency):
-        one = latency[latency["batch"] == 1].set_index("model")["median_us"]
-        out["median_us"] = one.reindex(out.index)
+        one = latency[latency["batch"] == 1].set_index("model")
+        out["median_us"] = one["median_us"].reindex(out.index)
+        ranges = one[[c for c in pareto.LATENCY_RANGE if c in one]].reindex(out.index)  # pareto.front names a missing one
     else:
         out["median_us"] = np.nan
     out["accuracy_per_kib"] = out["accuracy"] / (out["size_bytes"] / 1024)
     out["accuracy_per_us"] = out["accuracy"] / out["median_us"]
-    for cost in ("size_bytes", "median_us"):
-        out[f"pareto_{cost}"] = pareto(out["accuracy"], out[cost])
+    # lib.core.pareto's rule: latency ties where the ranges of medians over repeats overlap
+    out["pareto_size_bytes"] = out.index.isin(pareto.front(out, "size_bytes"))
+    out["pareto_median_us"] = out.index.isin(pareto.front(out.join(ranges), "median_us"))
     return out.reset_index().assign(run=res["run"].iloc[0])
-
-
-def pareto(accuracy: pd.Series, cost: pd.Series) -> pd.Series:
-    """True where no other model is at least as accurate and at least as cheap, and strictly better in one."""
-    a, c = accuracy.to_numpy(float), cost.to_numpy(float)
-    flags = []
-    for i in range(len(a)):
-        if np.isnan(c[i]):
-            flags.append(False)
-            continue
-        dom = (a >= a[i]) & (c <= c[i]) & ((a > a[i]) | (c < c[i]))
-        flags.append(not bool(np.any(dom & ~np.isnan(c))))
-    return pd.Series(flags, index=accuracy.index)
 
 
 # ------------------------------------------------------------------------------------------------ writing
@@ -585,10 +576,8 @@ def transfer_verdict(tr: pd.DataFrame, paper=(0.7397, 0.6504, 0.8290), prespecif
     balanced accuracy above 0.5 (the majority rule's). Whether it transfers is decided against the target-only
     rules (``lib.analysis.documents.transfer_claim``).
     Also: the authors' method, SM at k = 6 (their reported cell) next to the paper's 73.97% [65.04, 82.90]."""
-    from lib.transfer.verdict import cells
-
     bal = tr[(tr["part"] == "target") & (tr["metric"] == "balanced_accuracy")]
-    acc = cells(tr).rename(columns={"above_majority": "above"})
+    acc = verdict.cells(tr).rename(columns={"above_majority": "above"})
     majority = float(acc["majority"].iloc[0]) if len(acc) else float("nan")
     above = acc[acc["above"]].sort_values("mean", ascending=False)
     best = acc.sort_values("mean", ascending=False).iloc[0]
@@ -679,8 +668,6 @@ def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) 
 
 def read_optional(run: str, name: str):
     """``outputs/<run>/<name>`` if it exists (a CSV as a DataFrame, a JSON file as a dict), else None."""
-    import json
-
     f = paths.outputs_root() / run / name
     if not f.exists():
         return None

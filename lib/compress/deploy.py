@@ -1,4 +1,5 @@
-"""A self-contained deployable model (issue 14, part): raw measurements in, P(malignant) out.
+"""A self-contained deployable model: raw measurements in, P(malignant) out; and the export of a model as a C
+array with its input contract (:func:`c_array`, :func:`contract`).
 
 The fitted preprocessing of a rigorous split (median imputation, StandardScaler, PCA, StandardScaler) is one affine
 map of the raw features for complete rows: ``z = x A + b`` (:func:`affine_of`, checked on rows, not assumed).
@@ -18,8 +19,13 @@ and the exported ``sm_deploy`` of 06; ``tests/test_deploy.py`` checks it on a tr
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from ai_edge_litert.interpreter import Interpreter
 
+from lib.compress import runtimes
 from lib.compress.tflite import keras_converter, representative_dataset
+from lib.core import operating
 
 PREPROCESS = "preprocess"
 
@@ -44,8 +50,6 @@ def affine_of(transform, n_features: int, check_rows: np.ndarray | None = None, 
 
 def build(student, A: np.ndarray, b: np.ndarray):
     """raw rows (n, F_raw) -> frozen affine map -> (n, F, 1) -> the student's outputs."""
-    import tf_keras as keras
-
     n_raw, n_feat = A.shape
     inp = keras.Input((n_raw,), name="raw")
     aff = keras.layers.Dense(n_feat, name=PREPROCESS, trainable=False)
@@ -58,8 +62,6 @@ def build(student, A: np.ndarray, b: np.ndarray):
 def convert(model, raw_rows: np.ndarray, reference: bool = False) -> bytes:
     """Full-integer student with the ``preprocess`` layer in float; calibrated on raw training rows
     (``reference``: through ``from_keras_model``, :func:`lib.compress.tflite.keras_converter`)."""
-    import tensorflow as tf
-
     if len(raw_rows) == 0:
         raise DeployError("conversion needs raw training rows to calibrate the int8 part")
     gen = representative_dataset(raw_rows)
@@ -76,8 +78,6 @@ def convert(model, raw_rows: np.ndarray, reference: bool = False) -> bytes:
 
 
 def _tensor_names(content: bytes) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
-
     return [t["name"] for t in Interpreter(model_content=bytes(content)).get_tensor_details()]
 
 
@@ -99,10 +99,7 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
     (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
     out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
     ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..``."""
-    from lib.core import operating
-    from lib.compress.runtimes import _io
-
-    q = _io(content)
+    q = runtimes.io_details(content)
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
     have = threshold is not None and np.isfinite(threshold)
     t = float(threshold) if have else 0.5

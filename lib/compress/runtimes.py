@@ -1,4 +1,4 @@
-"""The runtimes a device would run an int8 model in, side by side (issue 14, part).
+"""The runtimes a device would run an int8 model in, side by side (notebook 06's runtime table).
 
 - ``litert``: LiteRT's default (optimised) kernels, what every accuracy of this study comes from;
 - ``litert_ref``: LiteRT's reference kernels (``OpResolverType.BUILTIN_REF``), the portable code path;
@@ -20,7 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from tflite_micro.python.tflite_micro import runtime as tflm
 
+from lib.compress import tflite
+from lib.core.metrics import malignancy_score
 from lib.device.litert import dequantize, quantize
 
 RUNTIMES = ("litert", "litert_ref", "tflm")
@@ -50,8 +54,6 @@ def read_c_array(path) -> bytes:
 
 
 def _litert(content: bytes, reference: bool):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     kind = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
     try:
         it = Interpreter(model_content=bytes(content), experimental_op_resolver_type=kind, num_threads=1)
@@ -63,13 +65,11 @@ def _litert(content: bytes, reference: bool):
 
 def io_quantization(content: bytes) -> dict:
     """Input and output scale / zero point, input shape and dtypes of an int8 model."""
-    it = _litert(content, reference=True)
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    if not (np.issubdtype(i["dtype"], np.integer) and np.issubdtype(o["dtype"], np.integer)):
+    q = io_details(content)
+    if not (np.issubdtype(q["input_dtype"], np.integer) and np.issubdtype(q["output_dtype"], np.integer)):
         raise RuntimeError_("the model is not full-integer (int8 input and output)")
-    return {"input_scale": float(i["quantization"][0]), "input_zero_point": int(i["quantization"][1]),
-            "output_scale": float(o["quantization"][0]), "output_zero_point": int(o["quantization"][1]),
-            "input_shape": tuple(int(d) for d in i["shape"][1:]), "dtype": i["dtype"]}
+    return {k: q[k] for k in ("input_scale", "input_zero_point", "output_scale", "output_zero_point",
+                              "input_shape")} | {"dtype": q["input_dtype"]}
 
 
 def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
@@ -80,8 +80,6 @@ def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
     X_int8 = np.asarray(X_int8)
     out = []
     if runtime == "tflm":
-        from tflite_micro.python.tflite_micro import runtime as tflm
-
         try:
             it = tflm.Interpreter.from_bytes(bytes(content))
         except Exception as e:  # the TFLM binding raises plain RuntimeError / ValueError
@@ -102,12 +100,10 @@ def raw_outputs(content: bytes, X_int8: np.ndarray, runtime: str) -> np.ndarray:
 
 def malignancy(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """P(malignant) of raw int8 outputs: dequantized, then :func:`lib.core.metrics.malignancy_score`."""
-    from lib.core.metrics import malignancy_score
-
     return malignancy_score(dequantize(np.asarray(raw), scale, zero_point).astype(np.float64))
 
 
-def _io(content: bytes) -> dict:
+def io_details(content: bytes) -> dict:
     """Input / output details of any model: dtypes, scales and zero points, the input shape."""
     it = _litert(content, reference=True)
     i, o = it.get_input_details()[0], it.get_output_details()[0]
@@ -124,7 +120,7 @@ def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5
     operating point), and against the first runtime the rows whose outputs differ, the largest difference
     (``max_level_difference`` in int8 output levels for an int8 output, ``max_abs_difference`` in probability
     for a float one) and the rows whose decision differs. Returns the table and the raw outputs."""
-    q = _io(content)
+    q = io_details(content)
     X = np.asarray(X, dtype=np.float32).reshape(len(X), *q["input_shape"])
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
     X_in = quantize(X, q["input_scale"], q["input_zero_point"], q["input_dtype"]) if int_in else X
@@ -132,8 +128,6 @@ def compare(content: bytes, X: np.ndarray, y: np.ndarray, threshold: float = 0.5
     raw = {r: raw_outputs(content, X_in, r) for r in runtimes}
 
     def decide(out):
-        from lib.core.metrics import malignancy_score
-
         p = malignancy(out, q["output_scale"], q["output_zero_point"]) if int_out else \
             malignancy_score(np.asarray(out, np.float64))
         return p > threshold if threshold == 0.5 else p >= threshold
@@ -158,8 +152,6 @@ def split_table(run: str, split, prep, raw_test: np.ndarray, thresholds: dict) -
     """Notebook 06's runtime table for one split: SM_INT8 (preprocessed rows) and SM_DEPLOY (the complete raw
     test rows: the model refuses incomplete ones) in every runtime, at each model's operating-point threshold
     (``thresholds``: {model: t}; 0.5 where a run has none)."""
-    from lib.compress import tflite
-
     parts = []
     keep = ~np.isnan(np.asarray(raw_test, dtype=float)).any(axis=1)
     for name, X, y in (("SM_INT8", prep.X_test, prep.y_test), ("SM_DEPLOY", raw_test[keep], prep.y_test[keep])):

@@ -1,5 +1,8 @@
-"""TFLite conversion (TensorFlow), LiteRT evaluation, operator inventory, size breakdown and stripping of the
-study's models; the model files of each run and split. The interpreter itself is :mod:`lib.device.litert`.
+"""TFLite models of the study: conversion from Keras, evaluation in LiteRT, operator inventory, size breakdown and
+stripping, and the model files of each run and split. The interpreter itself is :mod:`lib.device.litert`.
+
+TensorFlow is imported where a function needs it: notebook 08 reads predictions through
+:mod:`lib.compress.predictions`, which imports this module, and never needs TensorFlow.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from lib.core import metrics, operating, paths
+from lib.core.formatting import write_bytes
 from lib.device.litert import LiteModel
 
 MODES = ("float", "dynamic", "int8")
@@ -19,7 +24,7 @@ MODES = ("float", "dynamic", "int8")
 @contextmanager
 def keras_converter(model, reference: bool = False):
     """A ``tf.lite.TFLiteConverter`` for a Keras (tf_keras) model whose output is byte for byte what
-    ``TFLiteConverter.from_keras_model(model)`` gives, in about half the time.
+    ``TFLiteConverter.from_keras_model(model)`` gives, faster.
 
     ``from_keras_model`` saves the model as a SavedModel and converts that. Saving a Keras model traces a
     serialisation function for every layer (its ``call`` with and without losses, in both training modes), and
@@ -31,7 +36,7 @@ def keras_converter(model, reference: bool = False):
     ``from_keras_model`` for each conversion mode. The SavedModel lives in a temporary directory until the
     block ends (the quantization debugger of :func:`lib.compress.deploy.convert` converts more than once).
     ``reference``: ``from_keras_model`` itself, what the tests compare with."""
-    import tensorflow as tf
+    import tensorflow as tf  # on use, as every TensorFlow import here: see the module docstring
     from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
     from tf_keras.src.saving.legacy import saving_utils
 
@@ -76,7 +81,7 @@ def convert(model, mode: str = "float", representative: np.ndarray | None = None
     ``float``: no optimisation. ``dynamic``: ``Optimize.DEFAULT`` (weight-only int8, float activations).
     ``int8``: full-integer with int8 input and output, calibrated on ``representative`` rows (training rows only).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # on use: see the module docstring
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -95,13 +100,13 @@ def convert(model, mode: str = "float", representative: np.ndarray | None = None
 
 # ------------------------------------------------------------------------------------------------ inspection
 def _schema():
-    from tensorflow.lite.tools import flatbuffer_utils
+    from tensorflow.lite.tools import flatbuffer_utils  # on use: see the module docstring
 
     return flatbuffer_utils
 
 
 def _op_names(m) -> list[str]:
-    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.python import schema_py_generated as schema  # on use: see the module docstring
 
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     out = []
@@ -221,8 +226,6 @@ def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.nda
     """Contract metrics of a .tflite model in LiteRT on (X, y), its sizes and, given the Keras source's
     outputs, the share of rows where both predict the same class (``agreement``); given a ``threshold``, the
     operating point's columns (:func:`lib.core.operating.fields`, ``source``: where the threshold came from)."""
-    from lib.core import metrics, operating
-
     out = LiteModel(content).predict(X)
     m = metrics.classify(y, out)
     m.update(operating.fields(y, out, threshold, source))
@@ -233,14 +236,10 @@ def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.nda
 
 
 def model_file(run: str, name: str, split_id: str):
-    from lib.core import paths
-
     return paths.models_dir(run) / f"{name}_{split_id}.tflite"
 
 
 def save(content: bytes, run: str, name: str, split_id: str):
-    from lib.core.formatting import write_bytes
-
     return write_bytes(content, model_file(run, name, split_id))
 
 

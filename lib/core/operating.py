@@ -1,5 +1,5 @@
 """The operating point: a threshold on P(malignant) chosen for a target sensitivity on training rows only, then
-applied to the test part (issue 12).
+applied to the test part.
 
 At argmax (0.5) a model may miss one cancer in ten; a screening tool fixes the share of cancers it must find
 (``target_sensitivity`` in params, 0.95 in the rigorous runs) and clears as many benign cases as it can at that
@@ -24,6 +24,7 @@ exact ties). :func:`fields` returns the contract's ``op_*`` columns (docs/result
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from lib.core.metrics import malignancy_score
@@ -118,8 +119,6 @@ def summary(rows):
     """Per model and format, pooled over splits: cancers missed and benign cases cleared at 0.5 and at the
     operating point, and the thresholds' range (a DataFrame for the notebooks; rows without an operating point
     are left out)."""
-    import pandas as pd
-
     if "op_threshold" not in rows:
         return pd.DataFrame()
     df = rows[rows["op_threshold"].notna()]

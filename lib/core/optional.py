@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lib.core import paths
+from lib.core import params, paths
 
 # Notebook 07's default for ``reference_logs`` (tests check they agree). KDSTUDY_PI_REFERENCE overrides the place
 # the checks look (tests use it to simulate a machine without ../shared).
@@ -27,8 +27,6 @@ SOURCES = ("pbcnt", "pi-reference")
 
 
 def pbcnt_path() -> Path | None:
-    from lib.core import params
-
     try:
         return params.load("pbcnt").resolved_data_path()
     except params.ParamsError:  # pragma: no cover - the committed file is valid

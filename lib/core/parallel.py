@@ -20,11 +20,14 @@ thread settings (README "Running on a cluster").
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Sequence
+
+from lib.core import paths
 
 BACKENDS = ("sequential", "processes", "dask")
 
@@ -80,8 +83,6 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
     if labels is not None and len(labels) != len(items):
         raise ValueError(f"{len(labels)} labels for {len(items)} items")
     s = settings(backend, workers, address)
-    from lib.core import paths
-
     outputs = str(paths.outputs_root())
     log = log or (lambda _line: None)
     results: list = [None] * len(items)
@@ -108,8 +109,6 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
             report(i, results[i])
         return results
     if s["backend"] == "processes":
-        import multiprocessing as mp
-
         ex = ProcessPoolExecutor(max_workers=min(s["workers"], len(items)), mp_context=mp.get_context("spawn"))
         ok = False
         try:
@@ -129,7 +128,7 @@ def map(fn: Callable, items: Iterable[Sequence], *, labels: Sequence[str] | None
 
 
 def _dask_map(fn, items, s, results, report, failed, outputs):
-    try:
+    try:  # dask only for KD_BACKEND=dask: importing it would slow every notebook's start
         import dask
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as e:  # pragma: no cover - dask is in requirements.txt

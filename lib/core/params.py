@@ -21,6 +21,7 @@ from typing import Any, Optional
 import yaml
 
 from lib.core import paths
+from lib.core.results import MODELS
 
 DATASETS = ("wdbc", "bcd", "pbcnt")
 PROTOCOLS = ("paper", "rigorous")
@@ -79,7 +80,7 @@ class Params:
     qat_epochs: int = 10
     qat_lr: float = 1e-5
     calibration_rows: Optional[int] = None  # int8 representative rows from the training part; None: all
-    # --- training protocol (issue 12; the defaults are the authors' settings, the rigorous runs set them) ----
+    # --- training protocol (the defaults are the authors' settings, the rigorous runs set them) --------------
     bn_recompute: bool = False  # BatchNorm moving statistics recomputed from the training rows after fitting
     bn_gap_limit: float = 0.05  # 02 flags a model whose eval-mode training accuracy is this far below fit-time
     teacher_patience: Optional[int] = None  # early stopping on the inner validation loss (best weights kept)
@@ -156,8 +157,6 @@ class Params:
             if not ok:
                 raise bad("prune_schedules", f"entry {item!r} is not 'constant:<s>' or 'polynomial:<s>' with "
                                              f"0 < s < 1")
-        from lib.core.results import MODELS
-
         variants = self.pruning_variants()
         names = [name for name, _, _ in variants]
         known = ", ".join(m for m in MODELS if m.startswith("TM_pruned"))

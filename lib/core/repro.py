@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
+import sklearn
+import tensorflow as tf
+import tf_keras
 
 
 def seed_everything(seed: int) -> None:
@@ -13,9 +18,6 @@ def seed_everything(seed: int) -> None:
     Call it before building each model: the same seed then gives the same initial weights, dropout masks and
     shuffles, whatever ran before in the kernel.
     """
-    import tensorflow as tf
-    import tf_keras
-
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -25,17 +27,9 @@ def seed_everything(seed: int) -> None:
 
 def versions() -> dict:
     """Versions of what produced a result (printed by every notebook; stored beside results)."""
-    import platform
-
-    import sklearn
-    import tensorflow as tf
-    import tf_keras
-
     out = {"python": platform.python_version(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
            "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-    from importlib.metadata import PackageNotFoundError, version
-
-    # from the installed distributions: importing tfmot only for its version cost notebook 02 about 1 s
+    # from the installed distributions: importing tfmot only for its version would slow notebook 02's start
     for key, dist in (("tfmot", "tensorflow-model-optimization"), ("ai-edge-litert", "ai-edge-litert")):
         try:
             out[key] = version(dist)

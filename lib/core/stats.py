@@ -16,9 +16,13 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 from scipy import stats as st
+from statsmodels.stats.anova import AnovaRM
 
 
 def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -256,8 +260,6 @@ def rm_anova(df: pd.DataFrame, metric: str, subject: str = "fold", within: str =
     Caveat: the splits of a repeated CV are not independent subjects (overlapping training sets), so the
     p-values are optimistic; prefer :func:`paired` (Nadeau-Bengio) for specific pairs.
     """
-    from statsmodels.stats.anova import AnovaRM
-
     if "dataset" in df.columns and df["dataset"].nunique() > 1:
         raise ValueError(f"rm_anova: one dataset at a time (got {sorted(df['dataset'].unique())}); "
                          f"use mixed_model for several")
@@ -307,10 +309,6 @@ def mixed_model(df: pd.DataFrame, metric: str) -> dict:
     Caveat: splits of a repeated CV share training rows, so the residual variance is underestimated (as in the
     naive t-test; see :func:`paired`) and the p-values are optimistic.
     """
-    import warnings
-
-    import statsmodels.formula.api as smf
-
     need = {"dataset", "fold", "model", metric}
     if not need <= set(df.columns):
         raise ValueError(f"mixed_model: missing column(s) {sorted(need - set(df.columns))}")

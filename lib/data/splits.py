@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedGroupKFold, train_test_split
 
 from lib.core import paths
@@ -120,8 +121,6 @@ def ensure(params, y: np.ndarray, groups: np.ndarray | None = None) -> list[Spli
 
 def summary(splits: list[Split], y: np.ndarray):
     """One row per split: sizes and positive rate of each part (for display)."""
-    import pandas as pd
-
     rows = []
     for s in splits:
         row = {"split": s.id, "repeat": s.repeat, "fold": s.fold, "seed": s.seed}

@@ -1,4 +1,4 @@
-"""Classify a CSV of raw measurements with a self-contained deployable model (issue 14, part).
+"""Classify a CSV of raw measurements with a self-contained deployable model, as a clinic's device would.
 
 ``python -m lib.device.classify MODEL.tflite INPUT.csv [--contract MODEL.json] [--out OUT.csv]``
 
@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from lib.device.litert import LiteModel
 
 CONTRACT_KEYS = ("features", "threshold", "output")
 
@@ -92,8 +94,6 @@ def read_rows(path, features: list[str]) -> np.ndarray:
 
 def classify(model_path, csv_path, contract_path=None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(P(malignant), decisions, contract) for every row of the CSV."""
-    from lib.device.litert import LiteModel
-
     model_path = Path(model_path)
     contract = read_contract(contract_path or model_path.with_suffix(".json"))
     X = read_rows(csv_path, contract["features"])

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # a Pi with the frozen legacy runtime
-        from tflite_runtime.interpreter import Interpreter
-    return Interpreter
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # a Pi with the frozen legacy runtime
+    from tflite_runtime.interpreter import Interpreter
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
@@ -34,7 +31,6 @@ class LiteModel:
     """A .tflite model in the LiteRT interpreter, with float in / float out whatever its I/O types."""
 
     def __init__(self, content: bytes, num_threads: int = 1):
-        Interpreter = _interpreter_class()
         try:
             self.interpreter = Interpreter(model_content=bytes(content), num_threads=num_threads)
             self.interpreter.allocate_tensors()

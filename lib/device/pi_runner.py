@@ -5,8 +5,8 @@ warmed-up single-sample invokes with ``time.perf_counter_ns``, in several repeat
 while a background thread records CPU, memory, swap, SoC temperature and throttling.
 
 It needs only NumPy, psutil and ``ai-edge-litert`` (or the legacy ``tflite-runtime``): it never imports
-TensorFlow, pandas, scikit-learn or SciPy, so the three files ``lib/__init__.py``, ``lib/compress/tflite.py`` and
-``lib/device/pi_runner.py`` are all a Pi needs (see ``docs/pi.md``)::
+TensorFlow, pandas, scikit-learn or SciPy, so ``lib/__init__.py`` and the folder ``lib/device/`` are all a Pi needs
+(see ``docs/pi.md``)::
 
     python -m lib.device.pi_runner BUNDLE_DIR --out OUT_DIR [--calls 1000] [--warmup 100] [--repeats 5] [--batch 32]
         [--threads 1] [--interval 0.5] [--device NAME] [--models NAME,NAME]
@@ -81,11 +81,13 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import psutil
 
-from lib.device.litert import LiteModel, _interpreter_class
+from lib.device.litert import Interpreter, LiteModel
 
 COLUMNS = (
     "session", "device", "os", "machine", "python", "runtime", "runtime_version", "threads", "run", "split",
@@ -331,9 +333,7 @@ def device_name(override: str | None = None) -> str:
 
 def runtime_info() -> tuple[str, str]:
     """(package, version) of the interpreter :class:`LiteModel` uses."""
-    from importlib import metadata
-
-    pkg = "ai-edge-litert" if _interpreter_class().__module__.startswith("ai_edge_litert") else "tflite-runtime"
+    pkg = "ai-edge-litert" if Interpreter.__module__.startswith("ai_edge_litert") else "tflite-runtime"
     try:
         return pkg, metadata.version(pkg)
     except metadata.PackageNotFoundError:
@@ -393,8 +393,6 @@ class Monitor(threading.Thread):
 
     def __init__(self, log: SessionLog, interval: float):
         super().__init__(daemon=True, name="pi-monitor")
-        import psutil
-
         self.psutil, self.log, self.interval = psutil, log, interval
         self.vcgencmd = shutil.which("vcgencmd")
         self._stop_event = threading.Event()

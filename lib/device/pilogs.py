@@ -297,6 +297,17 @@ def load_folder(path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ summaries
+# The model each of the authors' latency logs timed (file relative to the reference folder), as notebook 07 names it.
+REFERENCE_MODELS = {"kd/lat_distiller.txt": "SM (SM_TFLite)", "kd/lat_SM_Scratch.txt": "SM_scratch",
+                    "kd/lat_TM.txt": "TM (KD folder)", "ptq/lat_TM.txt": "TM (PTQ folder)",
+                    "ptq/lat_TM_PTQ.txt": "TM_PTQ", "ptq/lat_TM_PTQ_INT.txt": "TM_PTQ_INT8"}
+
+
+def reference_model(file: str) -> str:
+    """The model an authors' latency log timed (:data:`REFERENCE_MODELS`); any other file keeps its name."""
+    return REFERENCE_MODELS.get(file, file)
+
+
 def latency_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per file and label (labels repeat across files: the KD scripts all print "(TM)"): records, means over
     records in ms of data_load, model_load, tensors, prep, invoke and total, and the share of correct outputs."""

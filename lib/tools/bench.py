@@ -42,7 +42,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.core import paths
+from lib.analysis import runs as runs_mod
+from lib.compress import tflite
+from lib.core import formatting, optional, params, paths
+from lib.core.formatting import md_table
+from lib.data import datasets
+from lib.tools import recheck
 
 # The chain of an ordinary run, in order; the cross-dataset run has its own notebook, 08 reads every run.
 CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
@@ -102,7 +107,7 @@ def timed_calls(fn, warmup: int, repeats: int) -> np.ndarray:
 def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
     """GFLOP/s of an ``n x n`` float32 matrix product in TensorFlow: median and quartiles over ``repeats`` timed
     calls after ``warmup`` untimed ones (a benchmark, not a test)."""
-    import tensorflow as tf
+    import tensorflow as tf  # on use, as lib.train here: --timeline and the tests of this module run without it
 
     rng = np.random.default_rng(0)
     a = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
@@ -120,8 +125,7 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     in seconds at ``gflops``, and the measured seconds per epoch (median over splits of TM's ``train_time_s`` in
     ``results_02.csv`` over the epochs it trained: ``epochs_trained`` where early stopping ended it sooner,
     ``teacher_epochs`` otherwise), read from ``outputs`` (default: the study's outputs tree)."""
-    from lib.core import params
-    from lib.train import architectures
+    from lib.train import architectures  # TensorFlow on use: see matmul_throughput
 
     P = params.load(run)
     outputs = Path(outputs or paths.outputs_root())
@@ -152,8 +156,6 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
 
 
 def _n_features(P) -> int:
-    from lib.data import datasets
-
     return int(datasets.load(P).X.shape[1])
 
 
@@ -214,8 +216,7 @@ def conversion_time(warmup: int = 2, repeats: int = 5) -> dict:
     parameters at 26 features) and of the reference student (518): for each, median and quartiles over
     ``repeats`` timed conversions after ``warmup`` untimed ones (a benchmark). The student's arithmetic is nil,
     so its time is what any conversion costs at least."""
-    from lib.compress import tflite
-    from lib.train import architectures
+    from lib.train import architectures  # TensorFlow on use: see matmul_throughput
 
     out = {}
     for size, build in zip(SIZES, (architectures.build_teacher, architectures.build_student)):
@@ -250,9 +251,6 @@ def execute_times(runs: list[str], root: Path, repeats: int = 1) -> pd.DataFrame
     """Execute each run's notebooks in order into the outputs tree ``root``, ``repeats`` times, and time each one
     (papermill's recorded duration of the notebook; its clock starts before the kernel, so start-up is
     included). A failing notebook raises :class:`BenchError` naming it; ``root`` is left as it is for inspection."""
-    from lib.analysis import runs as runs_mod
-    from lib.tools import recheck
-
     rows = []
     for rep in range(repeats):
         for run in runs:
@@ -286,8 +284,6 @@ def machine() -> dict:
 
 def markdown(mm: dict, floors: list[dict], times: pd.DataFrame, conv: dict | None = None,
              n_converted: dict | None = None) -> str:
-    from lib.analysis.tables import md_table
-
     m = machine()
     lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {m['cores']} cores, {m['processor']})", "",
              f"float32 {mm['n']}x{mm['n']} matrix product in TensorFlow, {mm['warmup']} warm-up + {mm['repeats']} "
@@ -325,8 +321,6 @@ def markdown(mm: dict, floors: list[dict], times: pd.DataFrame, conv: dict | Non
 
 def fixed_cost_lines(times: pd.DataFrame, table: pd.DataFrame, conv: dict | None, n_converted: dict | None) -> list:
     """The fast profile's fixed costs against its total (markdown lines; none without fast runs)."""
-    from lib.analysis.tables import md_table
-
     fast = times[times.run.str.endswith("-fast")]
     if fast.empty:
         return []
@@ -363,16 +357,11 @@ def fixed_cost_lines(times: pd.DataFrame, table: pd.DataFrame, conv: dict | None
 
 def default_runs() -> list[str]:
     """One full run (wdbc) and every fast run whose data are here (pbcnt-fast only with PBCNT)."""
-    from lib.analysis import runs as runs_mod
-    from lib.core import optional
-
     fast = [r for r in runs_mod.ordinary_runs() + runs_mod.transfer_runs() if r.endswith("-fast")]
     return ["wdbc"] + [r for r in fast if not r.startswith("pbcnt") or optional.available("pbcnt")]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lib.analysis import runs as runs_mod
-
     ap = argparse.ArgumentParser(prog="python -m lib.tools.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="*", default=None,
                     help="runs whose notebooks are timed (default: wdbc and every fast run whose data are here)")
@@ -401,8 +390,6 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: --repeats must be at least 1", file=sys.stderr)
         return 2
     if a.timeline is not None:
-        from lib.core import formatting
-
         chosen = a.runs if a.runs is not None else sorted(known)
         df = timeline(paths.outputs_root(), chosen)
         formatting.write_csv(df, a.timeline)
@@ -446,8 +433,6 @@ def main(argv: list[str] | None = None) -> int:
         ([{"kind": "conversion", "size": k, **v, "saved_conversions": n_converted[k]} for k, v in conv.items()]
          if conv is not None else [])
     md = markdown(mm, floors, times, conv, n_converted)
-    from lib.core import formatting
-
     formatting.write_csv(pd.DataFrame(rows), out / "bench.csv")
     formatting.write_text(md + "\n", out / "bench.md")
     print(md)

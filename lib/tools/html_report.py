@@ -35,8 +35,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
+
+import jinja2
+import mistune
 
 from lib.core import paths
 
@@ -219,7 +223,7 @@ def run_description(name: str) -> str:
 
 # --------------------------------------------------------------------------------------------- notebooks
 def _exporter():
-    import jinja2
+    # nbconvert and nbformat on use: they take seconds to import, and a report whose pages are up to date needs neither
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", theme="light",
@@ -231,9 +235,7 @@ def _exporter():
 
 
 def _signature() -> str:
-    from importlib.metadata import version  # not nbconvert itself: importing it takes seconds
-
-    text = "\n".join([RENDER_VERSION, version("nbconvert"), NB_TEMPLATE])
+    text = "\n".join([RENDER_VERSION, version("nbconvert"), NB_TEMPLATE])  # its version without importing it
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -250,7 +252,7 @@ def _up_to_date(page: Path, nb: Notebook, signature: str) -> bool:
 
 
 def render_notebook(nb: Notebook, dest: Path, exporter, signature: str) -> None:
-    import nbformat
+    import nbformat  # on use: see _exporter
 
     node = nbformat.read(nb.source, as_version=4)
     resources = {"metadata": {"name": f"{nb.run} · {nb.name}"},
@@ -353,8 +355,6 @@ class _Links:
 
 def render_markdown(path: Path, links: _Links, section: str = "") -> str:
     """The markdown file as HTML for the index; a leading heading that repeats ``section`` is dropped."""
-    import mistune
-
     md = mistune.create_markdown(escape=False, plugins=["table", "strikethrough", "url"])
     body = md(path.read_text(encoding="utf-8")).strip()
     first = re.match(r"<h[1-6][^>]*>(.*?)</h[1-6]>\s*", body, re.S)

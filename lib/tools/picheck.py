@@ -22,16 +22,21 @@ Exit 0 when everything agrees, 1 on a difference, 2 when a step cannot run (its 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from lib.device.litert import LiteModel
+from lib.device.pi_runner import read_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "pi-arm64"
@@ -126,8 +131,6 @@ def site(cache: Path = CACHE, log=print) -> Path:
     tmp = cache / "site.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    import zipfile
-
     for w in sorted(wheels.glob("*.whl")):
         zipfile.ZipFile(w).extractall(tmp)
     tmp.rename(d)
@@ -148,11 +151,6 @@ def emulated(fs: Path, site_dir: Path, args: list[str], step: str, timeout: int 
 # ------------------------------------------------------------------------------------------------ dump
 def dump(bundle_dir, out) -> dict:
     """Every model's raw outputs on every bundle row (one row per call) and the machine, to ``out`` (.npz)."""
-    import platform
-
-    from lib.device.pi_runner import read_bundle
-    from lib.device.litert import LiteModel
-
     b = read_bundle(bundle_dir)
     arrays, meta = {}, {"machine": platform.machine(), "python": platform.python_version(), "models": []}
     for m in b.models:
@@ -186,8 +184,6 @@ def compare(host: Path, pi: Path) -> list[dict]:
 
 def _runner_accuracies(csv_dir: Path) -> dict:
     """Accuracy per model from a runner session CSV (lib.device.pilogs reads the same files for notebook 07)."""
-    import csv
-
     acc = {}
     for f in sorted(csv_dir.glob("pi_session_*.csv")):
         for r in csv.DictReader(f.open()):

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lib.core import paths
+from lib.core import formatting, paths
 
 TOLERANCES = paths.TESTS / "tolerances.yaml"
 PROFILES = ("fast", "full")
@@ -438,8 +438,6 @@ def write_manifest(root: Path, notebooks) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     listed = set(json.loads(path.read_text())) if path.exists() else set()
     listed |= {f"{Path(p).parent.name}/{Path(p).name}" for p in notebooks}
-    from lib.core import formatting
-
     return formatting.write_text(json.dumps(sorted(listed), indent=1), path)
 
 
@@ -568,6 +566,8 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
     """Execute ``notebooks`` of ``run`` in order with papermill into ``outputs/<run>/`` (``KDSTUDY_OUTPUTS`` set
     to ``outputs``) and merge its ``results.csv``, as ``make`` would; returns the executed notebooks. Stops at the
     first failure."""
+    # papermill and lib.core.results (scikit-learn) on use: compare, identical and buckets start without them
+    from lib.core import results
     from lib.tools.execute import execute
 
     outputs = Path(outputs).resolve()
@@ -584,8 +584,6 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
                     parameters={"run": run}, cwd=str(paths.ROOT), progress_bar=False)
             done.append(out)
         if any((outputs / run).glob("results_*.csv")):  # as make does after a run's notebooks
-            from lib.core import results
-
             results.gather(run)
     finally:
         for k, v in old.items():
@@ -599,7 +597,7 @@ def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = Non
 def gather_tree(root: Path | str) -> list[Path]:
     """Merge ``results.csv`` of every run in ``root`` that has ``results_*.csv``, as make does after a run's
     notebooks (nbval executes notebooks, not make's rules)."""
-    from lib.core import results
+    from lib.core import results  # on use: see chain
 
     root = Path(root).resolve()
     old = os.environ.get("KDSTUDY_OUTPUTS")

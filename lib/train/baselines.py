@@ -1,4 +1,4 @@
-"""The simple baselines of issue 12: a penalised logistic regression (``LR``) and a random forest (``RF``) on the
+"""The simple baselines of notebook 03: a penalised logistic regression (``LR``) and a random forest (``RF``) on the
 same splits and the same preprocessing as the CNNs (the fitted ``lib.data.preprocess`` transform of each split),
 each tuned on the inner validation part with as many cells as it needs, class-weighted where the run is
 (``class_weight``), with their operating point from out-of-fold predictions of the training part

@@ -1,7 +1,7 @@
 """Notebook 03's work for one split: the alpha x T ablation, SM_scratch, SM and (rigorous) SM_paperloss, all
-trained side by side in one :mod:`lib.train.student_bank` (issue 11), handed to :func:`lib.core.parallel.map` split by split.
+trained side by side in one :mod:`lib.train.student_bank`, handed to :func:`lib.core.parallel.map` split by split.
 
-What each model is (the same definitions as before the bank; only the engine changed):
+What each model is:
 
 - **grid cells**: one student per (alpha, T) of ``ablation_alphas`` x ``ablation_temperatures``, the run's KD
   loss at ``kd_lr``, scored after ``ablation_epochs`` on the inner validation part (rigorous) or on the test part
@@ -99,8 +99,7 @@ def _scoring_predict(P, weights, n_features: int, X_fit, X) -> np.ndarray:
     SM_scratch's out-of-fold models): one Keras student per feature count in this process, given ``weights``
     each time. A model holding the same weights gives the same outputs whichever object it is (the same layers
     and the same traced predict function; the BatchNorm recompute overwrites the statistics from ``X_fit``), so
-    this saves building a student and tracing its predict function per cell, about 0.2 s each, 35 per wdbc
-    split. It returns predictions, never the shared model, so no caller can keep or save it."""
+    this saves building a student and tracing its predict function for every cell of every split. It returns predictions, never the shared model, so no caller can keep or save it."""
     model = _SCORING.get(n_features)
     if model is None:
         model = _SCORING[n_features] = student_bank.to_keras(weights, n_features, "cell")

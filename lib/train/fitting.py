@@ -7,7 +7,7 @@ The reference setting (shared/reference/README.md, section 2): Adam, binary cros
 batch 32, a fixed number of epochs, no callbacks. ``validation_data`` is the split's ``val`` part (in the paper
 protocol that *is* the test set, as in the authors' code).
 
-The rigorous runs change three things of that protocol (issue 12; params ``bn_recompute``, ``teacher_patience``,
+The rigorous runs change three things of that protocol (params ``bn_recompute``, ``teacher_patience``,
 ``class_weight``; the paper runs keep the authors' settings):
 
 - **BatchNorm statistics recomputed** (:func:`recompute_bn`): after fitting, each BatchNorm's moving mean and
@@ -48,7 +48,7 @@ tf.get_logger().setLevel("ERROR")  # retracing notices for the many small models
 
 
 # Batches run per tf.function call: the same batches and updates as one step per call, without Python overhead
-# between steps (the models are tiny, so that overhead dominated: ~3x faster here).
+# between steps (the models are tiny, so that overhead dominated their training time).
 STEPS_PER_EXECUTION = 32
 
 # ------------------------------------------------------------------------------------------------- losses
@@ -173,8 +173,8 @@ def onehot(y) -> np.ndarray:
 def ready(model: keras.Model) -> keras.Model:
     """Create the variables of a compiled model's optimiser (Adam's moments) and of its compiled loss and metrics
     before ``fit``. Keras creates them inside the first trace of its train step, and a ``tf.function`` whose first
-    trace creates variables is traced a second time; built here, the step is traced once (about 1 s less per
-    pruning fit of the teacher, measured). The numbers do not change: the variables start at zero either way and
+    trace creates variables is traced a second time; built here, the step is traced once (a pruning fit of the
+    teacher starts faster). The numbers do not change: the variables start at zero either way and
     the traced step is the same graph (a pruned teacher's weights bit-identical, ``tests/test_training.py``)."""
     shape = [1, *model.output_shape[1:]]
     model.compiled_loss.build(tf.zeros(shape))

@@ -1,14 +1,14 @@
-"""Many students of one split trained side by side as one vectorised model: the study's students near their
-arithmetic floor (issue 11).
+"""The student bank: many students of one split trained side by side as one vectorised model (:func:`train`),
+which is how every student of notebooks 03 and 03b is trained.
 
-A 518-parameter student does well under a millisecond of arithmetic per epoch; training it through Keras costs
-seconds, almost all of it graph tracing (measured on a wdbc split: 74 of the 121 s that notebook 03 spends on its
-18 students are ``trace_function``; ``lib.tools.bench`` has the floor). A :class:`Bank` holds K students of the
-reference architecture (:func:`lib.train.architectures.build_student`) as stacked weights (each tensor has a leading axis of
-size K) and trains them in one step function that is traced once per (members' losses, features, dropout) and
-reused for every split and every call: each member has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha
-and T), its own learning rate and its own number of epochs, and all members see the same batches in the same
-order from the same initial weights.
+A 518-parameter student needs well under a millisecond of arithmetic per epoch, but training it through Keras
+costs seconds, almost all of it graph tracing (``lib.tools.bench`` has the floor). :func:`train` holds K
+students (each a :class:`Member`) of the reference architecture (:func:`lib.train.architectures.build_student`)
+as stacked weights (each tensor has a leading axis of size K) and trains them in one step function that is
+traced once per (members' losses, features, dropout) and reused for every split and every call: each member
+has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha and T), its own learning rate
+and its own number of epochs, and all members see the same batches in the same order from the same initial
+weights.
 
 The computation of one member is that of the Keras student trained alone (``tests/test_bank.py`` checks it step
 for step against ``train_on_batch`` of the Keras student and of the Keras ``Distiller`` in
@@ -30,8 +30,8 @@ for step against ``train_on_batch`` of the Keras student and of the Keras ``Dist
   masks), and every member of a split sees the same masks (common random numbers for the paired comparisons).
 
 The teacher is frozen, and its inputs are fixed, so its logits are computed once per split
-(:func:`teacher_logits`) rather than at every step of every distillation. Each member comes back as an ordinary
-Keras student (:meth:`Bank.to_keras`), ready for saving, evaluation and TFLite conversion, with the history of
+(:func:`teacher_logits`) rather than at every step of every distillation. Each member comes back as a
+:class:`Trained` whose ``model`` is an ordinary Keras student (:func:`to_keras`), ready for saving, evaluation and TFLite conversion, with the history of
 its epochs (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and, for distilled members,
 ``distillation_loss``), and with its weights at the epochs asked for in ``snapshots`` (the alpha x T ablation is
 scored at ``ablation_epochs`` while the chosen cell trains on to ``kd_epochs``: that cell *is* SM, the same
@@ -100,8 +100,8 @@ class Trained:
     """One member after training: its final ``weights`` (Keras' order), its ``history``, its weights at its
     snapshot epochs, and ``model``, the Keras student holding the final weights (:func:`to_keras`), built when
     first asked for: a bank's caller mostly needs weights (grid cells are scored, out-of-fold students predict),
-    and building a Keras student costs about 75 ms; a wdbc split has 29 members (19 + 10), so building them all
-    would cost about 2.2 s. ``model`` is built once: after :func:`lib.train.fitting.finish_bn` recomputes its
+    and building a Keras student for every member of a split would cost more than training them. ``model`` is
+    built once: after :func:`lib.train.fitting.finish_bn` recomputes its
     BatchNorm statistics, ``model`` and ``weights`` no longer hold the same values (``weights`` stays what the
     bank trained). ``seconds`` is the whole bank's wall time, shared by all its members (not one member's
     cost)."""
@@ -204,9 +204,9 @@ class _Graph:
         """Per-member (total, soft, probs) with :func:`lib.train.fitting.hinton_kd_loss` ('bce': its hard term, the
         BCE of a student trained alone; 'hinton') and :func:`lib.train.fitting.paper_kd_loss` ('paper'), each member
         only its own; ``w`` [K, B]: each member's weight of each row of the batch (class weights; 0 for a row the
-        member must not learn from). (Until issue 11 the step computed both KD losses for every member and picked
-        one with ``tf.where``: the same values and gradients, bit for bit, ``tests/test_bank.py``, in about twice
-        the operations.)"""
+        member must not learn from). Only the member's own loss is computed (computing every loss for every
+        member and picking one with ``tf.where`` gives the same values and gradients, ``tests/test_bank.py``, in
+        about twice the operations)."""
         totals, softs = [], []
         for k, loss in enumerate(self.losses):
             if loss == "paper":

@@ -12,7 +12,7 @@ from lib.core.results import Outcome
 def bn_check(rows, limit: float) -> list[dict]:
     """Rows (results rows with ``fit_train_accuracy`` and ``train_accuracy``) whose evaluation-mode training
     accuracy is more than ``limit`` below the fit-time one: BatchNorm statistics that do not describe the
-    training rows (the PBCNT finding of issue 12)."""
+    training rows (as PBCNT's teachers had before :func:`lib.train.fitting.recompute_bn`)."""
     return [r for r in rows if r.get("fit_train_accuracy") is not None
             and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
 

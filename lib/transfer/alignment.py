@@ -27,7 +27,8 @@ Pure functions (no training) return ``(X_wdbc_train, X_wdbc_holdout, X_bcd)``, f
   positive" (the starting point of the sign-flip analysis in :mod:`lib.transfer.experiment`);
 - :func:`authors_split`, :func:`majority_baseline`, :func:`authors_ci`, :func:`interval_table`.
 
-The training loop over seeds and k, the sign-flip analysis and the outputs live in :mod:`lib.transfer.experiment`.
+The training loop over seeds and k and the sign-flip analysis live in :mod:`lib.transfer.experiment`, the outputs' tables in
+:mod:`lib.transfer.transfer_data`.
 
 Data: ``lib.data.datasets.load_wdbc()`` (B/M -> 0/1) and ``lib.data.datasets.load_bcd(dropna=True)`` (2/4 -> 0/1; 683 rows,
 444 benign = 65.0%, the accuracy of always answering "benign").

@@ -1,12 +1,13 @@
 """Notebook 03b's figures: accuracy by PCA size, the sign flips and the PCA loadings."""
 from __future__ import annotations
 
-
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from lib.transfer import alignment
-from lib.transfer.experiment import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
+from lib.transfer.transfer_data import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
 from lib.transfer.transfer_params import TransferParams
 from lib.transfer.verdict import PAPER_BY_K, PAPER_HEADLINE, model_label
 
@@ -14,7 +15,6 @@ def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None =
     """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
     baseline dashed, the target-only ``rules`` ({name: accuracy}) dotted; the paper's SM at k = 6 (73.97 [65.04,
     82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
-    import matplotlib.pyplot as plt
 
     methods = list(T.features)
     fig, axes = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.2), sharey=True, squeeze=False)
@@ -49,8 +49,6 @@ def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None =
 def plot_sign_flips(T: TransferParams, flips: pd.DataFrame, majority: float):
     """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
     installed solver's pattern and the loadings-matched pattern marked."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(7.5, 4))
     if flips.empty:
@@ -77,8 +75,6 @@ def plot_loadings(T: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     """Loadings of the first ``k`` signed components (standardized, loadings sum positive; fit on all rows of
     each dataset, for display) of WDBC's 30 and BCD's 9 features: PC1 is "everything larger" in both, later
     components are contrasts between unrelated measurements."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     k = min(k, D.W.shape[1], D.B.shape[1])
     cols = [f"PC{j + 1}" for j in range(k)]

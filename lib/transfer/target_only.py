@@ -1,4 +1,5 @@
-"""Rules for the cross-dataset question that use no WDBC data at all (notebook 08, issue 13).
+"""Rules for the cross-dataset question that use no WDBC data at all (notebook 08): what a model trained on WDBC
+must beat on BCD to count as transferring.
 
 The signed-PCA features of BCD (:class:`lib.transfer.alignment.SignedPCA`) are fitted and standardised on all BCD
 rows, with each component pointed towards "more abnormal" by its loadings. That alone may separate the classes:
@@ -18,8 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
 
 from lib.core import stats
+from lib.transfer import alignment, transfer_data
 from lib.transfer.alignment import SignedPCA
 
 RULES = ("pc1_sign", "two_means")
@@ -90,20 +93,16 @@ def table(X, y, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame
 # ------------------------------------------------------------------------------------------------ the WDBC cell
 def cell_predictions(T, cell: dict) -> tuple[np.ndarray, np.ndarray]:
     """Per seed, the 0/1 predictions on every target row of the pre-specified WDBC-trained cell (signed features,
-    logistic regression: ``lib.transfer.experiment.logistic_rows``'s fit, same seeds, splits and random state), and the target
+    logistic regression: ``lib.transfer.transfer_data.logistic_rows``'s fit, same seeds, splits and random state), and the target
     labels. Notebook 03b keeps only their summary; the paired comparison with a target-only rule needs the rows."""
-    from sklearn.linear_model import LogisticRegression
-
-    from lib.transfer import alignment, experiment
-
     if (cell["features"], cell["model"]) != ("signed", "LR"):
         raise ValueError(f"only the signed-features LR cell can be recomputed here, not {cell}")
-    D = experiment.load_data(T)
+    D = transfer_data.load_data(T)
     preds = []
     for s in T.seed_list:
         tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
-        Xtr, _, Xt = (x[..., 0] for x in experiment.features("signed", D, int(cell["k"]), tr, ho))
-        lr = LogisticRegression(random_state=experiment.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
+        Xtr, _, Xt = (x[..., 0] for x in transfer_data.features("signed", D, int(cell["k"]), tr, ho))
+        lr = LogisticRegression(random_state=transfer_data.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
         preds.append((lr.predict_proba(Xt)[:, 1] > 0.5).astype(int))
     return np.stack(preds), np.asarray(D.y_target).astype(int)
 
@@ -113,8 +112,6 @@ def paired(cell_pred: np.ndarray, X, y, alpha: float = 0.05, prevalences=(None, 
     exact test (b = rows only the cell gets right, c = rows only the rule gets right), on the target as it is and
     on the lower-prevalence resamples of :func:`table` (cell and rule scored on the same resampled rows; the rule
     refitted on them, the cell not: it never sees target rows)."""
-    from lib.core import stats
-
     X, y = np.asarray(X, dtype=float), np.asarray(y).ravel().astype(int)
     rows = []
     for rule in RULES:

@@ -193,13 +193,12 @@ def load(run: str, **overrides: Any) -> TransferParams:
 
 def for_notebook(namespace: dict) -> TransferParams:
     """Params of notebook 03b: the file named by ``run``, plus injected values (papermill ``-f`` injects the
-    file's own keys, including its partial ``transfer`` block; ``-p seed 7`` works too). Call it before binding
-    the name ``transfer`` to this module (``import lib.transfer.experiment``, then ``lib.transfer.transfer_params.for_notebook(globals())``);
-    a module found under that name is ignored, so re-running the cell in JupyterLab works."""
+    file's own keys, including its partial ``transfer`` block; ``-p seed 7`` works too). A module found under the
+    name ``transfer`` (``import lib.transfer`` in a notebook) is not a block and is ignored."""
     if "run" not in namespace:
         raise ParamsError("the notebook's parameters cell must define 'run' (the name of a params/<run>.yaml)")
     overrides = {k: namespace[k] for k in params.FIELDS if k != "run" and k in namespace}
     injected = namespace.get("transfer")
-    if injected is not None and not isinstance(injected, types.ModuleType):  # `from lib import transfer` reuses
-        overrides["transfer"] = injected                                      # the name once the block is read
+    if injected is not None and not isinstance(injected, types.ModuleType):
+        overrides["transfer"] = injected
     return load(namespace["run"], **overrides)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from lib.core import formatting, stats
 from lib.core.params import Params
-from lib.transfer.experiment import CNN_MODELS, FEATURES, MODELS
+from lib.transfer.transfer_data import CNN_MODELS, FEATURES, MODELS
 
 # The authors' xlsx (reference section 8), percent: TM, SM_scratch, SM BCD accuracy means and their SM half-width
 # (z, n = 13) over 10 runs per PCA size.
