@@ -160,7 +160,7 @@ def test_paired_comparison_of_a_cell_with_the_rules():
     assert len(asis) == 2 * 2 and (asis.c == 0).all() and (asis.cell_better).all() and not asis.rule_better.any()
     assert (t[t.prevalence_target == "0.1"].n_rows == 333).all()
     with pytest.raises(ValueError, match="only the signed-features LR cell"):
-        target_only.cell_predictions(None, {"features": "authors", "k": 6, "model": "SM"})
+        target_only.configuration_predictions(None, {"features": "authors", "k": 6, "model": "SM"})
 
 
 def test_latency_noise_widens_the_ties():

@@ -38,7 +38,7 @@ def test_members_of_each_protocol():
     # rigorous: SM_scratch tuned over lr x epochs, one member per lr kept at every epoch count, as many cells
     assert names == [f"cell{k}" for k in range(n)] + [f"scratch{j}" for j in range(len(P.scratch_lrs))] + [
         "SM_paperloss"]
-    assert len(distillation.scratch_cells(P)) == n == len(distillation.cells(P))
+    assert len(distillation.scratch_grid_points(P)) == n == len(distillation.kd_grid_points(P))
     cell = distillation.members(P)[0]
     assert (cell.loss, cell.lr, cell.epochs, cell.snapshots) == (P.kd_loss, P.kd_lr, P.kd_epochs,
                                                                   (P.ablation_epochs,))
@@ -50,7 +50,7 @@ def test_members_of_each_protocol():
     assert (scratch.name, scratch.loss, scratch.lr, scratch.epochs) == ("SM_scratch", "bce", fixed.student_lr,
                                                                          fixed.student_epochs)
     paper = params.load("wdbc-paper-fast")  # the authors' (0.1, 10) is a cell of their grid: no extra member
-    assert (paper.kd_alpha, paper.kd_temperature) in distillation.cells(paper)
+    assert (paper.kd_alpha, paper.kd_temperature) in distillation.kd_grid_points(paper)
     assert [m.name for m in distillation.members(paper)][-1] == "SM_scratch"
     off_grid = params.load("wdbc-paper-fast", kd_temperature=4.0)
     sm = distillation.members(off_grid)[-1]
@@ -71,16 +71,16 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, m
     before = [w.copy() for w in teacher.get_weights()]
     o = distillation.students_of_split(P, ds, s, "val")
     assert [r["model"] for r in o.rows] == ["SM_scratch", "SM", "SM_paperloss", "LR", "RF"]
-    last_lr, last_epochs = distillation.scratch_cells(P)[-1]  # the scratch grid's last cell, chosen likewise
+    last_lr, last_epochs = distillation.scratch_grid_points(P)[-1]  # the scratch grid's last cell, chosen likewise
     assert (o.chosen["scratch_lr"], o.chosen["scratch_epochs"]) == (last_lr, last_epochs)
     scr_row = next(r for r in o.rows if r["model"] == "SM_scratch")
     assert (scr_row["student_lr"], scr_row["student_epochs"]) == (last_lr, last_epochs)
-    assert len(o.scratch_grid) == len(distillation.scratch_cells(P))
+    assert len(o.scratch_grid) == len(distillation.scratch_grid_points(P))
     assert {r["op_source"] for r in o.rows} == {"oof", "val"}
     assert next(r for r in o.rows if r["model"] == "SM_paperloss")["op_source"] == "val"
-    assert len(o.grid) == len(distillation.cells(P)) and {g["scored_on"] for g in o.grid} == {"val"}
+    assert len(o.grid) == len(distillation.kd_grid_points(P)) and {g["scored_on"] for g in o.grid} == {"val"}
     best = o.grid[-1]
-    assert (best["alpha"], best["temperature"]) == distillation.cells(P)[-1]
+    assert (best["alpha"], best["temperature"]) == distillation.kd_grid_points(P)[-1]
     assert (o.chosen["alpha"], o.chosen["temperature"]) == (best["alpha"], best["temperature"])
     sm_row = next(r for r in o.rows if r["model"] == "SM")
     assert (sm_row["kd_alpha"], sm_row["kd_temperature"]) == (best["alpha"], best["temperature"])

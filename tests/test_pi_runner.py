@@ -254,7 +254,7 @@ def test_a_copy_of_lib_device_alone_runs_the_bundle(bundle, tmp_path):
                                    f'"--interval", "0"]')
     env = {k: v for k, v in _env().items() if k != "PYTHONPATH"}
     r = subprocess.run([sys.executable, "-S", "-c", "import site; site.main(); import sys; "
-                        f"sys.path = [p for p in sys.path if not p.startswith({str(paths.ROOT)!r})]; "
+                        f"sys.path = [p for p in sys.path if p.rstrip('/') != {str(paths.ROOT)!r}]; "
                         f"sys.path.insert(0, {str(pi)!r}); exec({code!r})"],
                        cwd=pi, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

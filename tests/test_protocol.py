@@ -186,7 +186,7 @@ def test_rigorous_runs_tune_scratch_with_the_kd_budget(run):
     from lib.train import distillation
 
     assert P.bn_recompute and P.class_weight == "balanced" and P.baselines and P.target_sensitivity == 0.95
-    assert len(distillation.scratch_cells(P)) == len(distillation.cells(P))
+    assert len(distillation.scratch_grid_points(P)) == len(distillation.kd_grid_points(P))
 
 
 # ------------------------------------------------------------------------------------------------ baselines

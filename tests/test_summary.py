@@ -327,7 +327,7 @@ def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
     assert c[("kd_beats_scratch", "all")].verdict == "yes" and "**Does KD beat training from scratch?** Yes, on wdbc-fast" in md
     # the fast runs tune SM_scratch over as many cells as SM's grid (their scratch_grid_03.csv): said, with its limit
     assert "among as many cells on the same inner validation rows: as many cells, not the same search" in md
-    monkeypatch.setattr(documents, "_scratch_cells", lambda run: None)  # a run whose SM_scratch was not tuned
+    monkeypatch.setattr(documents, "_scratch_grid_size", lambda run: None)  # a run whose SM_scratch was not tuned
     md, _ = _md(lambda x: _set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035))
     assert "SM_scratch was not tuned: the comparison favours KD" in md
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", -0.004, -0.015, 0.006), "bcd-fast", "SM", "SM_scratch", -0.03, -0.05, -0.01))

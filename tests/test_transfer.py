@@ -90,9 +90,9 @@ def test_extends_merges_the_nested_block(params_dir, write):
     write(params_dir, "child", "extends: base\nteacher_epochs: 2\ntransfer:\n  k_values: [9, 3]\n")
     write(params_dir, "grandchild", "extends: child\n")
     for run in ("child", "grandchild"):
-        T = transfer_params.load(run)
-        assert (T.seeds, T.k_values, T.sign_convention, T.target) == (5, (3, 9), "u", "bcd")
-        assert T.params.teacher_epochs == 2 and T.run == run
+        TP = transfer_params.load(run)
+        assert (TP.seeds, TP.k_values, TP.sign_convention, TP.target) == (5, (3, 9), "u", "bcd")
+        assert TP.params.teacher_epochs == 2 and TP.run == run
     assert runs.is_transfer("grandchild")
     write(params_dir, "plain", BASE)
     assert not runs.is_transfer("plain")
@@ -108,10 +108,10 @@ def test_for_notebook_applies_injected_values():
     # papermill -f params/wdbc-to-bcd-fast.yaml injects the file's own (partial) transfer block
     ns = {"run": "wdbc-to-bcd-fast", "extends": "wdbc-to-bcd", "teacher_epochs": 3,
           "transfer": {"seeds": 2, "k_values": [3, 6]}, "description": "x"}
-    T = transfer_params.for_notebook(ns)
-    assert (T.seeds, T.k_values, T.params.teacher_epochs, T.params.description) == (2, (3, 6), 3, "x")
-    T = transfer_params.for_notebook({"run": "wdbc-to-bcd", "seed": 7, "transfer": {"seeds": 3}})
-    assert T.seed_list == [7, 8, 9] and T.k_values == tuple(range(3, 10))
+    TP = transfer_params.for_notebook(ns)
+    assert (TP.seeds, TP.k_values, TP.params.teacher_epochs, TP.params.description) == (2, (3, 6), 3, "x")
+    TP = transfer_params.for_notebook({"run": "wdbc-to-bcd", "seed": 7, "transfer": {"seeds": 3}})
+    assert TP.seed_list == [7, 8, 9] and TP.k_values == tuple(range(3, 10))
     with pytest.raises(ParamsError, match="'transfer.k_values'"):
         transfer_params.for_notebook({"run": "wdbc-to-bcd", "transfer": {"k_values": [1]}})
     with pytest.raises(ParamsError, match="must define 'run'"):
@@ -206,16 +206,16 @@ def tiny_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("KDSTUDY_OUTPUTS", str(tmp_path_factory.mktemp("outputs")))
     try:
-        T = _tiny()
-        out = experiment.experiment(T, log=lambda s: None)
-        files = {k: p.read_bytes() for k, p in transfer_data.output_paths(T.run).items()}
-        yield T, out, files
+        TP = _tiny()
+        out = experiment.experiment(TP, log=lambda s: None)
+        files = {k: p.read_bytes() for k, p in transfer_data.output_paths(TP.run).items()}
+        yield TP, out, files
     finally:
         mp.undo()
 
 
 def test_experiment_outputs_schema(tiny_run):
-    T, out, files = tiny_run
+    TP, out, files = tiny_run
     df, summ = out.transfer, out.summary
     assert list(df.columns) == list(transfer_data.TRANSFER_COLUMNS)
     cnn = df[df.model != "LR"]
@@ -230,18 +230,18 @@ def test_experiment_outputs_schema(tiny_run):
     assert list(summ.columns) == list(transfer_data.SUMMARY_COLUMNS) and (summ.n == 1).all()
     assert out.sign_flips.empty and list(out.sign_flips.columns) == list(transfer_data.FLIP_COLUMNS)  # k = 6 not run
     assert set(files) == {"transfer", "summary", "sign_flips"}
-    assert pd.read_csv(transfer_data.output_paths(T.run)["transfer"]).shape == df.shape  # written where paths says
-    assert not list(transfer_data.output_paths(T.run)["transfer"].parent.glob("*.tmp"))
+    assert pd.read_csv(transfer_data.output_paths(TP.run)["transfer"]).shape == df.shape  # written where paths says
+    assert not list(transfer_data.output_paths(TP.run)["transfer"].parent.glob("*.tmp"))
     assert "no interval" in "\n".join(verdict.verdict(summ))
 
 
 def test_experiment_is_deterministic(tiny_run, monkeypatch, tmp_path):
     """A second run of the same (features, k, seed) in the same process gives identical rows, hence identical
     CSVs (to keep the suite fast it re-runs the authors' half of the tiny experiment only)."""
-    T, first, _ = tiny_run
+    TP, first, _ = tiny_run
     monkeypatch.setenv("KDSTUDY_OUTPUTS", str(tmp_path))
-    again = experiment.experiment(dataclasses.replace(T, features=("authors",)), log=lambda s: None)
-    written = pd.read_csv(transfer_data.output_paths(T.run)["transfer"])
+    again = experiment.experiment(dataclasses.replace(TP, features=("authors",)), log=lambda s: None)
+    written = pd.read_csv(transfer_data.output_paths(TP.run)["transfer"])
     for df in (again.transfer, written):
         assert df.to_csv(index=False) == first.transfer[first.transfer.features == "authors"].to_csv(index=False)
     assert again.summary.to_csv(index=False) == \
@@ -266,17 +266,17 @@ def test_cells_criterion_majority_then_rules():
                            ("signed", 3, "SM"): (0.90, 0.89, 0.91, 0.85),
                            ("authors", 6, "SM"): (0.72, 0.66, 0.78, 0.45),  # accuracy above, balanced not
                            ("authors", 3, "TM"): (0.60, 0.50, 0.70, 0.40)})
-    c = verdict.cells(summ).set_index(["features", "k", "model"])
+    c = verdict.configurations(summ).set_index(["features", "k", "model"])
     assert c.above_majority.to_dict() == {("signed", 1, "LR"): True, ("signed", 3, "SM"): True,
                                           ("authors", 6, "SM"): False, ("authors", 3, "TM"): False}
     rules = {"pc1_sign": 0.966, "two_means": 0.958}
     with pytest.raises(ValueError, match="n_rows"):
-        verdict.cells(summ, rules)
-    c = verdict.cells(summ, rules, n_rows=683).set_index(["features", "k", "model"])
+        verdict.configurations(summ, rules)
+    c = verdict.configurations(summ, rules, n_rows=683).set_index(["features", "k", "model"])
     # 96.8 [96.7, 96.9] over seeds clears 96.6, but over 683 rows its Wilson bound (95.2) does not
     assert c.loc[("signed", 1, "LR"), "low_rows"] == pytest.approx(0.952, abs=0.002)
     assert not c.above_rules.any()
-    big = verdict.cells(summ, rules, n_rows=200_000).set_index(["features", "k", "model"])
+    big = verdict.configurations(summ, rules, n_rows=200_000).set_index(["features", "k", "model"])
     assert big.above_rules.to_dict()[("signed", 1, "LR")] and big.above_rules.sum() == 1
     lines = verdict.verdict(summ, rules, n_rows=683)
     assert lines[-1].startswith("Verdict: no cell is shown to transfer. 2 cell(s) beat the majority class")
@@ -294,16 +294,16 @@ def test_cells_criterion_majority_then_rules():
 
 
 def test_confounds_come_from_the_params():
-    T = transfer_params.load("wdbc-to-bcd")
-    (lr,) = verdict.confounds(T.params)
+    TP = transfer_params.load("wdbc-to-bcd")
+    (lr,) = verdict.confounds(TP.params)
     assert lr.startswith("learning-rate confound: SM_scratch trains at Adam 0.0001, SM at 0.001 (10x)")
-    assert verdict.model_label(T.params, "SM_scratch") == "SM_scratch (Adam 0.0001: learning-rate confound)"
+    assert verdict.model_label(TP.params, "SM_scratch") == "SM_scratch (Adam 0.0001: learning-rate confound)"
     same = transfer_params.load("wdbc-to-bcd", student_lr=1e-3)
     assert verdict.confounds(same.params) == [] and verdict.model_label(same.params, "SM_scratch") == "SM_scratch"
     ep = transfer_params.load("wdbc-to-bcd", student_lr=1e-3, student_epochs=20)
     assert verdict.confounds(ep.params) == ["epoch confound: SM_scratch trains 20 epochs, SM 50"]
     lines = verdict.verdict(_cells_summary({("signed", 1, "LR"): (0.968, 0.967, 0.969, 0.95)}),
-                             confound=verdict.confounds(T.params))
+                             confound=verdict.confounds(TP.params))
     assert lines[-1].startswith("Note: learning-rate confound")
 
 
@@ -313,10 +313,10 @@ def test_the_transfer_teacher_is_the_same_without_its_logged_validation(D):
     from lib.data import preprocess
     from lib.train import fitting
 
-    T = transfer_params.load("wdbc-to-bcd-fast")
-    P = dataclasses.replace(T.params, teacher_epochs=2)
-    tr, ho = alignment.authors_split(D.y_source, seed=T.seed_list[0], test_size=T.holdout_size)
-    Xtr, Xho, Xt = transfer_data.features("authors", D, 5, tr, ho, T.sign_convention)
+    TP = transfer_params.load("wdbc-to-bcd-fast")
+    P = dataclasses.replace(TP.params, teacher_epochs=2)
+    tr, ho = alignment.authors_split(D.y_source, seed=TP.seed_list[0], test_size=TP.holdout_size)
+    Xtr, Xho, Xt = transfer_data.features("authors", D, 5, tr, ho, TP.sign_convention)
     prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
     validated = fitting.train_teacher(P, prep, 7)
     alone = fitting.train_teacher(P, experiment.teacher_prep(P, prep), 7)

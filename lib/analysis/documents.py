@@ -84,7 +84,7 @@ def _group(by_run: dict) -> dict:
     return out
 
 
-def _grid_cells(run: str, file: str, columns: tuple) -> int | None:
+def _grid_size(run: str, file: str, columns: tuple) -> int | None:
     """How many distinct ``columns`` cells a run's grid file (notebook 03's outputs) holds, or None."""
     f = paths.outputs_root() / run / file
     if not f.exists():
@@ -93,14 +93,14 @@ def _grid_cells(run: str, file: str, columns: tuple) -> int | None:
     return int(a[list(columns)].drop_duplicates().shape[0]) if set(columns) <= set(a) else None
 
 
-def _kd_cells(run: str) -> int | None:
+def _kd_grid_size(run: str) -> int | None:
     """How many (alpha, T) cells a run's grid searched for SM (its ablation_03.csv), or None."""
-    return _grid_cells(run, "ablation_03.csv", ("alpha", "temperature"))
+    return _grid_size(run, "ablation_03.csv", ("alpha", "temperature"))
 
 
-def _scratch_cells(run: str) -> int | None:
+def _scratch_grid_size(run: str) -> int | None:
     """How many (lr, epochs) cells a run's SM_scratch was tuned over (its scratch_grid_03.csv), or None."""
-    return _grid_cells(run, "scratch_grid_03.csv", ("lr", "epochs"))
+    return _grid_size(run, "scratch_grid_03.csv", ("lr", "epochs"))
 
 
 def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) -> dict:
@@ -356,7 +356,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                         "c": C[(r, "SM", "TM")], "c8": C[(r, "SM_INT8", "TM")], "cs": C[(r, "SM", "TM", "sensitivity")], "spec0": spec0,
                         "sm_copies": _majority_only(diag, r, "SM")})
     kd = [{"run": r, "sm": acc_ci(table, r, "SM"), "scratch": acc_ci(table, r, "SM_scratch"), "c": C[(r, "SM", "SM_scratch")],
-           "paper": r == prof.paper, "n_cells": _kd_cells(r) or "n/a", "scratch_cells": _scratch_cells(r),
+           "paper": r == prof.paper, "n_cells": _kd_grid_size(r) or "n/a", "scratch_cells": _scratch_grid_size(r),
            "budget": _budget(settings.get(r)),
            "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
            "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
@@ -431,9 +431,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     text = render("summary.md.j2", profile="full" if prof.name == "summary" else "fast", fast=prof.name != "summary",
                   runs=runs, missing=missing, d=decisions, glance=glance,
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
-                  q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_cells(r) or "n/a" for r in rig}), paper_kd=paper_kd,
-                  scratch_equal=bool(rig) and all(_scratch_cells(r) and _scratch_cells(r) == _kd_cells(r) for r in rig),
-                  scratch_budget=_group({r: _scratch_cells(r) for r in rig if _scratch_cells(r)}),
+                  q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_grid_size(r) or "n/a" for r in rig}), paper_kd=paper_kd,
+                  scratch_equal=bool(rig) and all(_scratch_grid_size(r) and _scratch_grid_size(r) == _kd_grid_size(r) for r in rig),
+                  scratch_budget=_group({r: _scratch_grid_size(r) for r in rig if _scratch_grid_size(r)}),
                   baselines=baselines, operating=op_rows, operating_missed=op_missed, weaker_teacher=weaker_teacher,
                   stronger_teacher=stronger_teacher,
                   teacher_glance=[k["teacher_c"] for k in kd if k["run"] in rig],
@@ -692,7 +692,7 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     return render("model_card.md.j2", run=run, model=m, fast=prof.name != "summary", metrics=metrics,
                   size=_size(eff, run, m), gz=_size(eff, run, m, "gzip_bytes"), us=_size(eff, run, m, "median_us"),
                   tm_bytes=_size(eff, run, "TM"), ptq_bytes=_size(eff, run, "TM_PTQ"), sz=sizes.get(run, {}),
-                  kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_cells(run), first=first,
+                  kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_grid_size(run), first=first,
                   alpha_edge=edge, alpha_max=max(alphas) if alphas else None,
                   ablation_epochs=getattr(P, "ablation_epochs", None), split_ranges=split_ranges,
                   kd_loss=getattr(P, "kd_loss", "n/a"), pca=getattr(P, "pca_components", "n/a"),

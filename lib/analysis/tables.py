@@ -571,13 +571,13 @@ def transfer_results(run: str) -> pd.DataFrame | None:
 
 def transfer_verdict(tr: pd.DataFrame, paper=(0.7397, 0.6504, 0.8290), prespecified=("signed", 1, "LR")) -> dict:
     """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.experiment.
-    verdict``, both through ``lib.transfer.verdict.cells``), a cell beats the majority class when the t-interval (over
+    verdict``, both through ``lib.transfer.verdict.configurations``), a cell beats the majority class when the t-interval (over
     seeds) of its target accuracy lies entirely above the majority-class accuracy and, where reported, that of its
     balanced accuracy above 0.5 (the majority rule's). Whether it transfers is decided against the target-only
     rules (``lib.analysis.documents.transfer_claim``).
     Also: the authors' method, SM at k = 6 (their reported cell) next to the paper's 73.97% [65.04, 82.90]."""
     bal = tr[(tr["part"] == "target") & (tr["metric"] == "balanced_accuracy")]
-    acc = verdict.cells(tr).rename(columns={"above_majority": "above"})
+    acc = verdict.configurations(tr).rename(columns={"above_majority": "above"})
     majority = float(acc["majority"].iloc[0]) if len(acc) else float("nan")
     above = acc[acc["above"]].sort_values("mean", ascending=False)
     best = acc.sort_values("mean", ascending=False).iloc[0]

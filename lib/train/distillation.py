@@ -54,11 +54,11 @@ class SplitOutcome:
     scratch_grid: list[dict] = field(default_factory=list)  # one row per SM_scratch (lr, epochs) cell
 
 
-def cells(P) -> list[tuple[float, float]]:
+def kd_grid_points(P) -> list[tuple[float, float]]:
     return [(float(a), float(t)) for a in P.ablation_alphas for t in P.ablation_temperatures]
 
 
-def scratch_cells(P) -> list[tuple[float, int]]:
+def scratch_grid_points(P) -> list[tuple[float, int]]:
     """SM_scratch's (learning rate, epochs) grid; empty: the fixed (student_lr, student_epochs)."""
     return [(float(lr), int(e)) for lr in P.scratch_lrs for e in P.scratch_epochs]
 
@@ -70,8 +70,8 @@ def members(P) -> list[student_bank.Member]:
         raise ValueError(f"run {P.run}: ablation_epochs ({P.ablation_epochs}) > kd_epochs ({P.kd_epochs}): the "
                          f"chosen cell continues to kd_epochs as SM, so the grid cannot train longer than SM")
     out = [student_bank.Member(f"cell{k}", P.kd_loss, P.kd_lr, P.kd_epochs, a, t, snapshots=(P.ablation_epochs,))
-           for k, (a, t) in enumerate(cells(P))]
-    if scratch_cells(P):
+           for k, (a, t) in enumerate(kd_grid_points(P))]
+    if scratch_grid_points(P):
         top = max(P.scratch_epochs)
         out += [student_bank.Member(f"scratch{j}", "bce", float(lr), top, snapshots=tuple(sorted(set(P.scratch_epochs))))
                 for j, lr in enumerate(P.scratch_lrs)]
@@ -79,7 +79,7 @@ def members(P) -> list[student_bank.Member]:
         out.append(student_bank.Member("SM_scratch", "bce", P.student_lr, P.student_epochs))
     if not P.is_paper:
         out.append(student_bank.Member("SM_paperloss", "paper", P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
-    elif (float(P.kd_alpha), float(P.kd_temperature)) not in cells(P):
+    elif (float(P.kd_alpha), float(P.kd_temperature)) not in kd_grid_points(P):
         out.append(student_bank.Member("SM", P.kd_loss, P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature))
     return out
 
@@ -147,7 +147,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
                          X_val=prep.X_val, y_val=prep.y_val, row_weights=row_w)
     X, y = (prep.X_val, prep.y_val) if score_on == "val" else (prep.X_test, prep.y_test)
     grid = []
-    for k, (alpha, T) in enumerate(cells(P)):
+    for k, (alpha, T) in enumerate(kd_grid_points(P)):
         snap = trained[f"cell{k}"].snapshots[P.ablation_epochs]
         grid.append({"split": s.id, "alpha": alpha, "temperature": T, "scored_on": score_on,
                      **_score(P, snap, prep.n_features, X, y, prep.X_train)})
@@ -156,10 +156,10 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     else:
         best = fitting.choose(grid)
         alpha, T = best["alpha"], best["temperature"]
-    sm = trained["SM"] if "SM" in trained else trained[f"cell{cells(P).index((alpha, T))}"]
+    sm = trained["SM"] if "SM" in trained else trained[f"cell{kd_grid_points(P).index((alpha, T))}"]
     scratch_grid, scratch = [], (P.student_lr, P.student_epochs)
-    if scratch_cells(P):
-        for lr, e in scratch_cells(P):
+    if scratch_grid_points(P):
+        for lr, e in scratch_grid_points(P):
             snap = trained[f"scratch{P.scratch_lrs.index(lr)}"].snapshots[e]
             scratch_grid.append({"split": s.id, "lr": lr, "epochs": e, "scored_on": score_on, "weights": snap,
                                  **_score(P, snap, prep.n_features, X, y, prep.X_train)})

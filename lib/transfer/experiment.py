@@ -68,26 +68,26 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome:
+def experiment(TP: TransferParams, log: Callable[[str], None] = print) -> Outcome:
     """Train and evaluate every (features, k, seed) of the run, add the sign flips and the logistic regression,
     write ``transfer.csv``, ``transfer_summary.csv`` and ``sign_flips.csv``; print one line per (features, k)."""
-    P, D = T.params, transfer_data.load_data(T)
+    P, D = TP.params, transfer_data.load_data(TP)
     start = time.perf_counter()
     rows, flips = [], []
-    blocks = [(f, k) for f in T.features for k in T.k_values]
-    log(f"{len(blocks)} blocks (features x k) x {T.seeds} seeds x {len(transfer_data.CNN_MODELS)} CNNs = "
-        f"{len(blocks) * T.seeds * len(transfer_data.CNN_MODELS)} trainings; teacher {P.teacher_epochs}, student "
+    blocks = [(f, k) for f in TP.features for k in TP.k_values]
+    log(f"{len(blocks)} blocks (features x k) x {TP.seeds} seeds x {len(transfer_data.CNN_MODELS)} CNNs = "
+        f"{len(blocks) * TP.seeds * len(transfer_data.CNN_MODELS)} trainings; teacher {P.teacher_epochs}, student "
         f"{P.student_epochs}, KD {P.kd_epochs} epochs")
-    flip_k = transfer_data.SIGN_FLIP_K if ("authors" in T.features and transfer_data.SIGN_FLIP_K in T.k_values) else None
+    flip_k = transfer_data.SIGN_FLIP_K if ("authors" in TP.features and transfer_data.SIGN_FLIP_K in TP.k_values) else None
     solver = None
     if flip_k:
-        solver = alignment.authors_orientation(D.B, flip_k, T.sign_convention)
-        other = "u" if T.sign_convention == "v" else "v"
-        conventions = {T.sign_convention: transfer_data.pattern_string(solver),
+        solver = alignment.authors_orientation(D.B, flip_k, TP.sign_convention)
+        other = "u" if TP.sign_convention == "v" else "v"
+        conventions = {TP.sign_convention: transfer_data.pattern_string(solver),
                        other: transfer_data.pattern_string(alignment.authors_orientation(D.B, flip_k, other))}
-        wdbc_pattern = transfer_data.pattern_string(alignment.authors_orientation(D.W, flip_k, T.sign_convention))
-    items = [(T, D, method, k, s, solver if (method == "authors" and k == flip_k) else None)
-             for method, k in blocks for s in T.seed_list]
+        wdbc_pattern = transfer_data.pattern_string(alignment.authors_orientation(D.W, flip_k, TP.sign_convention))
+    items = [(TP, D, method, k, s, solver if (method == "authors" and k == flip_k) else None)
+             for method, k in blocks for s in TP.seed_list]
     log(f"engine: {parallel.describe()}")
     outcomes = parallel.map(transfer_cell, items, labels=[f"{m} k={k} seed {s}" for _, _, m, k, s, _ in items],
                             log=log)
@@ -98,8 +98,8 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
         block = pd.DataFrame([r for r in rows if r["features"] == method and r["k"] == k and r["part"] == "target"])
         accs = block.groupby("model", sort=False)["accuracy"].mean()
         log(f"{method} k={k}: mean target accuracy " + ", ".join(f"{m} {a:.3f}" for m, a in accs.items()))
-    if "signed" in T.features:
-        rows += transfer_data.logistic_rows(T, D)
+    if "signed" in TP.features:
+        rows += transfer_data.logistic_rows(TP, D)
         lr = pd.DataFrame([r for r in rows if r["model"] == "LR" and r["part"] == "target"])
         log("LR on the signed scores, mean target accuracy by k: "
             + ", ".join(f"{k}: {a:.3f}" for k, a in lr.groupby("k")["accuracy"].mean().items()))
@@ -108,14 +108,14 @@ def experiment(T: TransferParams, log: Callable[[str], None] = print) -> Outcome
     if flips:
         fl.insert(0, "k", flip_k)
         fl.insert(0, "features", "authors")
-        fl.insert(0, "run", T.run)
-        fl["solver"] = fl["pattern"] == conventions[T.sign_convention]
+        fl.insert(0, "run", TP.run)
+        fl["solver"] = fl["pattern"] == conventions[TP.sign_convention]
         fl["convention"] = fl["pattern"].map(
             lambda p: "+".join(c for c in sorted(conventions) if conventions[c] == p))
         fl["matches_wdbc"] = fl["pattern"] == wdbc_pattern
     fl = fl.reindex(columns=list(transfer_data.FLIP_COLUMNS))
     summ = transfer_data.summarize(df, D.y_target)
-    out = transfer_data.output_paths(T.run)
+    out = transfer_data.output_paths(TP.run)
     formatting.write_csv(df, out["transfer"])
     formatting.write_csv(summ, out["summary"])
     formatting.write_csv(fl, out["sign_flips"])
@@ -135,14 +135,14 @@ def teacher_prep(P: Params, prep):
     return dataclasses.replace(prep, X_val=prep.X_val[:0], y_val=prep.y_val[:0])
 
 
-def transfer_cell(T: TransferParams, D: transfer_data.Data, method: str, k: int, s: int, solver=None) -> tuple[list, list]:
+def transfer_cell(TP: TransferParams, D: transfer_data.Data, method: str, k: int, s: int, solver=None) -> tuple[list, list]:
     """One (features, k, seed) of the experiment: train TM, SM_scratch and SM on the seed's WDBC split and score
     them on WDBC train / holdout and on the target; with ``solver`` (the sign pattern of the authors' PCA on the
     target) also the sign-flip scores. SM_scratch and SM train side by side in one :mod:`lib.train.student_bank` (same initial
     weights and batches, the teacher's logits computed once). Returns (metric rows, sign-flip frames)."""
-    P = T.params
-    tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
-    Xtr, Xho, Xt = transfer_data.features(method, D, k, tr, ho, T.sign_convention)
+    P = TP.params
+    tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=TP.holdout_size)
+    Xtr, Xho, Xt = transfer_data.features(method, D, k, tr, ho, TP.sign_convention)
     prep = preprocess.Prepared(Xtr, D.y_source[tr], Xho, D.y_source[ho], Xt, D.y_target, transform=None)
     teacher = fitting.train_teacher(P, teacher_prep(P, prep), s).model
     repro.seed_everything(s)
@@ -159,7 +159,7 @@ def transfer_cell(T: TransferParams, D: transfer_data.Data, method: str, k: int,
         out = fitting.predict(model, X_all)
         for i, (part, y) in enumerate((("wdbc_train", prep.y_train), ("wdbc_holdout", prep.y_val),
                                        ("target", D.y_target))):
-            rows.append({"run": T.run, "features": method, "k": k, "seed": s, "model": name, "part": part,
+            rows.append({"run": TP.run, "features": method, "k": k, "seed": s, "model": name, "part": part,
                          **transfer_data.metric_row(y, out[bounds[i]:bounds[i + 1]])})
         if solver is not None:
             f = sign_flip_scores(model, Xt, D.y_target, solver)

@@ -11,12 +11,12 @@ from lib.transfer.transfer_data import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
 from lib.transfer.transfer_params import TransferParams
 from lib.transfer.verdict import PAPER_BY_K, PAPER_HEADLINE, model_label
 
-def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
+def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
     """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
     baseline dashed, the target-only ``rules`` ({name: accuracy}) dotted; the paper's SM at k = 6 (73.97 [65.04,
     82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
 
-    methods = list(T.features)
+    methods = list(TP.features)
     fig, axes = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.2), sharey=True, squeeze=False)
     colors = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
     s = summary[(summary.part == "target") & (summary.metric == "accuracy")]
@@ -26,7 +26,7 @@ def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None =
             g = s[(s.features == method) & (s.model == m)].sort_values("k")
             if g.empty:
                 continue
-            ax.plot(g.k, g["mean"] * 100, marker="o", color=colors[m], label=model_label(T.params, m))
+            ax.plot(g.k, g["mean"] * 100, marker="o", color=colors[m], label=model_label(TP.params, m))
             ax.fill_between(g.k, (g.ci_low * 100).clip(0, 100), (g.ci_high * 100).clip(0, 100), color=colors[m],
                             alpha=0.15, lw=0)  # t-intervals over few seeds can leave [0, 100]: clipped for display
         ax.axhline(majority, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1f}%")
@@ -41,12 +41,12 @@ def plot_accuracy(T: TransferParams, summary: pd.DataFrame, rules: dict | None =
                         fmt="*", color="k", ms=10, capsize=4, label="paper 73.97 [65.04, 82.90]")
         ax.set(title=f"{method} features", xlabel="k (PCA components)", ylabel="BCD accuracy (%)")
         ax.legend(fontsize=8, loc="lower left", ncol=2)
-    fig.suptitle(f"{T.run}: train on WDBC, test on all {T.target.upper()} rows (mean and 95% t-interval over "
-                 f"{T.seeds} seeds)", y=1.02)
+    fig.suptitle(f"{TP.run}: train on WDBC, test on all {TP.target.upper()} rows (mean and 95% t-interval over "
+                 f"{TP.seeds} seeds)", y=1.02)
     return fig
 
 
-def plot_sign_flips(T: TransferParams, flips: pd.DataFrame, majority: float):
+def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
     installed solver's pattern and the loadings-matched pattern marked."""
 
@@ -64,14 +64,14 @@ def plot_sign_flips(T: TransferParams, flips: pd.DataFrame, majority: float):
         ax.scatter([order.index(m) + 0.3 for m in g.model], g.acc, color=color, marker=marker, s=18,
                    label=label, zorder=3)
     ax.axhline(majority * 100, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1%}")
-    ax.set(title=f"{T.run}: authors' features, k = {SIGN_FLIP_K}: BCD accuracy over all "
+    ax.set(title=f"{TP.run}: authors' features, k = {SIGN_FLIP_K}: BCD accuracy over all "
                  f"{2 ** SIGN_FLIP_K} sign patterns x {flips.seed.nunique()} seeds", xlabel="",
            ylabel="BCD accuracy (%)")
     ax.legend(fontsize=8, loc="lower left")
     return fig
 
 
-def plot_loadings(T: TransferParams, D: Data, k: int = SIGN_FLIP_K):
+def plot_loadings(TP: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     """Loadings of the first ``k`` signed components (standardized, loadings sum positive; fit on all rows of
     each dataset, for display) of WDBC's 30 and BCD's 9 features: PC1 is "everything larger" in both, later
     components are contrasts between unrelated measurements."""
@@ -87,7 +87,7 @@ def plot_loadings(T: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     sns.heatmap(b, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[1], cbar=True, annot=True, fmt=".2f",
                 annot_kws={"fontsize": 7})
     axes[0].set_title(f"WDBC ({D.W.shape[1]} features): signed PCA loadings")
-    axes[1].set_title(f"{T.target.upper()} ({D.B.shape[1]} features): signed PCA loadings")
+    axes[1].set_title(f"{TP.target.upper()} ({D.B.shape[1]} features): signed PCA loadings")
     fig.suptitle("PC j of one dataset is fed where the model learnt PC j of the other: only PC1 means the same",
                  y=1.0)
     fig.tight_layout()

@@ -91,16 +91,16 @@ def table(X, y, prevalences=(None, 0.10, 0.05), seeds=range(10)) -> pd.DataFrame
 
 
 # ------------------------------------------------------------------------------------------------ the WDBC cell
-def cell_predictions(T, cell: dict) -> tuple[np.ndarray, np.ndarray]:
+def configuration_predictions(TP, cell: dict) -> tuple[np.ndarray, np.ndarray]:
     """Per seed, the 0/1 predictions on every target row of the pre-specified WDBC-trained cell (signed features,
     logistic regression: ``lib.transfer.transfer_data.logistic_rows``'s fit, same seeds, splits and random state), and the target
     labels. Notebook 03b keeps only their summary; the paired comparison with a target-only rule needs the rows."""
     if (cell["features"], cell["model"]) != ("signed", "LR"):
         raise ValueError(f"only the signed-features LR cell can be recomputed here, not {cell}")
-    D = transfer_data.load_data(T)
+    D = transfer_data.load_data(TP)
     preds = []
-    for s in T.seed_list:
-        tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+    for s in TP.seed_list:
+        tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=TP.holdout_size)
         Xtr, _, Xt = (x[..., 0] for x in transfer_data.features("signed", D, int(cell["k"]), tr, ho))
         lr = LogisticRegression(random_state=transfer_data.LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
         preds.append((lr.predict_proba(Xt)[:, 1] > 0.5).astype(int))

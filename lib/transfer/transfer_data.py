@@ -62,9 +62,9 @@ class Data:
     target_features: list
 
 
-def load_data(T: TransferParams) -> Data:
+def load_data(TP: TransferParams) -> Data:
     """WDBC (the run's ``data_path`` if any) and the 683 complete rows of BCD, as the authors used them."""
-    w = datasets.load_wdbc(T.params.resolved_data_path())
+    w = datasets.load_wdbc(TP.params.resolved_data_path())
     b = datasets.load_bcd(dropna=True)
     return Data(w.X.to_numpy(float), w.y, b.X.to_numpy(float), b.y, w.feature_names, b.feature_names)
 
@@ -103,18 +103,18 @@ def output_paths(run: str) -> dict[str, Path]:
     return {"transfer": d / "transfer.csv", "summary": d / "transfer_summary.csv", "sign_flips": d / "sign_flips.csv"}
 
 
-def logistic_rows(T: TransferParams, D: Data, k_values=LR_K_VALUES) -> list[dict]:
+def logistic_rows(TP: TransferParams, D: Data, k_values=LR_K_VALUES) -> list[dict]:
     """A transparent label-free baseline: scikit-learn's LogisticRegression (default C, fixed random_state) on
     the signed scores, same seeds and splits as the CNNs, for every k (k = 1 is PC1, "overall abnormality")."""
     rows = []
     for k in k_values:
-        for s in T.seed_list:
-            tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=T.holdout_size)
+        for s in TP.seed_list:
+            tr, ho = alignment.authors_split(D.y_source, seed=s, test_size=TP.holdout_size)
             Xtr, Xho, Xt = (x[..., 0] for x in features("signed", D, k, tr, ho))
             lr = LogisticRegression(random_state=LR_RANDOM_STATE).fit(Xtr, D.y_source[tr])
             for part, X, y in (("wdbc_train", Xtr, D.y_source[tr]), ("wdbc_holdout", Xho, D.y_source[ho]),
                                ("target", Xt, D.y_target)):
-                rows.append({"run": T.run, "features": "signed", "k": k, "seed": s, "model": "LR", "part": part,
+                rows.append({"run": TP.run, "features": "signed", "k": k, "seed": s, "model": "LR", "part": part,
                              **metric_row(y, lr.predict_proba(X))})
     return rows
 

@@ -49,7 +49,7 @@ def authors_table(summary: pd.DataFrame) -> pd.DataFrame:
     return tab
 
 
-def cell_values(df: pd.DataFrame, features: str, k: int, model: str, metric: str = "accuracy",
+def configuration_values(df: pd.DataFrame, features: str, k: int, model: str, metric: str = "accuracy",
                 part: str = "target") -> np.ndarray:
     """Per-seed values of one cell (in seed order)."""
     g = df[(df.features == features) & (df.k == k) & (df.model == model) & (df.part == part)].sort_values("seed")
@@ -87,7 +87,7 @@ def sign_flip_summary(flips: pd.DataFrame, majority: float) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def cells(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None = None) -> pd.DataFrame:
+def configurations(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None = None) -> pd.DataFrame:
     """The cross-dataset criterion, one for the study: notebook 03b (:func:`verdict`) and notebook 08
     (``lib.analysis.tables.transfer_verdict``) both read it. One row per (features, k, model) on the target: its accuracy
     (``mean``, t-interval over seeds ``ci_low`` / ``ci_high``, ``n`` seeds), the majority-class rate and
@@ -117,7 +117,7 @@ def cells(summary: pd.DataFrame, rules: dict | None = None, n_rows: int | None =
     if rules:
         if n_rows is None:
             if "n_rows" not in summary.columns or summary["n_rows"].isna().all():
-                raise ValueError("cells(): comparing with the target-only rules needs n_rows, the target's row count")
+                raise ValueError("configurations(): comparing with the target-only rules needs n_rows, the target's row count")
             n_rows = int(summary["n_rows"].dropna().iloc[0])
         best = max(float(v) for v in rules.values())
         acc["best_rule"] = best
@@ -147,11 +147,11 @@ def model_label(P: Params, model: str) -> str:
 
 def verdict(summary: pd.DataFrame, rules: dict | None = None, confound: list[str] | None = None,
             n_rows: int | None = None) -> list[str]:
-    """Plain sentences, computed from the summary by :func:`cells`: which (features, k, model) cells beat the
+    """Plain sentences, computed from the summary by :func:`configurations`: which (features, k, model) cells beat the
     majority class (accuracy and balanced-accuracy t-intervals), and, given the target-only ``rules`` and the
     target's ``n_rows``, which beat the best of them, the only ones said to transfer; then the run's ``confound``
     sentences (:func:`confounds`)."""
-    c = cells(summary, rules, n_rows).set_index(["features", "k", "model"])
+    c = configurations(summary, rules, n_rows).set_index(["features", "k", "model"])
     t = summary[summary.part == "target"].set_index(["features", "k", "model", "metric"])
     bal, sens, spec = (t.xs(m, level="metric") for m in ("balanced_accuracy", "sensitivity", "specificity"))
     n_cells, majority = len(c), float(c.majority.iloc[0])
