@@ -79,3 +79,13 @@ def test_contract_violations_are_named(edit, match):
 def test_gather_unknown_run(scratch_outputs):
     with pytest.raises(FileNotFoundError, match="no outputs for run"):
         results.gather("nope")
+
+
+def test_read_stages_concatenates_earlier_notebooks_results(scratch_outputs):
+    P = params.load("wdbc-fast")
+    results.write_stage(P.run, "02", _rows(P)[:1])
+    results.write_stage(P.run, "03", _rows(P)[1:] * 1)
+    both = results.read_stages(P.run, "02", "03")
+    assert list(both.model) == ["TM", "SM"] and list(both.index) == [0, 1]
+    with pytest.raises(FileNotFoundError, match="results_04.csv missing"):
+        results.read_stages(P.run, "02", "04")

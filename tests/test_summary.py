@@ -465,14 +465,14 @@ def test_protocol_text_states_shared_settings_once():
     assert documents._protocol_text({"x": None}) == ""
 
 
-def test_grid_cells_count_distinct_cells(scratch_outputs):
+def test_grid_size_counts_distinct_grid_points(scratch_outputs):
     d = scratch_outputs / "wdbc"
     d.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"alpha": [0.1, 0.1, 0.5], "temperature": [2, 2, 5], "split": ["a", "b", "a"]}) \
         .to_csv(d / "ablation_03.csv", index=False)
-    assert documents._kd_cells("wdbc") == 2 and documents._scratch_cells("wdbc") is None
+    assert documents._kd_grid_size("wdbc") == 2 and documents._scratch_grid_size("wdbc") is None
     pd.DataFrame({"lr": [1e-3], "split": ["a"]}).to_csv(d / "scratch_grid_03.csv", index=False)
-    assert documents._scratch_cells("wdbc") is None  # no epochs column
+    assert documents._scratch_grid_size("wdbc") is None  # no epochs column
 
 
 def _infl_row(model, verdict, confounds, diff=-0.2, lo=-0.28, hi=-0.11, n_paper=483, n_rig=386):

@@ -95,6 +95,16 @@ def write_stage(run: str, stage: str, rows) -> Path:
     return path
 
 
+def read_stages(run: str, *stages: str) -> pd.DataFrame:
+    """The results of earlier notebooks of ``run`` (``results_<stage>.csv``, e.g. ``"02", "03"``), one table."""
+    files = [paths.outputs_root() / run / f"results_{s}.csv" for s in stages]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"outputs/{run}: {', '.join(missing)} missing: run the notebooks that write them first "
+                                f"(make reproduce runs them in order)")
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
 def gather(run: str) -> Path:
     """Merge ``outputs/<run>/results_*.csv`` into ``outputs/<run>/results.csv`` (validated)."""
     d = paths.outputs_root() / run
