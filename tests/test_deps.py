@@ -76,3 +76,26 @@ def test_params_chain_reads_quotes_and_comments(tmp_path):
     (tmp_path / "c.yaml").write_text("extends:\n  - a\n")  # a form the Makefile cannot follow: an error, not a guess
     with pytest.raises(ValueError, match="c.yaml: cannot read its 'extends:' line"):
         deps.extends_chain("c", tmp_path)
+
+
+def test_lib_is_layered_without_cycles():
+    """Each package of lib/ imports only itself and the layers below it (deps.LAYERS); no module import cycle."""
+    assert deps.layer_violations() == []
+    assert [line.split(" (")[0] for line in deps.package_graph()] == [f"lib/{p}/" for p in deps.LAYERS]
+
+
+def test_layer_check_catches_an_upward_import_and_a_cycle():
+    graph = deps.module_graph()
+    graph["lib.core.metrics"] = graph["lib.core.metrics"] | {"lib.train.fitting"}   # core reaching up
+    graph["lib.device.litert"] = graph["lib.device.litert"] | {"lib.core.paths"}     # device leaving its folder
+    graph["lib.data.splits"] = graph["lib.data.splits"] | {"lib.data.stage"}        # stage -> splits -> stage
+    bad = deps.layer_violations(graph)
+    assert "lib.core.metrics imports lib.train.fitting: lib/core may not import lib/train" in bad
+    assert "lib.device.litert imports lib.core.paths: lib/device may not import lib/core" in bad
+    assert any(b.startswith("import cycle: ") and "lib.data.stage" in b and "lib.data.splits" in b for b in bad)
+
+
+def test_layers_command_exits_nonzero_only_on_a_violation():
+    out = subprocess.run([sys.executable, "-m", "lib.tools.deps", "--layers"], cwd=paths.ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("no import from a later layer, no import cycle")

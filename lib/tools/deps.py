@@ -1,7 +1,8 @@
 """Which lib/ modules each notebook uses, for the Makefile: a notebook re-runs when a module it imports
 (directly or through other lib modules) changes, not when an unrelated one does.
 
-``python -m lib.tools.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` and, for every params
+``python -m lib.tools.deps --layers`` prints lib/'s packages bottom up with what each imports, and any import
+that breaks the layering (:data:`LAYERS`) or closes a cycle. ``python -m lib.tools.deps`` prints make rules ``NB_LIB_<notebook> := lib/a.py lib/b.py ...`` and, for every params
 file, ``PARAMS_<run> := params/<run>.yaml params/<base>.yaml ...`` (the file and those it ``extends``); the
 Makefile includes them from ``.deps.mk``, regenerated whenever a notebook, a lib module or a params file changes.
 Standard library only: the system python3 runs it before ``.venv`` exists, so ``extends:`` is read with a
@@ -127,6 +128,73 @@ def rules() -> list[str]:
     return out
 
 
+# The layers of lib/, bottom first: a package imports only from itself and the packages before it. ``device`` (what a
+# Raspberry Pi copies) imports nothing else of lib/, like ``core``.
+LAYERS = ("core", "device", "data", "train", "compress", "transfer", "analysis", "tools")
+SELF_CONTAINED = ("core", "device")
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every lib module (dotted) and the lib modules it imports (packages' ``__init__`` left out)."""
+    graph = {}
+    for f in sorted(paths.LIB.rglob("*.py")):
+        name = _dotted(f)
+        package = name if f.name == "__init__.py" else name.rpartition(".")[0]
+        graph[name] = {m for m in _imports(f.read_text(), package) if module_file(m).name != "__init__.py"}
+    return graph
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def layer_violations(graph: dict[str, set[str]] | None = None) -> list[str]:
+    """Imports that break the layering (an import of a later layer, or of another package from ``core`` or
+    ``device``) and import cycles between modules, one line each; empty when the structure holds."""
+    graph = module_graph() if graph is None else graph
+    out = []
+    for mod, deps in sorted(graph.items()):
+        a = _package(mod)
+        for dep in sorted(deps):
+            b = _package(dep)
+            if a in LAYERS and b in LAYERS and a != b and (
+                    LAYERS.index(b) > LAYERS.index(a) or a in SELF_CONTAINED):
+                out.append(f"{mod} imports {dep}: lib/{a} may not import lib/{b}")
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph.get(m, ())):
+            if state.get(d) == 1:
+                out.append("import cycle: " + " -> ".join(stack[stack.index(d):] + [d]))
+            elif d not in state:
+                visit(d, stack + [d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    return out
+
+
+def package_graph(graph: dict[str, set[str]] | None = None) -> list[str]:
+    """One line per package of lib/, bottom layer first: its modules and the packages it imports."""
+    graph = module_graph() if graph is None else graph
+    lines = []
+    for pkg in LAYERS:
+        mods = sorted(m.rsplit(".", 1)[1] for m in graph if _package(m) == pkg)
+        uses = sorted({_package(d) for m, ds in graph.items() if _package(m) == pkg for d in ds} - {pkg, ""},
+                      key=LAYERS.index)
+        lines.append(f"lib/{pkg}/ ({', '.join(mods)}) imports: {', '.join(f'lib/{u}/' for u in uses) or 'nothing of lib/'}")
+    return lines
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--layers"]:  # the structure of lib/ and whatever breaks it (exit 1)
+        print("\n".join(package_graph()))
+        bad = layer_violations()
+        print("\n".join(bad) if bad else "no import from a later layer, no import cycle")
+        sys.exit(1 if bad else 0)
     print("\n".join(rules()))
     sys.exit(0)
