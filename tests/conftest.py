@@ -33,7 +33,7 @@ def scratch_outputs(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def params_dir(tmp_path, monkeypatch) -> Path:
-    """An empty params/ folder in a temp dir, where lib.core.params (and lib.transfer.experiment, lib.analysis.runs) look for runs."""
+    """An empty params/ folder in a temp dir, where lib.core.params (and lib.transfer.transfer_params, lib.analysis.runs) look for runs."""
     from lib.core import params
 
     monkeypatch.setattr(params.paths, "PARAMS", tmp_path)

@@ -1,4 +1,4 @@
-"""A plain-Keras distiller: the reference implementation that tests/test_bank.py checks lib.train.student_bank against step for
+"""A plain-Keras distiller: the reference implementation that tests/test_student_bank.py checks lib.train.student_bank against step for
 step (the study itself trains its students in lib.train.student_bank). Students train against hard labels and a frozen teacher
 with lib.train.fitting's losses; only the students' weights change, and the caller's teacher is left alone."""
 import numpy as np

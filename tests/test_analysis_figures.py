@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.analysis import figures
 from lib.core import plots
+from lib.analysis import figures
 
 matplotlib.use("Agg")
 RUNS = ["wdbc", "bcd"]

@@ -7,8 +7,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lib.tools import bench
 from lib.train import architectures
+from lib.tools import bench
 
 
 def test_layer_flops_by_hand():

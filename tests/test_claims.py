@@ -1,14 +1,13 @@
 """lib.analysis.claims: verdicts of paired differences, the answers across runs, Pareto sets (lib.core.pareto) with latency ties, the
 settings a student used, and the pre-specified decisions file; lib.transfer.target_only: rules that use no source data."""
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lib.analysis import claims
-from lib.core import pareto, paths
+from lib.core import decisions, pareto, paths
 from lib.transfer import target_only
+from lib.analysis import claims
 
 
 def _comp(run, a, b, diff, lo, hi, note="", metric="accuracy", n=10):
@@ -72,9 +71,9 @@ def test_pareto_front_and_latency_ties():
     e = _eff()
     assert pareto.front(e, "size_bytes") == ["SM", "SM_INT8"]
     assert pareto.front(e, "median_us") == ["SM", "SM_INT8"]  # overlapping ranges: neither dominates
-    assert claims.fastest_ties(e) == ["SM_INT8", "SM"]
+    assert pareto.fastest_ties(e) == ["SM_INT8", "SM"]
     apart = e.assign(median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82], median_us=[3.55, 2.8, 40, 80])
-    assert claims.fastest_ties(apart) == ["SM_INT8"]
+    assert pareto.fastest_ties(apart) == ["SM_INT8"]
     # a model that is faster beyond its range and at least as accurate dominates
     dom = e.assign(accuracy=[0.961, 0.962, 0.95, 0.94], median_us_min=[3.5, 2.7, 39, 78], median_us_max=[3.6, 2.9, 41, 82])
     assert pareto.front(dom, "median_us") == ["SM_INT8"]
@@ -94,11 +93,11 @@ def test_kd_settings_read_from_results():
 
 # ------------------------------------------------------------------------------------------------ decisions
 def test_the_repositorys_decisions_load_with_rationales():
-    d = claims.load_decisions()
-    assert d.source == str(claims.DECISIONS_FILE)
+    d = decisions.load_decisions()
+    assert d.source == str(decisions.DECISIONS_FILE)
     assert 0 < d.margin_accuracy < 0.1 and 0 < d.margin_sensitivity < 0.2
     assert d.transfer_cell == {"features": "signed", "k": 1, "model": "LR"}
-    assert set(d.rationale) == set(claims.DECISION_KEYS) and all(len(v) > 20 for v in d.rationale.values())
+    assert set(d.rationale) == set(decisions.DECISION_KEYS) and all(len(v) > 20 for v in d.rationale.values())
     assert d.stated["transfer_cell"] == "before any result" and d.stated["margin_accuracy"] == "after earlier results"
 
 
@@ -109,22 +108,22 @@ def _decisions(tmp_path, text):
 
 
 def test_bad_decisions_files_name_the_problem(tmp_path):
-    good = (paths.ROOT / claims.DECISIONS_FILE).read_text()
-    with pytest.raises(claims.ClaimsError, match="missing"):
-        claims.load_decisions(tmp_path / "none.yaml")
-    with pytest.raises(claims.ClaimsError, match="not valid YAML"):
-        claims.load_decisions(_decisions(tmp_path, "decisions: [unclosed"))
-    with pytest.raises(claims.ClaimsError, match="unknown decision"):
-        claims.load_decisions(_decisions(tmp_path, good + "  margin_typo:\n    value: 0.1\n    rationale: x\n"))
-    with pytest.raises(claims.ClaimsError, match="margin_accuracy.*number in"):
-        claims.load_decisions(_decisions(tmp_path, good.replace("value: 0.02", "value: 2")))
+    good = (paths.ROOT / decisions.DECISIONS_FILE).read_text()
+    with pytest.raises(decisions.DecisionsError, match="missing"):
+        decisions.load_decisions(tmp_path / "none.yaml")
+    with pytest.raises(decisions.DecisionsError, match="not valid YAML"):
+        decisions.load_decisions(_decisions(tmp_path, "decisions: [unclosed"))
+    with pytest.raises(decisions.DecisionsError, match="unknown decision"):
+        decisions.load_decisions(_decisions(tmp_path, good + "  margin_typo:\n    value: 0.1\n    rationale: x\n"))
+    with pytest.raises(decisions.DecisionsError, match="margin_accuracy.*number in"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("value: 0.02", "value: 2")))
     no_why = good.replace('rationale: "5 sensitivity points', 'rationale: ""\n    old: "5 sensitivity points')
-    with pytest.raises(claims.ClaimsError, match="margin_sensitivity.*rationale"):
-        claims.load_decisions(_decisions(tmp_path, no_why))
-    with pytest.raises(claims.ClaimsError, match="stated"):
-        claims.load_decisions(_decisions(tmp_path, good.replace("stated: before any result", "stated: someday")))
-    with pytest.raises(claims.ClaimsError, match="transfer_cell"):
-        claims.load_decisions(_decisions(tmp_path, good.replace("{features: signed, k: 1, model: LR}", "{features: signed}")))
+    with pytest.raises(decisions.DecisionsError, match="margin_sensitivity.*rationale"):
+        decisions.load_decisions(_decisions(tmp_path, no_why))
+    with pytest.raises(decisions.DecisionsError, match="stated"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("stated: before any result", "stated: someday")))
+    with pytest.raises(decisions.DecisionsError, match="transfer_cell"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("{features: signed, k: 1, model: LR}", "{features: signed}")))
 
 
 def test_claims_table_has_one_row_per_claim():
@@ -168,8 +167,8 @@ def test_latency_noise_widens_the_ties():
     e = pd.DataFrame({"model": ["SM_INT8", "SM", "SM_scratch", "TM_PTQ"], "accuracy": [0.96, 0.965, 0.97, 0.93],
                       "median_us": [2.2, 3.8, 2.2, 40.0], "median_us_min": [1.9, 3.7, 2.2, 39.0],
                       "median_us_max": [3.4, 3.9, 3.3, 41.0]})
-    assert claims.latency_noise(e) == pytest.approx(3.8 / 2.2)
-    assert claims.fastest_ties(e) == ["SM_INT8", "SM_scratch"]  # ranges alone: SM's 3.7 lies above 3.4
-    assert claims.fastest_ties(e, claims.latency_noise(e)) == ["SM_INT8", "SM_scratch", "SM"]
-    assert "TM_PTQ" not in claims.fastest_ties(e, claims.latency_noise(e))  # 18x slower stays apart
-    assert claims.latency_noise(e[e["model"] != "SM_scratch"]) == 1.0  # one timed copy of the network: no measure
+    assert pareto.latency_noise(e) == pytest.approx(3.8 / 2.2)
+    assert pareto.fastest_ties(e) == ["SM_INT8", "SM_scratch"]  # ranges alone: SM's 3.7 lies above 3.4
+    assert pareto.fastest_ties(e, pareto.latency_noise(e)) == ["SM_INT8", "SM_scratch", "SM"]
+    assert "TM_PTQ" not in pareto.fastest_ties(e, pareto.latency_noise(e))  # 18x slower stays apart
+    assert pareto.latency_noise(e[e["model"] != "SM_scratch"]) == 1.0  # one timed copy of the network: no measure

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from lib.compress import deploy, tflite
 from lib.core import params, paths
-from lib.data import datasets, preprocess, splits
 from lib.device import classify, litert
+from lib.data import datasets, preprocess, splits
 from lib.train import architectures
+from lib.compress import deploy, tflite
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The chosen cell continued to kd_epochs *is* SM: a bank that trains only that (alpha, T) from the same initial
 weights gives the same model (members never interact; only the float rounding of the stacked products differs,
-as in tests/keras_reference.py's ``close``; test_bank checks a member against Keras)."""
+as in tests/keras_reference.py's ``close``; test_student_bank checks a member against Keras)."""
 import numpy as np
 import pytest
 

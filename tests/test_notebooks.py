@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib.analysis import runs
 from lib.core import paths
+from lib.analysis import runs
 
 ROOT = paths.ROOT
 FAST_RUNS = [r for r in runs.ordinary_runs() if r.endswith("-fast")]  # 01 runs no transfer run

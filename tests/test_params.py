@@ -1,14 +1,14 @@
 """Params files: every committed run validates; each kind of mistake is an error that names the key."""
 import pytest
 
-from lib.analysis import runs
 from lib.core import params
 from lib.core.params import ParamsError
+from lib.analysis import runs
 
 
 @pytest.mark.parametrize("run", params.all_runs())
 def test_committed_params_validate(run):
-    p = runs.load_any(run)  # transfer runs (a 'transfer:' block) are lib.transfer.experiment's; see tests/test_transfer.py
+    p = runs.load_any(run)  # transfer runs (a 'transfer:' block) are lib.transfer.transfer_params'; see tests/test_transfer.py
     assert p.run == run
 
 

@@ -50,3 +50,18 @@ def test_index_as_model_names_missing_costs_and_missing_ranges():
     with pytest.raises(ValueError, match="median_us_max"):
         pareto.front(t.drop(columns=["median_us_max"]), "median_us")
     assert pareto.front(t.iloc[:0], "size_bytes") == []
+
+
+def test_the_widened_tie_rule_keeps_the_front_and_the_fastest_models_in_agreement():
+    """With the decisions' rule (ranges widened by the spread of one network), a model the report calls tied for
+    fastest is never dominated on latency in pareto_06.csv or efficiency.csv."""
+    e = pd.DataFrame({"model": ["SM_INT8", "SM_scratch", "SM", "TM_PTQ"], "accuracy": [0.96, 0.96, 0.96, 0.95],
+                      "median_us": [2.2, 3.3, 3.8, 40.0], "median_us_min": [2.1, 3.2, 3.7, 39.0],
+                      "median_us_max": [2.3, 3.4, 3.9, 41.0]})
+    assert pareto.tie_noise(e, "overlapping repeat ranges") == 1.0
+    noise = pareto.tie_noise(e, "overlapping repeat ranges, widened by the spread of one network")
+    assert noise == pytest.approx(3.8 / 3.3)
+    assert pareto.front(e, "median_us") == ["SM_INT8"]                       # ranges alone: SM_INT8 is faster
+    tied = pareto.fastest_ties(e, noise)
+    assert set(tied) <= set(pareto.front(e, "median_us", noise))             # every tied model is on the front
+    assert "TM_PTQ" not in pareto.front(e, "median_us", noise)

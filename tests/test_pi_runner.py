@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from lib.compress import tflite
 from lib.core import paths
 from lib.device import litert, pi_runner, pilogs
-from lib.train import architectures
 from lib.device.pi_runner import COLUMNS, EVENTS, BundleError, bench, read_bundle, write_bundle
+from lib.train import architectures
+from lib.compress import tflite
 
 FORBIDDEN = ("tensorflow", "tf_keras", "pandas", "sklearn", "scipy")
 # Run the runner as on a Pi: the heavy packages present here are made unimportable first.

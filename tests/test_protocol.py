@@ -5,9 +5,9 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef
 
 from lib.core import metrics, operating, params, results
+from lib.core.params import ParamsError
 from lib.data import datasets, preprocess, splits
 from lib.train import architectures, baselines, fitting, teacher
-from lib.core.params import ParamsError
 
 
 # ------------------------------------------------------------------------------------------------ folds

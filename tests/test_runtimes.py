@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.compress import runtimes
 from lib.core import params, paths
 from lib.data import datasets, preprocess, splits
+from lib.compress import runtimes
 
 ARRAY = paths.ROOT / "outputs" / "wdbc" / "export" / "sm_int8_model.h"
 

@@ -1,4 +1,4 @@
-"""lib.transfer.experiment and lib.analysis.runs: transfer params (validation, extends, injection), the experiment's outputs and their
+"""lib.transfer (transfer_params, experiment, transfer_data, verdict) and lib.analysis.runs: transfer params (validation, extends, injection), the experiment's outputs and their
 determinism, label-freeness of the signed features, the sign-flip enumeration."""
 import dataclasses
 
@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.analysis import runs, tables
 from lib.core import params
-from lib.transfer import alignment, experiment, transfer_data, transfer_params, verdict
 from lib.core.params import ParamsError
+from lib.transfer import alignment, experiment, transfer_data, transfer_params, verdict
+from lib.analysis import runs, tables
 
 BASE = "dataset: wdbc\nprotocol: paper\n"
 BLOCK = "transfer:\n  target: bcd\n"

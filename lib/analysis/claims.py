@@ -7,28 +7,16 @@ written to ``outputs/<profile>/claims.csv`` (one row each: name, run, verdict, v
 which the re-execution checks compare exactly on the verdict and within tolerance on the numbers.
 
 Decisions made before the results they judge (the margins of the non-inferiority readings, the transfer cell,
-the latency tie rule) are read from ``params/report/decisions.yaml`` (:func:`load_decisions`), so the
+the latency tie rule) are read from ``params/report/decisions.yaml`` (:mod:`lib.core.decisions`), so the
 repository's history shows when they were made.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from lib.core import paths
-
-DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
-# Every decision the report needs, and the type of its value.
-DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfer_cell": dict,
-                 "transfer_rule": str, "latency_tie": str, "interval": str}
-# When each decision was written down, relative to the results it judges (the history shows the date).
-STATED = ("before any result", "after earlier results")
-LATENCY_TIE_RULES = ("overlapping repeat ranges", "overlapping repeat ranges, widened by the spread of one network")
-INTERVALS = ("corrected",)
 
 # The verdicts of a paired difference A - B, read from its corrected interval [lo, hi] and a margin m.
 VERDICTS = {
@@ -47,61 +35,6 @@ VERDICTS = {
 
 class ClaimsError(ValueError):
     """A decisions file or a table the claims need is missing or malformed."""
-
-
-# ------------------------------------------------------------------------------------------------ decisions
-@dataclass(frozen=True)
-class Decisions:
-    margin_accuracy: float
-    margin_sensitivity: float
-    transfer_cell: dict
-    transfer_rule: str
-    latency_tie: str
-    interval: str
-    rationale: dict = field(default_factory=dict)
-    stated: dict = field(default_factory=dict)
-    source: str = str(DECISIONS_FILE)
-
-
-def load_decisions(path: str | Path | None = None) -> Decisions:
-    """The pre-specified decisions, each ``{value, rationale}``; a clear error names a missing, unknown or
-    malformed entry."""
-    p = Path(path) if path is not None else paths.ROOT / DECISIONS_FILE
-    if not p.exists():
-        raise ClaimsError(f"{p}: the report's pre-specified decisions are missing")
-    try:
-        doc = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ClaimsError(f"{p}: not valid YAML ({e})") from None
-    block = doc.get("decisions") if isinstance(doc, dict) else None
-    if not isinstance(block, dict):
-        raise ClaimsError(f"{p}: needs a 'decisions:' mapping")
-    unknown = sorted(set(block) - set(DECISION_KEYS))
-    if unknown:
-        raise ClaimsError(f"{p}: unknown decision(s) {unknown}; known: {sorted(DECISION_KEYS)}")
-    values, why, when = {}, {}, {}
-    for key, kind in DECISION_KEYS.items():
-        entry = block.get(key)
-        if not isinstance(entry, dict) or "value" not in entry or not str(entry.get("rationale", "")).strip():
-            raise ClaimsError(f"{p}: decision '{key}' needs a value and a one-line rationale")
-        v = entry["value"]
-        if kind is float:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
-                raise ClaimsError(f"{p}: decision '{key}' must be a number in (0, 1), got {v!r}")
-            v = float(v)
-        elif not isinstance(v, kind):
-            raise ClaimsError(f"{p}: decision '{key}' must be a {kind.__name__}, got {v!r}")
-        if entry.get("stated") not in STATED:
-            raise ClaimsError(f"{p}: decision '{key}' needs 'stated:' one of {STATED}")
-        values[key], why[key], when[key] = v, str(entry["rationale"]).strip(), entry["stated"]
-    cell = values["transfer_cell"]
-    if set(cell) != {"features", "k", "model"}:
-        raise ClaimsError(f"{p}: transfer_cell needs exactly features, k and model, got {sorted(cell)}")
-    if values["latency_tie"] not in LATENCY_TIE_RULES:
-        raise ClaimsError(f"{p}: latency_tie must be one of {LATENCY_TIE_RULES}")
-    if values["interval"] not in INTERVALS:
-        raise ClaimsError(f"{p}: interval must be one of {INTERVALS}")
-    return Decisions(**values, rationale=why, stated=when, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
 
 
 # ------------------------------------------------------------------------------------------------ claims
@@ -233,28 +166,6 @@ def latency_ranges(latency: pd.DataFrame | None) -> pd.DataFrame:
     if missing:
         raise ClaimsError(f"latency.csv: missing column(s) {missing} (re-run notebook 06)")
     return d[cols].reset_index(drop=True)
-
-
-def latency_noise(eff: pd.DataFrame, same_network=("SM", "SM_scratch", "SM_paperloss")) -> float:
-    """The host's noise between models, measured: the largest ratio of median latencies among models that are
-    one network (``same_network``: the student trained three ways, float TFLite), whose latencies can differ by
-    the host alone. 1.0 when fewer than two of them were timed."""
-    d = eff[eff["model"].isin(same_network)].dropna(subset=["median_us"])
-    if len(d) < 2:
-        return 1.0
-    return float(d["median_us"].max() / d["median_us"].min())
-
-
-def fastest_ties(eff: pd.DataFrame, noise: float = 1.0) -> list[str]:
-    """The fastest model of one run and every model it is not told apart from: its range of medians over repeats
-    overlaps the fastest one's range widened by the factor ``noise`` (:func:`latency_noise`; 1.0: the ranges
-    alone)."""
-    d = eff.dropna(subset=["median_us"])
-    if d.empty:
-        return []
-    best = d.loc[d["median_us"].idxmin()]
-    tied = d[d["median_us_min"] <= best["median_us_max"] * noise]
-    return list(tied.sort_values("median_us")["model"])
 
 
 # ------------------------------------------------------------------------------------------------ settings

@@ -16,8 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.analysis import claims as cl
 from lib.core import pareto, paths, stats
+from lib.core.decisions import load_decisions
+from lib.analysis import claims as cl
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -143,8 +144,8 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
             lat[["model", "median_us_min", "median_us_max"]], on="model", how="left")
         front = pareto.front(d, "size_bytes")
         front = sorted(front, key=lambda mname: float(d.set_index("model").loc[mname, "size_bytes"]))
-        noise = cl.latency_noise(d, SMALL_NETWORKS)
-        fast = cl.fastest_ties(d, noise if "widened" in tie_rule else 1.0)
+        noise = pareto.latency_noise(d, SMALL_NETWORKS)
+        fast = pareto.fastest_ties(d, noise if "widened" in tie_rule else 1.0)
         di = d.set_index("model")
         same = di[di.index.isin(SMALL_NETWORKS)].dropna(subset=["median_us"])
         detectable = []
@@ -332,7 +333,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     cell against the target-only rules (``lib.transfer.target_only.paired``); ``settings``: {run: params}, for the settings
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
     :func:`lib.analysis.tables.operating_point` of the rigorous runs."""
-    decisions = decisions or cl.load_decisions()
+    decisions = decisions or load_decisions()
     rig = [r for r in prof.rigorous if r in runs]
 
     def majority_runs(a, b):
@@ -701,7 +702,7 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   brier_splits=_ci_plain(table, run, m, "brier"),
                   us_range=_latency_range(latency, m),
                   us_noise=None if latency is None or not len(latency) else
-                  cl.latency_noise(latency[latency["batch"] == 1], SMALL_NETWORKS),
+                  pareto.latency_noise(latency[latency["batch"] == 1], SMALL_NETWORKS),
                   cal_line=None if c is None or c["calibration_slope"] != c["calibration_slope"] else
                   (float(c["calibration_intercept"]), float(c["calibration_slope"])),
                   counts={"rows": "n/a", "pos": "n/a", "neg": "n/a"} if d is None else

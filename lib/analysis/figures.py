@@ -14,10 +14,35 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from lib.analysis import tables
 from lib.core import stats
+from lib.analysis import tables
 
 DECISION_THRESHOLDS = np.linspace(0.02, 0.6, 59)  # threshold probabilities of the decision curves
+
+
+def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) -> None:
+    """Label scatter points without collisions: labels in one column right of the axes, at the height of their
+    points where they fit, spaced at least ``min_gap_pt`` points apart, each joined to its point by a thin line."""
+    fig = ax.figure
+    fig.canvas.draw()
+    to_pt = 72.0 / fig.dpi
+    disp = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
+    order = np.argsort(disp[:, 1])
+    # clusters of labels closer than the gap are spaced by the gap and centred on their points (merged until
+    # no two clusters overlap)
+    clusters = []  # [bottom, [wanted heights]]
+    for i in order:
+        clusters.append([disp[i, 1] * to_pt, [disp[i, 1] * to_pt]])
+        while len(clusters) > 1 and clusters[-2][0] + len(clusters[-2][1]) * min_gap_pt > clusters[-1][0]:
+            wants = clusters[-2][1] + clusters[-1][1]
+            clusters[-2:] = [[float(np.mean([w - k * min_gap_pt for k, w in enumerate(wants)])), wants]]
+    placed = [bottom + k * min_gap_pt for bottom, wants in clusters for k in range(len(wants))]
+    shift = dict(zip(order, placed))
+    for i, lab in enumerate(labels):
+        dy = shift[i] - disp[i, 1] * to_pt
+        ax.annotate(lab, (x[i], y[i]), xytext=(1.04, dy), textcoords=("axes fraction", "offset points"),
+                    fontsize=fontsize, va="center", annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6"})
 
 
 def plot_paired_differences(comp: pd.DataFrame, runs: list, margin: float):
@@ -121,7 +146,7 @@ def plot_accuracy_vs_size(eff: pd.DataFrame, runs: list):
         ax.scatter(d.size_bytes, 100 * d.accuracy, c=["C3" if p else "C0" for p in d.pareto_size_bytes], s=18, zorder=3)
         ax.set_xscale("log"); ax.set_xlabel("TFLite size (bytes, log)"); ax.set_title(r, fontsize=10)
         ax.set_xlim(d.size_bytes.min() / 2, d.size_bytes.max() * 2)
-        tables.spread_labels(ax, d.size_bytes.to_numpy(), (100 * d.accuracy).to_numpy(), list(d.model))
+        spread_labels(ax, d.size_bytes.to_numpy(), (100 * d.accuracy).to_numpy(), list(d.model))
     axes[0][0].set_ylabel("accuracy (%), mean over splits")
     fig.suptitle("Accuracy against size (red: Pareto-optimal)")
     return fig

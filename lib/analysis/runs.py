@@ -1,4 +1,4 @@
-"""Every kind of run: ordinary runs (:mod:`lib.core.params`) and cross-dataset transfer runs (:mod:`lib.transfer.experiment`).
+"""Every kind of run: ordinary runs (:mod:`lib.core.params`) and cross-dataset transfer runs (:mod:`lib.transfer.transfer_params`).
 
 A params file with a ``transfer:`` block (itself or a file it ``extends``) is a transfer run. :func:`load_any`
 returns a :class:`lib.core.params.Params` or a :class:`lib.transfer.transfer_params.TransferParams` accordingly.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from lib.core import params
-from lib.transfer import transfer_params
 from lib.core.params import Params, ParamsError
+from lib.transfer import transfer_params
 from lib.transfer.transfer_params import TransferParams
 
 

@@ -27,6 +27,7 @@ import statsmodels.api as sm
 from scipy import stats as st
 
 from lib.core import formatting, operating, pareto, paths, results, stats
+from lib.core.decisions import load_decisions
 from lib.core.metrics import METRICS
 from lib.transfer import verdict
 
@@ -476,11 +477,11 @@ def inflation_table(paper: pd.DataFrame, rigorous: pd.DataFrame, reported: dict,
 
 
 # ------------------------------------------------------------------------------------------------ efficiency
-def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None) -> pd.DataFrame:
+def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None, tie_rule: str | None = None) -> pd.DataFrame:
     """Accuracy (TFLite, mean over splits), size and host latency of each model of one run, accuracy per KiB and
     per microsecond, and whether the model is Pareto-optimal in (accuracy, size) and (accuracy, latency) by
     :func:`lib.core.pareto.front` (latency: from the range of medians over repeats, ``median_us_min``/``median_us_max``
-    of ``latency``; overlapping ranges are ties).
+    of ``latency``; overlapping ranges are ties, widened by ``tie_rule``: the decisions' ``latency_tie`` by default).
     SM_DEPLOY is left out: it is SM_INT8's student with the preprocessing inside, scored on complete rows only
     (BCD's incomplete rows are not its input), so its accuracy is not of the same rows (notebook 05 compares them)."""
     d = res[(res["format"] == "tflite") & (res["model"] != "SM_DEPLOY")]
@@ -496,9 +497,11 @@ def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None) -> pd.DataFrame:
         out["median_us"] = np.nan
     out["accuracy_per_kib"] = out["accuracy"] / (out["size_bytes"] / 1024)
     out["accuracy_per_us"] = out["accuracy"] / out["median_us"]
-    # lib.core.pareto's rule: latency ties where the ranges of medians over repeats overlap
+    # lib.core.pareto's rule: latency ties where the ranges of medians over repeats overlap, widened as decided
+    timed = out.join(ranges)
+    noise = pareto.tie_noise(timed, (tie_rule or load_decisions().latency_tie), SMALL_NETWORKS)
     out["pareto_size_bytes"] = out.index.isin(pareto.front(out, "size_bytes"))
-    out["pareto_median_us"] = out.index.isin(pareto.front(out.join(ranges), "median_us"))
+    out["pareto_median_us"] = out.index.isin(pareto.front(timed, "median_us", noise))
     return out.reset_index().assign(run=res["run"].iloc[0])
 
 
@@ -570,7 +573,7 @@ def transfer_results(run: str) -> pd.DataFrame | None:
 
 
 def transfer_verdict(tr: pd.DataFrame, paper=(0.7397, 0.6504, 0.8290), prespecified=("signed", 1, "LR")) -> dict:
-    """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.experiment.
+    """Does any (features, k, model) beat the target's majority class? As in notebook 03b (``lib.transfer.verdict.
     verdict``, both through ``lib.transfer.verdict.configurations``), a cell beats the majority class when the t-interval (over
     seeds) of its target accuracy lies entirely above the majority-class accuracy and, where reported, that of its
     balanced accuracy above 0.5 (the majority rule's). Whether it transfers is decided against the target-only
@@ -637,33 +640,6 @@ def transfer_table(tr: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     d = tr[(tr["part"] == "target") & (tr["metric"] == metric)].copy()
     d["cell"] = [fmt_ci(m, lo, hi) for m, lo, hi in zip(d["mean"], d["ci_low"], d["ci_high"])]
     return d.pivot_table(index=["features", "model"], columns="k", values="cell", aggfunc="first")
-
-
-# ------------------------------------------------------------------------------------------------ figures
-def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) -> None:
-    """Label scatter points without collisions: labels in one column right of the axes, at the height of their
-    points where they fit, spaced at least ``min_gap_pt`` points apart, each joined to its point by a thin line. (Belongs in lib.core.plots; kept
-    here until the next full re-run, since every notebook imports lib.core.plots.)"""
-    fig = ax.figure
-    fig.canvas.draw()
-    to_pt = 72.0 / fig.dpi
-    disp = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
-    order = np.argsort(disp[:, 1])
-    # clusters of labels closer than the gap are spaced by the gap and centred on their points (merged until
-    # no two clusters overlap)
-    clusters = []  # [bottom, [wanted heights]]
-    for i in order:
-        clusters.append([disp[i, 1] * to_pt, [disp[i, 1] * to_pt]])
-        while len(clusters) > 1 and clusters[-2][0] + len(clusters[-2][1]) * min_gap_pt > clusters[-1][0]:
-            wants = clusters[-2][1] + clusters[-1][1]
-            clusters[-2:] = [[float(np.mean([w - k * min_gap_pt for k, w in enumerate(wants)])), wants]]
-    placed = [bottom + k * min_gap_pt for bottom, wants in clusters for k in range(len(wants))]
-    shift = dict(zip(order, placed))
-    for i, lab in enumerate(labels):
-        dy = shift[i] - disp[i, 1] * to_pt
-        ax.annotate(lab, (x[i], y[i]), xytext=(1.04, dy), textcoords=("axes fraction", "offset points"),
-                    fontsize=fontsize, va="center", annotation_clip=False,
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6"})
 
 
 def read_optional(run: str, name: str):

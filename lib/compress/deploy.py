@@ -23,9 +23,9 @@ import tensorflow as tf
 import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
+from lib.core import operating
 from lib.compress import runtimes
 from lib.compress.tflite import keras_converter, representative_dataset
-from lib.core import operating
 
 PREPROCESS = "preprocess"
 

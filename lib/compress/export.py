@@ -20,10 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.compress import deploy, tflite
 from lib.core import pareto
-from lib.data import datasets
+from lib.core.decisions import load_decisions
 from lib.device import pi_runner
+from lib.data import datasets
+from lib.compress import deploy, tflite
 
 LATENCY_COLUMNS = ["run", "model", "batch", "n", "median_us", "p95_us", "load_ms", "host"]  # first in latency.csv
 # (cost column, axis label, flag column of pareto_06.csv) of the trade-off figure's two panels
@@ -66,11 +67,13 @@ def pareto_table(summary: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
     """``summary`` (one row per model, indexed by model: accuracy, ci_low, ci_high, size_bytes, ...) with the
     batch-1 ``median_us`` of ``one`` (the latency rows of batch 1, indexed by model) and the flags
     ``pareto_size`` and ``pareto_latency`` of :func:`lib.core.pareto.front` (latency: from ``one``'s range of
-    medians over repeats, ``median_us_min``/``median_us_max``, which the table itself does not keep)."""
+    medians over repeats, ``median_us_min``/``median_us_max``, which the table itself does not keep, widened as
+    ``params/report/decisions.yaml``'s ``latency_tie`` says)."""
     t = summary.join(one[["median_us"]])
-    ranges = one[list(pareto.LATENCY_RANGE)]
+    timed = t.join(one[list(pareto.LATENCY_RANGE)])
+    noise = pareto.tie_noise(timed, load_decisions().latency_tie)
     return t.assign(pareto_size=t.index.isin(pareto.front(t, "size_bytes")),
-                    pareto_latency=t.index.isin(pareto.front(t.join(ranges), "median_us")))
+                    pareto_latency=t.index.isin(pareto.front(timed, "median_us", noise)))
 
 
 def plot_pareto(table: pd.DataFrame, run: str):

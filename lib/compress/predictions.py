@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lib.compress import tflite
 from lib.core import metrics, paths
-from lib.device import litert
 from lib.core.formatting import write_csv
+from lib.device import litert
+from lib.compress import tflite
 
 COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
 FILE = "predictions.csv"

@@ -15,12 +15,11 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from lib.core import repro
+from lib.core import metrics, operating, params, repro, results
+from lib.core.results import Outcome
+from lib.data import preprocess
 from lib.train import fitting
 from lib.compress import tflite
-from lib.core import metrics, operating, params, results
-from lib.data import preprocess
-from lib.core.results import Outcome
 
 sparsity = tfmot.sparsity.keras
 

@@ -16,14 +16,12 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from lib.core import repro
-from lib.train import architectures, fitting
-from lib.compress import deploy, tflite
-from lib.core import metrics, operating, results
-from lib.data import preprocess
-from lib.device import litert
-from lib.train import distillation
+from lib.core import metrics, operating, repro, results
 from lib.core.results import Outcome
+from lib.device import litert
+from lib.data import preprocess
+from lib.train import architectures, distillation, fitting
+from lib.compress import deploy, tflite
 
 quant = tfmot.quantization.keras
 LastValueQuantizer = quant.quantizers.LastValueQuantizer

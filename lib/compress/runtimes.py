@@ -23,9 +23,9 @@ import pandas as pd
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tflite_micro.python.tflite_micro import runtime as tflm
 
-from lib.compress import tflite
 from lib.core.metrics import malignancy_score
 from lib.device.litert import dequantize, quantize
+from lib.compress import tflite
 
 RUNTIMES = ("litert", "litert_ref", "tflm")
 

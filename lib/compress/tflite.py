@@ -32,7 +32,7 @@ def keras_converter(model, reference: bool = False):
     that signature, the function Keras itself would export (``trace_model_call``: the same input and output
     names), and the model's variables. The converted graph, tensor names, signature and weights are the same;
     the one field that would differ, the conversion metadata's original model type, is set to ``KERAS_MODEL``
-    as ``from_keras_model`` records it. ``tests/test_compress_tflite.py`` checks the bytes against
+    as ``from_keras_model`` records it. ``tests/test_tflite.py`` checks the bytes against
     ``from_keras_model`` for each conversion mode. The SavedModel lives in a temporary directory until the
     block ends (the quantization debugger of :func:`lib.compress.deploy.convert` converts more than once).
     ``reference``: ``from_keras_model`` itself, what the tests compare with."""

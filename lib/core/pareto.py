@@ -1,15 +1,16 @@
-"""The Pareto front of models in (accuracy, cost): one rule for the whole study.
+"""The Pareto front of models in (accuracy, cost) and the latency ties: one rule for the whole study.
 
 Notebook 06 (its trade-off figure and ``pareto_06.csv``, through :mod:`lib.compress.export`) and notebook 08 (the
-``pareto_*`` columns of ``efficiency.csv`` in :mod:`lib.analysis.tables` and the report's front in
-:mod:`lib.analysis.documents`) all ask :func:`front`, so a file cannot name a fastest model that the report calls
-a tie.
+``pareto_*`` columns of ``efficiency.csv`` in :mod:`lib.analysis.tables`, the report's front and fastest models in
+:mod:`lib.analysis.documents`) all ask this module, with the tie rule of ``params/report/decisions.yaml``
+(``latency_tie``, :func:`tie_noise`), so a file cannot name a fastest model that the report calls a tie.
 
 - Size (``cost='size_bytes'`` or any other exact cost): a model is dominated when another is at least as accurate
   and at least as cheap, and strictly better in one of the two.
 - Latency (``cost='median_us'``): a measurement, so one model is faster than another only when its range of
-  medians over repeats (``median_us_min``/``median_us_max``, notebook 06's ``latency.csv``) lies entirely below
-  the other's; overlapping ranges are ties. A model is dominated when another is at least as accurate and faster.
+  medians over repeats (``median_us_min``/``median_us_max``, notebook 06's ``latency.csv``), widened by the factor
+  ``noise``, lies entirely below the other's; otherwise they are tied. A model is dominated when another is at
+  least as accurate and faster.
 """
 from __future__ import annotations
 
@@ -17,19 +18,46 @@ import pandas as pd
 
 LATENCY = "median_us"
 LATENCY_RANGE = ("median_us_min", "median_us_max")
+# One network trained three ways (float TFLite): their latencies can differ by the host alone.
+SAME_NETWORK = ("SM", "SM_scratch", "SM_paperloss")
 
 
-def front(table: pd.DataFrame, cost: str) -> list[str]:
+def _names(table: pd.DataFrame) -> list:
+    return list(table["model"]) if "model" in table.columns else list(table.index)
+
+
+def _needs_ranges(table: pd.DataFrame) -> None:
+    missing = [c for c in LATENCY_RANGE if c not in table.columns]
+    if missing:
+        raise ValueError(f"the latency front needs the range of medians over repeats: missing column(s) {missing} "
+                         "(notebook 06's latency.csv, batch 1)")
+
+
+def latency_noise(table: pd.DataFrame, same_network=SAME_NETWORK) -> float:
+    """The host's noise between models, measured: the largest ratio of median latencies among models that are
+    one network (``same_network``), whose latencies can differ by the host alone. 1.0 when fewer than two of them
+    were timed."""
+    d = table.assign(_name=_names(table))
+    d = d[d["_name"].isin(same_network)].dropna(subset=[LATENCY])
+    if len(d) < 2:
+        return 1.0
+    return float(d[LATENCY].max() / d[LATENCY].min())
+
+
+def tie_noise(table: pd.DataFrame, rule: str, same_network=SAME_NETWORK) -> float:
+    """The widening factor of the latency tie ``rule`` (``latency_tie`` of the decisions): :func:`latency_noise`
+    for "... widened by the spread of one network", 1.0 for the ranges alone."""
+    return latency_noise(table, same_network) if "widened" in rule else 1.0
+
+
+def front(table: pd.DataFrame, cost: str, noise: float = 1.0) -> list[str]:
     """The models of ``table`` (one row per model: its ``model`` column, or its index when it has none) not
     dominated in (``accuracy``, ``cost``), in the table's order; rows without a ``cost`` are not on the front.
-    For ``cost='median_us'`` the table needs ``median_us_min`` and ``median_us_max`` (see the module's rule)."""
+    For ``cost='median_us'`` the table needs ``median_us_min`` and ``median_us_max``, and ``noise`` widens the
+    ranges (see the module's rule)."""
     if cost == LATENCY:
-        missing = [c for c in LATENCY_RANGE if c not in table.columns]
-        if missing:
-            raise ValueError(f"the latency front needs the range of medians over repeats: missing column(s) {missing} "
-                             "(notebook 06's latency.csv, batch 1)")
-    names = list(table["model"]) if "model" in table.columns else list(table.index)
-    d = table.assign(_name=names).dropna(subset=[cost]).reset_index(drop=True)
+        _needs_ranges(table)
+    d = table.assign(_name=_names(table)).dropna(subset=[cost]).reset_index(drop=True)
     out = []
     for i, r in d.iterrows():
         dominated = False
@@ -37,7 +65,7 @@ def front(table: pd.DataFrame, cost: str) -> list[str]:
             if i == j:
                 continue
             if cost == LATENCY:
-                faster = s["median_us_max"] < r["median_us_min"]
+                faster = s["median_us_max"] * noise < r["median_us_min"]
                 dominated = s["accuracy"] >= r["accuracy"] and faster
             else:
                 dominated = (s["accuracy"] >= r["accuracy"] and s[cost] <= r[cost]
@@ -47,3 +75,15 @@ def front(table: pd.DataFrame, cost: str) -> list[str]:
         if not dominated:
             out.append(r["_name"])
     return out
+
+
+def fastest_ties(table: pd.DataFrame, noise: float = 1.0) -> list[str]:
+    """The fastest model and every model it is not told apart from (the rule of :func:`front`): its range of
+    medians over repeats overlaps the fastest one's range widened by ``noise``; fastest first."""
+    _needs_ranges(table)
+    d = table.assign(_name=_names(table)).dropna(subset=[LATENCY])
+    if d.empty:
+        return []
+    best = d.loc[d[LATENCY].idxmin()]
+    tied = d[d["median_us_min"] <= best["median_us_max"] * noise]
+    return list(tied.sort_values(LATENCY)["_name"])

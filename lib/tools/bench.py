@@ -42,11 +42,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.analysis import runs as runs_mod
-from lib.compress import tflite
 from lib.core import formatting, optional, params, paths
 from lib.core.formatting import md_table
 from lib.data import datasets
+from lib.compress import tflite
+from lib.analysis import runs as runs_mod
 from lib.tools import recheck
 
 # The chain of an ordinary run, in order; the cross-dataset run has its own notebook, 08 reads every run.

@@ -138,7 +138,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     prep = preprocess.prepare(P, ds, s)
     teacher = fitting.load_model(P.run, "TM", s.id)
     repro.seed_everything(s.seed)
-    init = architectures.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights, as before
+    init = architectures.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights
     ms = members(P)
     cw = fitting.class_weights(P, prep.y_train)
     row_w = None if cw is None else cw[prep.y_train]

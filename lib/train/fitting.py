@@ -175,7 +175,7 @@ def ready(model: keras.Model) -> keras.Model:
     before ``fit``. Keras creates them inside the first trace of its train step, and a ``tf.function`` whose first
     trace creates variables is traced a second time; built here, the step is traced once (a pruning fit of the
     teacher starts faster). The numbers do not change: the variables start at zero either way and
-    the traced step is the same graph (a pruned teacher's weights bit-identical, ``tests/test_training.py``)."""
+    the traced step is the same graph (a pruned teacher's weights bit-identical, ``tests/test_fitting.py``)."""
     shape = [1, *model.output_shape[1:]]
     model.compiled_loss.build(tf.zeros(shape))
     model.compiled_metrics.build(tf.zeros(shape), tf.zeros(shape))

@@ -10,7 +10,7 @@ has its own loss (plain BCE, Hinton's KD or the authors' KD, with its own alpha 
 and its own number of epochs, and all members see the same batches in the same order from the same initial
 weights.
 
-The computation of one member is that of the Keras student trained alone (``tests/test_bank.py`` checks it step
+The computation of one member is that of the Keras student trained alone (``tests/test_student_bank.py`` checks it step
 for step against ``train_on_batch`` of the Keras student and of the Keras ``Distiller`` in
 ``tests/keras_reference.py``, dropout off):
 
@@ -205,7 +205,7 @@ class _Graph:
         BCE of a student trained alone; 'hinton') and :func:`lib.train.fitting.paper_kd_loss` ('paper'), each member
         only its own; ``w`` [K, B]: each member's weight of each row of the batch (class weights; 0 for a row the
         member must not learn from). Only the member's own loss is computed (computing every loss for every
-        member and picking one with ``tf.where`` gives the same values and gradients, ``tests/test_bank.py``, in
+        member and picking one with ``tf.where`` gives the same values and gradients, ``tests/test_student_bank.py``, in
         about twice the operations)."""
         totals, softs = [], []
         for k, loss in enumerate(self.losses):

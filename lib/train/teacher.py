@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from lib.core import metrics, operating, results
+from lib.core.results import Outcome
 from lib.data import preprocess
 from lib.train.fitting import evaluate, history_rows, predict, save, train_teacher
-from lib.core.results import Outcome
 
 
 def bn_check(rows, limit: float) -> list[dict]:

@@ -24,8 +24,8 @@ from typing import Any
 
 
 from lib.core import params, paths
-from lib.transfer import alignment
 from lib.core.params import Params, ParamsError
+from lib.transfer import alignment
 
 SOURCES = ("wdbc",)  # only WDBC -> BCD is implemented
 TARGETS = ("bcd",)

@@ -4,9 +4,9 @@ import inspect
 import numpy as np
 import pytest
 
-from lib.transfer import alignment as cd
 from lib.core import stats
 from lib.data import datasets
+from lib.transfer import alignment as cd
 
 PCA6_SM_BCD = [74.82, 74.38, 65.01, 81.70, 86.97, 90.04, 85.65, 75.40, 32.50, 73.21]  # reference section 8
 

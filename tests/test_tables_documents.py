@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from lib.analysis import documents, tables
-from lib.compress import predictions
 from lib.core import pareto, results, stats
 from lib.core.metrics import METRICS
+from lib.compress import predictions
+from lib.analysis import documents, tables
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -366,7 +366,7 @@ def _transfer_with_prespecified(mean):
 
 
 def _paired(b, c, seeds=3):
-    """targetonly.paired rows: the cell right on b rows the rule gets wrong, the rule on c rows the cell gets wrong."""
+    """lib.transfer.target_only.paired rows: the cell right on b rows the rule gets wrong, the rule on c rows the cell gets wrong."""
     from lib.core import stats
 
     rows = []

@@ -125,8 +125,8 @@ class _BothLossesPerMember(student_bank._Graph):
 
 def test_each_member_computing_only_its_loss_changes_no_bit(data, monkeypatch):
     """A bank of every loss kind (dropout on, class weights, a member kept off some rows, validation) gives
-    identical weights, histories and snapshots whether each member computes only its own loss or, as before,
-    both KD losses with one picked by tf.where: the speed-up changed no number."""
+    identical weights, histories and snapshots whether each member computes only its own loss or
+    both KD losses with one picked by tf.where (the reference step): computing one loss changes no number."""
     X, y, _, tl = data
     w0 = _init(dropout=0.2)
     members = [student_bank.Member("a", "bce", lr=1e-2, epochs=3, snapshots=(2,)),

@@ -3,11 +3,11 @@ every converted model loads in LiteRT and agrees with its Keras source; strippin
 import numpy as np
 import pytest
 
-from lib.compress import pruning, quantization, tflite
 from lib.core import params, repro
-from lib.data import datasets, preprocess, splits
 from lib.device import litert
+from lib.data import datasets, preprocess, splits
 from lib.train import architectures, fitting, student_bank
+from lib.compress import pruning, quantization, tflite
 
 
 def test_quantize_rounds_and_clips():
