@@ -145,7 +145,7 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
         front = pareto.front(d, "size_bytes")
         front = sorted(front, key=lambda mname: float(d.set_index("model").loc[mname, "size_bytes"]))
         noise = pareto.latency_noise(d, SMALL_NETWORKS)
-        fast = pareto.fastest_ties(d, noise if "widened" in tie_rule else 1.0)
+        fast = pareto.fastest_ties(d, pareto.tie_noise(d, tie_rule, SMALL_NETWORKS))
         di = d.set_index("model")
         same = di[di.index.isin(SMALL_NETWORKS)].dropna(subset=["median_us"])
         detectable = []

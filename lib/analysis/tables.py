@@ -68,7 +68,7 @@ COMPRESSED_TEACHERS = ("TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ", "TM_
 COMPRESSED = COMPRESSED_TEACHERS + ("SM", "SM_INT8")  # the ways to make a small model (KD is one)
 # The same student network trained three ways (float TFLite): a small model too, so the Pareto sets include the
 # two trained without Hinton KD; and, being one architecture, the spread of their host latencies is host noise.
-SMALL_NETWORKS = ("SM", "SM_scratch", "SM_paperloss")
+SMALL_NETWORKS = pareto.SAME_NETWORK
 FRONT_MODELS = COMPRESSED + ("SM_scratch", "SM_paperloss")
 CURVE_MODELS = ("TM", "SM", "SM_INT8")  # ROC and reliability curves
 DIAG_MODELS = ("TM", "SM_scratch", "SM_paperloss", "SM", "SM_INT8")
@@ -498,10 +498,8 @@ def efficiency(res: pd.DataFrame, latency: pd.DataFrame | None, tie_rule: str | 
     out["accuracy_per_kib"] = out["accuracy"] / (out["size_bytes"] / 1024)
     out["accuracy_per_us"] = out["accuracy"] / out["median_us"]
     # lib.core.pareto's rule: latency ties where the ranges of medians over repeats overlap, widened as decided
-    timed = out.join(ranges)
-    noise = pareto.tie_noise(timed, (tie_rule or load_decisions().latency_tie), SMALL_NETWORKS)
-    out["pareto_size_bytes"] = out.index.isin(pareto.front(out, "size_bytes"))
-    out["pareto_median_us"] = out.index.isin(pareto.front(timed, "median_us", noise))
+    out["pareto_size_bytes"], out["pareto_median_us"] = pareto.front_flags(
+        out.join(ranges), tie_rule or load_decisions().latency_tie, SMALL_NETWORKS)
     return out.reset_index().assign(run=res["run"].iloc[0])
 
 

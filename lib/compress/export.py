@@ -70,10 +70,8 @@ def pareto_table(summary: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
     medians over repeats, ``median_us_min``/``median_us_max``, which the table itself does not keep, widened as
     ``params/report/decisions.yaml``'s ``latency_tie`` says)."""
     t = summary.join(one[["median_us"]])
-    timed = t.join(one[list(pareto.LATENCY_RANGE)])
-    noise = pareto.tie_noise(timed, load_decisions().latency_tie)
-    return t.assign(pareto_size=t.index.isin(pareto.front(t, "size_bytes")),
-                    pareto_latency=t.index.isin(pareto.front(timed, "median_us", noise)))
+    on_size, on_latency = pareto.front_flags(t.join(one[list(pareto.LATENCY_RANGE)]), load_decisions().latency_tie)
+    return t.assign(pareto_size=on_size, pareto_latency=on_latency)
 
 
 def plot_pareto(table: pd.DataFrame, run: str):

@@ -77,6 +77,15 @@ def front(table: pd.DataFrame, cost: str, noise: float = 1.0) -> list[str]:
     return out
 
 
+def front_flags(table: pd.DataFrame, tie_rule: str, same_network=SAME_NETWORK) -> tuple:
+    """Per row of ``table`` (one row per model, with ``accuracy``, ``size_bytes``, ``median_us`` and its range
+    over repeats): (on the size front, on the latency front under ``tie_rule``) as two boolean arrays."""
+    names = _names(table)
+    noise = tie_noise(table, tie_rule, same_network)
+    on_size, on_latency = set(front(table, "size_bytes")), set(front(table, LATENCY, noise))
+    return [n in on_size for n in names], [n in on_latency for n in names]
+
+
 def fastest_ties(table: pd.DataFrame, noise: float = 1.0) -> list[str]:
     """The fastest model and every model it is not told apart from (the rule of :func:`front`): its range of
     medians over repeats overlaps the fastest one's range widened by ``noise``; fastest first."""
