@@ -101,6 +101,20 @@ def test_the_repositorys_decisions_load_with_rationales():
     assert d.stated["transfer_cell"] == "before any result" and d.stated["margin_accuracy"] == "after earlier results"
 
 
+def test_pending_decisions_are_checked_and_dated_but_not_applied(tmp_path):
+    d = decisions.load_decisions()
+    assert {"verdict_stability", "primary_family", "operating_point", "calibration", "prevalences"} <= set(d.pending)
+    assert all(e["date"] and e["stated"] in decisions.STATED and len(e["rationale"]) > 20 for e in d.pending.values())
+    assert not set(d.pending) & set(d.rationale)  # nothing is both applied and pending
+    good = (paths.ROOT / decisions.DECISIONS_FILE).read_text()
+    with pytest.raises(decisions.DecisionsError, match="calibration.*date"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("date: 2026-12-06\n    rationale: \"Class", "date: soon\n    rationale: \"Class")))
+    with pytest.raises(decisions.DecisionsError, match="both applied and pending"):
+        decisions.load_decisions(_decisions(tmp_path, good + "  interval:\n    value: x\n    stated: before any result\n    date: 2026-12-06\n    rationale: a rationale\n"))
+    with pytest.raises(decisions.DecisionsError, match="unknown top-level"):
+        decisions.load_decisions(_decisions(tmp_path, good + "later:\n  x: 1\n"))
+
+
 def _decisions(tmp_path, text):
     p = tmp_path / "decisions.yaml"
     p.write_text(text)
@@ -113,8 +127,9 @@ def test_bad_decisions_files_name_the_problem(tmp_path):
         decisions.load_decisions(tmp_path / "none.yaml")
     with pytest.raises(decisions.DecisionsError, match="not valid YAML"):
         decisions.load_decisions(_decisions(tmp_path, "decisions: [unclosed"))
+    applied, pending = good.split("\npending:")
     with pytest.raises(decisions.DecisionsError, match="unknown decision"):
-        decisions.load_decisions(_decisions(tmp_path, good + "  margin_typo:\n    value: 0.1\n    rationale: x\n"))
+        decisions.load_decisions(_decisions(tmp_path, applied + "\n  margin_typo:\n    value: 0.1\n    rationale: x\n"))
     with pytest.raises(decisions.DecisionsError, match="margin_accuracy.*number in"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("value: 0.02", "value: 2")))
     no_why = good.replace('rationale: "5 sensitivity points', 'rationale: ""\n    old: "5 sensitivity points')
