@@ -35,21 +35,11 @@ export PBCNT_CSV
 
 # Cell outputs (one progress line per split) are echoed while a notebook runs; PM_LOG= silences them.
 PM_LOG ?= --log-output
-RUNS := wdbc bcd wdbc-paper
-FAST_RUNS := wdbc-fast bcd-fast wdbc-paper-fast
-ifneq ($(wildcard $(PBCNT_CSV)),)
-RUNS += pbcnt
-FAST_RUNS += pbcnt-fast
-PBCNT_NOTE :=
-else
-PBCNT_NOTE := echo "pbcnt skipped: no file at PBCNT_CSV=$(PBCNT_CSV); get GSE58606 (README: Data) and run 'make reproduce PBCNT_CSV=/path/to/GSE58606_data.csv'"
-endif
 
 # The study's notebooks, in order; each run executes all of them.
 NOTEBOOKS := 01_data_exploration 02_teacher 03_distillation 04_pruning 05_quantization 06_tflite_export 07_pi_measurements
 # The cross-dataset runs (train on WDBC, test on all of BCD) execute one notebook of their own.
 TRANSFER_NB := 03b_cross_dataset
-TRANSFER_RUN := wdbc-to-bcd
 # Notebook 08 reads every run's results and writes outputs/summary.{csv,md} (fast profile: summary-fast).
 SUMMARY_NB := 08_statistics
 LIB := $(wildcard lib/*.py lib/*/*.py)
@@ -59,6 +49,24 @@ LIB := $(wildcard lib/*.py lib/*/*.py)
 -include .deps.mk
 .deps.mk: $(wildcard notebooks/*.ipynb) $(LIB) $(wildcard params/*.yaml)
 	@$(PYTHON) -m lib.tools.deps > $@.tmp && mv -f $@.tmp $@
+
+# The runs are discovered from params/*.yaml (.deps.mk's RUN_KINDS_<kind>, lib/tools/deps.py): the study's runs
+# (one summary across them, outputs/summary/), a user's 'dataset: table' runs (a summary and model card each,
+# outputs/summary-<run>/) and the cross-dataset runs (notebook 03b); a name ending in -fast is the fast profile.
+# `make reproduce RUNS="wdbc bcd"` runs those instead. A run whose data file (data_path; PBCNT_CSV for PBCNT) is
+# absent is skipped with a note.
+data_of = $(if $(filter pbcnt,$(DATASET_$(1))),$(PBCNT_CSV),$(DATA_$(1)))
+present = $(foreach r,$(1),$(if $(call data_of,$(r)),$(if $(wildcard $(call data_of,$(r))),$(r)),$(r)))
+absent = $(filter-out $(call present,$(1)),$(1))
+STUDY_RUNS := $(call present,$(RUN_KINDS_study))
+STUDY_FAST_RUNS := $(call present,$(RUN_KINDS_study_fast))
+TABLE_RUNS := $(call present,$(RUN_KINDS_table))
+TABLE_FAST_RUNS := $(call present,$(RUN_KINDS_table_fast))
+RUNS := $(STUDY_RUNS) $(TABLE_RUNS)
+FAST_RUNS := $(STUDY_FAST_RUNS) $(TABLE_FAST_RUNS)
+TRANSFER_RUNS := $(RUN_KINDS_transfer)
+TRANSFER_FAST_RUNS := $(RUN_KINDS_transfer_fast)
+skip_note = $(foreach r,$(call absent,$(1)),echo "$(r) skipped: no data file at $(call data_of,$(r))$(if $(filter pbcnt,$(DATASET_$(r))), (PBCNT_CSV; get GSE58606 as README: Data says, then 'make reproduce PBCNT_CSV=/path/to/GSE58606_data.csv'), (data_path in params/$(r).yaml))";)
 # The notebooks a stage reads artefacts from (splits, models, results_NN.csv): they must run first. Only real
 # reads: 04 prunes notebook 02's teacher, so it runs beside 03 under -j2; 05 quantizes the teacher and SM.
 after_01_data_exploration :=
@@ -79,7 +87,7 @@ ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
 $(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: $(foreach u,$(after_$(nb)),outputs/$(r)/$(u).ipynb)))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
-.PHONY: help venv reproduce reproduce-fast test test-full lab report clean clean-venv check-params bench pi-check
+.PHONY: help venv reproduce reproduce-fast run test test-full lab report clean clean-venv check-params bench pi-check
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
@@ -95,15 +103,29 @@ $(STAMP): requirements.txt
 
 # The cross-dataset notebook is named first: it is the longest single notebook, so under -j it starts at once
 # instead of last (longest job first).
-reproduce: $(STAMP) ## run the whole study: every notebook for every run, the cross-dataset run, then 08
-	@$(PBCNT_NOTE)
-	$(MAKE) --no-print-directory outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb \
-	  $(foreach r,$(RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv) outputs/summary/$(SUMMARY_NB).ipynb
+# every output of a list of runs: notebooks 01-07 and results.csv (03b for a cross-dataset run), and the summary
+# of each user's table run
+all_of = $(foreach r,$(1),$(if $(filter $(r),$(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast)),outputs/$(r)/$(TRANSFER_NB).ipynb,\
+  $(call run_outputs,$(r)) outputs/$(r)/results.csv $(if $(filter $(r),$(RUN_KINDS_table) $(RUN_KINDS_table_fast)),outputs/summary-$(r)/$(SUMMARY_NB).ipynb)))
+reproduce: $(STAMP) ## run the whole study: every run of params/ (its notebooks), the cross-dataset runs, then 08
+	@$(call skip_note,$(RUN_KINDS_study) $(RUN_KINDS_table))
+	$(MAKE) --no-print-directory $(call all_of,$(TRANSFER_RUNS) $(RUNS)) \
+	  $(if $(filter $(RUN_KINDS_study),$(RUNS)),outputs/summary/$(SUMMARY_NB).ipynb)
 
 reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI checks)
-	@$(PBCNT_NOTE)
-	$(MAKE) --no-print-directory outputs/$(TRANSFER_RUN)-fast/$(TRANSFER_NB).ipynb \
-	  $(foreach r,$(FAST_RUNS),$(call run_outputs,$(r)) outputs/$(r)/results.csv) outputs/summary-fast/$(SUMMARY_NB).ipynb
+	@$(call skip_note,$(RUN_KINDS_study_fast) $(RUN_KINDS_table_fast))
+	$(MAKE) --no-print-directory $(call all_of,$(TRANSFER_FAST_RUNS) $(FAST_RUNS)) \
+	  $(if $(filter $(RUN_KINDS_study_fast),$(FAST_RUNS)),outputs/summary-fast/$(SUMMARY_NB).ipynb)
+
+# One run end to end: its notebooks 01-07 and its own summary and model card (08 on that run alone, under
+# outputs/summary-<run>/); a cross-dataset run executes 03b.
+run: $(STAMP) ## one run end to end, summary and model card included: make run RUN=<params/RUN.yaml>
+	@test -n "$(RUN)" || { echo "make run: name the run, e.g. make run RUN=wdbc-fast (one of: $(basename $(notdir $(wildcard params/*.yaml))))"; exit 2; }
+	@test -f params/$(RUN).yaml || { echo "make run: no params/$(RUN).yaml (runs: $(basename $(notdir $(wildcard params/*.yaml))))"; exit 2; }
+	@$(VPY) -m lib.analysis.runs $(RUN) >/dev/null
+	$(MAKE) --no-print-directory $(if $(filter $(RUN),$(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast)),outputs/$(RUN)/$(TRANSFER_NB).ipynb,\
+	  $(call run_outputs,$(RUN)) outputs/$(RUN)/results.csv outputs/summary-$(RUN)/$(SUMMARY_NB).ipynb)
+	@echo ">> $(RUN): summary outputs/summary-$(RUN)/summary.md, model card outputs/summary-$(RUN)/model_card.md"
 
 # One pattern rule executes notebook NN for a run. papermill writes to a temporary name, which is moved into
 # place only on success: a failed notebook never looks up to date (the partial one is kept as .failed.ipynb).
@@ -126,13 +148,18 @@ summary_inputs = $(foreach r,$(1),outputs/$(r)/results.csv outputs/$(r)/07_pi_me
 # ... and the report's templates and pre-specified decisions (lib/analysis/claims.py).
 REPORT_INPUTS := $(wildcard lib/analysis/templates/*.j2) params/report/decisions.yaml
 outputs/summary/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
-  $(call summary_inputs,$(RUNS)) outputs/$(TRANSFER_RUN)/$(TRANSFER_NB).ipynb | $(STAMP)
+  $(call summary_inputs,$(STUDY_RUNS)) $(foreach r,$(TRANSFER_RUNS),outputs/$(r)/$(TRANSFER_NB).ipynb) | $(STAMP)
 	@echo ">> $(SUMMARY_NB) (full profile)"
 	$(call papermill,$<,-p profile full)
 outputs/summary-fast/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
-  $(call summary_inputs,$(FAST_RUNS)) outputs/$(TRANSFER_RUN)-fast/$(TRANSFER_NB).ipynb | $(STAMP)
+  $(call summary_inputs,$(STUDY_FAST_RUNS)) $(foreach r,$(TRANSFER_FAST_RUNS),outputs/$(r)/$(TRANSFER_NB).ipynb) | $(STAMP)
 	@echo ">> $(SUMMARY_NB) (fast profile)"
 	$(call papermill,$<,-p profile fast)
+# 08 on one run alone (a user's table run, or any run under make run): its summary and model card.
+outputs/summary-%/$(SUMMARY_NB).ipynb: notebooks/$(SUMMARY_NB).ipynb $$(NB_LIB_$(SUMMARY_NB)) $(REPORT_INPUTS) \
+  $$(call summary_inputs,$$*) | $(STAMP)
+	@echo ">> $(SUMMARY_NB) for run $*"
+	$(call papermill,$<,-p profile $*)
 
 outputs/%/results.csv: $$(call run_outputs,$$*)
 	$(VPY) -m lib.core.results gather $*
@@ -148,13 +175,13 @@ outputs/%/results.csv: $$(call run_outputs,$$*)
 #  3. the chain of BITWISE_RUN is executed once more in the same environment and must be byte-identical to the
 #     first execution (apart from recorded times): same machine, same environment, same numbers.
 executed = $(filter-out %.tmp.ipynb %.failed.ipynb,$(sort $(wildcard outputs/$(1)/[0-9]*.ipynb)))
-ALL_FAST := wdbc-fast bcd-fast wdbc-paper-fast pbcnt-fast
-ALL_FULL := wdbc bcd wdbc-paper pbcnt
+ALL_FAST := $(RUN_KINDS_study_fast)
+ALL_FULL := $(RUN_KINDS_study)
 # The cross-dataset run and 08 come last: 08 reads what the others wrote into the scratch tree.
 NBVAL_FAST := $(foreach r,$(ALL_FAST),$(call executed,$(r))) $(foreach r,$(ALL_FULL),$(filter %/01_data_exploration.ipynb,$(call executed,$(r)))) \
-  $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary-fast)
-NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST),$(call executed,$(r))) $(call executed,$(TRANSFER_RUN)) \
-  $(call executed,$(TRANSFER_RUN)-fast) $(call executed,summary) $(call executed,summary-fast)
+  $(foreach r,$(RUN_KINDS_transfer_fast),$(call executed,$(r))) $(call executed,summary-fast)
+NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST) $(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast),$(call executed,$(r))) \
+  $(call executed,summary) $(call executed,summary-fast)
 NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 # nbval runs in NBVAL_JOBS pytest processes side by side, each on whole runs in notebook order (a run's notebooks
 # read what its earlier ones wrote; lib.tools.recheck buckets balances them by their recorded times); notebook 08 reads

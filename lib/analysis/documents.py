@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lib.core import pareto, paths, stats
+from lib.core.params import STUDY_DATASETS
 from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
@@ -426,10 +427,12 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
             for r in infl_rows if r.get("reported_minus_rigorous") == r.get("reported_minus_rigorous")
             and r.get("reported_minus_rigorous") is not None and r["paper_reported"] == r["paper_reported"]
             and r["paper_reported"] is not None]
-    details = prof.name
+    details = "." if prof.single else prof.name  # links relative to the summary (a run alone: its own folder)
     n_paper = (sizes or {}).get(prof.paper, {}).get("n_splits", "n/a")
     folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
-    text = render("summary.md.j2", profile="full" if prof.name == "summary" else "fast", fast=prof.name != "summary",
+    neg, pos = settings[runs[0]].labels if prof.single and runs and runs[0] in (settings or {}) else ("benign", "malignant")
+    text = render("summary.md.j2", profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
+                  fast=prof.fast, single=prof.single and prof.runs[0], neg=neg, pos=pos,
                   runs=runs, missing=missing, d=decisions, glance=glance,
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
                   q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_grid_size(r) or "n/a" for r in rig}), paper_kd=paper_kd,
@@ -444,7 +447,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   transfer_run=prof.transfer, teacher=teacher, kd=kd, paperloss=paperloss,
                   forest=f"{details}/figures/08_answers.png", forest_basis=f"{details}/figures/08_answers_basis.png", paper=prof.paper, paper_splits=n_paper,
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
-                  claims_file=f"`{details}/claims.csv`", details=details, profile_name=prof.name,
+                  claims_file=f"`{details}/claims.csv`", details=details, profile_name="summary" if prof.single else prof.name,
                   paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
@@ -690,7 +693,7 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     alphas = list(getattr(P, "ablation_alphas", []) or [])
     chosen = {a for a, _, _ in kd.get("counts", [])}
     edge = bool(alphas) and chosen == {max(alphas)} and len(alphas) > 1
-    return render("model_card.md.j2", run=run, model=m, fast=prof.name != "summary", metrics=metrics,
+    return render("model_card.md.j2", run=run, model=m, fast=prof.fast, metrics=metrics,
                   size=_size(eff, run, m), gz=_size(eff, run, m, "gzip_bytes"), us=_size(eff, run, m, "median_us"),
                   tm_bytes=_size(eff, run, "TM"), ptq_bytes=_size(eff, run, "TM_PTQ"), sz=sizes.get(run, {}),
                   kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_grid_size(run), first=first,
@@ -709,7 +712,23 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   {"rows": f"{int(d['tp'] + d['fn'] + d['tn'] + d['fp']):,}", "pos": f"{int(d['tp'] + d['fn']):,}",
                    "neg": f"{int(d['tn'] + d['fp']):,}"},
                   transfer=transfer_text, op=op, deploy=deploy, runtimes=rts,
-                  class_weight=getattr(P, "class_weight", None))
+                  class_weight=getattr(P, "class_weight", None), **_data_words(P, contract))
+
+
+def _data_words(P, contract: dict | None) -> dict:
+    """How the model card names the run's data and classes: the study's WDBC wording for WDBC, the params'
+    labels, source and units for a user's table."""
+    neg, pos = P.labels if P is not None else ("benign", "malignant")
+    wdbc = P is None or P.dataset == "wdbc"
+    study = P is None or P.dataset in STUDY_DATASETS
+    features = (contract or {}).get("features") or []
+    return {"neg": neg, "pos": pos, "data": {
+        "wdbc": wdbc, "short": "WDBC" if wdbc else (P.dataset.upper() if study else f"`{P.run}`"),
+        "n_features": len(features) or "its", "units": (contract or {}).get("units", "see its params file"),
+        "source": f"`{P.data_path}` (run `{P.run}`)" if P is not None else "",
+        "missed": "Missed cancers" if study else f"Missed {pos} cases",
+        "pos_cases": "malignant tumours" if study else f"{pos} cases",
+        "neg_cases": "benign ones" if study else f"{neg} cases"}}
 
 
 # ------------------------------------------------------------------------------------------------ figures

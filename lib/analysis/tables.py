@@ -26,7 +26,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats as st
 
-from lib.core import formatting, operating, pareto, paths, results, stats
+from lib.analysis import runs as runs_
+from lib.core import formatting, operating, pareto, params, paths, results, stats
 from lib.core.decisions import load_decisions
 from lib.core.metrics import METRICS
 from lib.transfer import verdict
@@ -41,14 +42,36 @@ class Profile:
     paper_rigorous: str  # ... and the rigorous run of the same dataset it is compared with
     transfer: str  # the cross-dataset run (notebook 03b)
     deploy_run: str  # the run whose SM_INT8 the model card describes
+    fast: bool = False  # smoke-test numbers (the fast profile, or a -fast run alone)
+    single: bool = False  # one run alone: no cross-run, paper-protocol or transfer sections
 
 
-PROFILES = {
-    "full": Profile("summary", ("wdbc", "bcd", "pbcnt", "wdbc-paper"), ("wdbc", "bcd", "pbcnt"), "wdbc-paper",
-                    "wdbc", "wdbc-to-bcd", "wdbc"),
-    "fast": Profile("summary-fast", ("wdbc-fast", "bcd-fast", "pbcnt-fast", "wdbc-paper-fast"),
-                    ("wdbc-fast", "bcd-fast", "pbcnt-fast"), "wdbc-paper-fast", "wdbc-fast", "wdbc-to-bcd-fast", "wdbc-fast"),
-}
+def _profile_of(fast: bool) -> Profile:
+    """The study's summary across its runs, discovered from ``params/``: every run of the study's datasets in the
+    profile (a name ending in ``-fast`` is the fast profile), rigorous runs in dataset order, then the paper run;
+    the paper run is compared with the rigorous run of its dataset, and the model card describes the first
+    rigorous run's deployable model."""
+    settings = [params.load(r) for r in runs_.ordinary_runs() if r.endswith("-fast") == fast]
+    study = sorted((P for P in settings if P.dataset in params.STUDY_DATASETS),
+                   key=lambda P: (P.is_paper, params.STUDY_DATASETS.index(P.dataset), P.run))
+    rigorous = tuple(P.run for P in study if not P.is_paper)
+    paper = next((P for P in study if P.is_paper), None)
+    paper_rigorous = next((P.run for P in study if paper is not None and not P.is_paper
+                           and P.dataset == paper.dataset), None)
+    transfer = next((r for r in runs_.transfer_runs() if r.endswith("-fast") == fast), None)
+    return Profile("summary-fast" if fast else "summary", tuple(P.run for P in study), rigorous,
+                   paper.run if paper is not None else None, paper_rigorous, transfer, rigorous[0] if rigorous else None,
+                   fast=fast)
+
+
+def _single_run(run: str) -> Profile:
+    """One run alone (a user's table run, or any run under ``make run``): its own summary and model card under
+    ``outputs/summary-<run>/``, without the study's cross-run comparisons."""
+    P = params.load(run)
+    return Profile(f"summary-{run}", (run,), () if P.is_paper else (run,), None, None, None, run,
+                   fast=run.endswith("-fast"), single=True)
+
+
 # The deployable model of the study (its model card: outputs/model_card.md).
 DEPLOYABLE = "SM_INT8"
 # What the student is compared with, in order: (A, B, question). A - B > 0 means A is better.
@@ -79,10 +102,17 @@ class SummaryError(ValueError):
     """Inputs of the summary are missing or inconsistent; the message names the run and file."""
 
 
+PROFILES = ("full", "fast")
+
+
 def profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise SummaryError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}")
-    return PROFILES[name]
+    """'full' or 'fast': the study's summary across its runs; the name of an ordinary run: that run alone."""
+    if name in PROFILES:
+        return _profile_of(name == "fast")
+    if name in runs_.ordinary_runs():
+        return _single_run(name)
+    raise SummaryError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)} or the name of a run "
+                       f"({', '.join(runs_.ordinary_runs())})")
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -513,6 +543,9 @@ def outputs_for(prof: Profile):
     ``outputs/summary.md``, ``outputs/model_card.md``, ``outputs/summary/`` for the full profile; the fast
     profile keeps everything apart (``outputs/summary-fast.*``, ``outputs/summary-fast/model_card.md``)."""
     root = paths.outputs_root()
+    if prof.single:  # one run alone: everything in outputs/summary-<run>/
+        d = root / prof.name
+        return d / "summary.csv", d / "summary.md", d / "model_card.md", d
     card = root / "model_card.md" if prof.name == "summary" else root / prof.name / "model_card.md"
     return root / f"{prof.name}.csv", root / f"{prof.name}.md", card, root / prof.name
 
@@ -548,8 +581,11 @@ def best_compressed(eff: pd.DataFrame) -> pd.DataFrame:
 TRANSFER_COLUMNS = ("features", "k", "model", "part", "metric", "mean", "ci_low", "ci_high", "n", "majority")
 
 
-def transfer_results(run: str) -> pd.DataFrame | None:
-    """The cross-dataset run's ``transfer_summary.csv`` (notebook 03b), or None if that run has not been made."""
+def transfer_results(run: str | None) -> pd.DataFrame | None:
+    """The cross-dataset run's ``transfer_summary.csv`` (notebook 03b), or None if that run has not been made (or
+    the profile has none)."""
+    if run is None:
+        return None
     path = paths.outputs_root() / run / "transfer_summary.csv"
     if not path.exists():
         return None
@@ -640,8 +676,11 @@ def transfer_table(tr: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     return d.pivot_table(index=["features", "model"], columns="k", values="cell", aggfunc="first")
 
 
-def read_optional(run: str, name: str):
-    """``outputs/<run>/<name>`` if it exists (a CSV as a DataFrame, a JSON file as a dict), else None."""
+def read_optional(run: str | None, name: str):
+    """``outputs/<run>/<name>`` if it exists (a CSV as a DataFrame, a JSON file as a dict), else None (also when
+    the profile has no such run)."""
+    if run is None:
+        return None
     f = paths.outputs_root() / run / name
     if not f.exists():
         return None

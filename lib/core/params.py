@@ -23,7 +23,14 @@ import yaml
 from lib.core import paths
 from lib.core.results import MODELS
 
-DATASETS = ("wdbc", "bcd", "pbcnt")
+# The study's three datasets (each with its own loader and provenance checks) and 'table': any tabular dataset a
+# user names by path, target column and positive value (lib.data.datasets.load_table; README: Use your own data).
+STUDY_DATASETS = ("wdbc", "bcd", "pbcnt")
+DATASETS = STUDY_DATASETS + ("table",)
+# The keys that describe a 'table' dataset; the study's datasets have their schema built in.
+TABLE_KEYS = ("target", "positive", "id_column", "features", "exclude", "units")
+# What the two classes are called in reports and in an exported model's contract: (label 0, label 1).
+LABELS = {"wdbc": ("benign", "malignant"), "bcd": ("benign", "malignant"), "pbcnt": ("normal", "tumour")}
 PROTOCOLS = ("paper", "rigorous")
 KD_LOSSES = ("paper", "hinton")
 # Number of raw features of each dataset (for the PCA check).
@@ -46,7 +53,16 @@ class Params:
     description: str = ""
     seed: int = 42
     # --- data -------------------------------------------------------------------------------------------
-    data_path: Optional[str] = None  # CSV; required for pbcnt, optional for wdbc/bcd (default: package copy)
+    data_path: Optional[str] = None  # CSV; required for pbcnt and table, optional for wdbc/bcd (default: package copy)
+    # --- a 'table' dataset (README: Use your own data; params/templates/own-data.yaml explains each) ---------
+    target: Optional[str] = None  # the label column
+    positive: Optional[str | int | float] = None  # its value that means the positive class (label 1)
+    id_column: Optional[str] = None  # sample IDs: rows of one sample stay on one side of every split
+    features: list = field(default_factory=list)  # feature columns; empty: every numeric column but target and ID
+    exclude: list = field(default_factory=list)  # columns never used as features (e.g. follow-up times)
+    units: Optional[str] = None  # what a row's features are, for the exported model's contract
+    positive_label: Optional[str] = None  # the classes' names in reports and contracts (default per dataset;
+    negative_label: Optional[str] = None  # 'positive' / 'negative' for a table)
     pca_components: Optional[int] = None  # None: no PCA
     # --- splits -----------------------------------------------------------------------------------------
     folds: int = 5  # rigorous: stratified k-fold ...
@@ -105,9 +121,12 @@ class Params:
             raise bad("protocol", f"must be one of {', '.join(PROTOCOLS)}")
         if self.kd_loss not in KD_LOSSES:
             raise bad("kd_loss", f"must be one of {', '.join(KD_LOSSES)}")
-        nf = N_FEATURES[self.dataset]
-        if self.pca_components is not None and not 1 <= self.pca_components <= nf:
+        nf = N_FEATURES.get(self.dataset)
+        if self.pca_components is not None and nf is not None and not 1 <= self.pca_components <= nf:
             raise bad("pca_components", f"must be between 1 and the {nf} features of {self.dataset} (or null)")
+        if self.pca_components is not None and self.pca_components < 1:
+            raise bad("pca_components", "must be at least 1 (or null: no PCA)")
+        self._check_table(bad)
         if self.folds < 2:
             raise bad("folds", "k-fold needs at least 2 folds")
         for key in ("repeats", "paper_seeds", "batch_size", "teacher_epochs", "student_epochs", "kd_epochs",
@@ -203,7 +222,36 @@ class Params:
         if self.dataset == "pbcnt" and not self.data_path:
             raise bad("data_path", "pbcnt is read from a CSV: give its path (README: 'Data')")
 
+    def _check_table(self, bad) -> None:
+        """The 'table' keys: required for a table, absent for the study's datasets (their schema is built in)."""
+        given = [k for k in TABLE_KEYS if getattr(self, k) not in (None, [])]
+        if self.dataset != "table":
+            if given:
+                raise bad(given[0], f"only a 'dataset: table' run names its columns; {self.dataset}'s schema is built in")
+            return
+        for key in ("data_path", "target", "positive"):
+            if getattr(self, key) in (None, ""):
+                raise bad(key, "a 'dataset: table' run needs data_path, target and positive "
+                               "(params/templates/own-data.yaml explains each)")
+        for key in ("features", "exclude"):
+            if not all(isinstance(c, str) and c for c in getattr(self, key)):
+                raise bad(key, "must be a list of column names")
+        if self.target in self.features or self.target in self.exclude:
+            raise bad("target", "the target column cannot also be a feature or excluded")
+        if self.id_column is not None and (self.id_column == self.target or self.id_column in self.features):
+            raise bad("id_column", "the sample-ID column cannot be the target or a feature")
+        if self.features and self.exclude:
+            raise bad("exclude", "give either features (the columns to use) or exclude (the columns to leave out)")
+        if not str(self.data_path).lower().endswith((".csv", ".parquet", ".pq")):
+            raise bad("data_path", "a table is read from a .csv or .parquet file")
+
     # ------------------------------------------------------------------------------------------------------
+    @property
+    def labels(self) -> tuple[str, str]:
+        """(name of class 0, name of class 1) in reports and in an exported model's contract."""
+        neg, pos = LABELS.get(self.dataset, ("negative", "positive"))
+        return (self.negative_label or neg, self.positive_label or pos)
+
     @property
     def is_paper(self) -> bool:
         return self.protocol == "paper"

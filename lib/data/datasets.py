@@ -9,6 +9,9 @@ names. Sources:
   (read in place), or the authors' ``breastCancer.csv`` layout when a path is given. 16 rows miss
   ``bare_nucleoli``: the paper protocol drops them, the rigorous protocol keeps them for the pipeline's imputer.
 - **PBCNT** (GEO GSE58606 miRNA profiles, tumour vs normal): a CSV at a path given in params (README: 'Data').
+- **table**: any table a params file names (``dataset: table``: path, target column and positive value, optional
+  sample-ID column and feature list; README 'Use your own data'), read by :func:`load_table`, which checks the
+  schema and that the run's folds and PCA fit the data.
 
 A file that is missing, truncated, has the wrong columns, non-numeric cells or unexpected labels raises
 :class:`DataError` naming the file and the problem.
@@ -18,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from csv import Error as csv_Error
 
 import numpy as np
 import pandas as pd
@@ -41,6 +45,19 @@ UNITS = {"wdbc": "the 30 WDBC nuclear features of a fine-needle aspirate image i
                  "(load_breast_cancer: mean, standard error and worst of radius, texture, perimeter, area, ...)",
          "bcd": "the 9 cytology scores of MASS::biopsy, integers 1-10",
          "pbcnt": "1926 miRNA expression values of GSE58606, in the table's column order"}
+# Other names of the same columns in tables a user may hold: scikit-learn's load_breast_cancer().feature_names for
+# WDBC ('mean radius', 'radius error', 'worst radius', ...). Written into the exported contract (lib.device.classify).
+SYNONYMS = {"wdbc": {f"{s}_{k}": [{"mean": f"mean {s}", "se": f"{s} error", "worst": f"worst {s}"}[k].replace("_", " ")]
+                     for k in ("mean", "se", "worst") for s in _WDBC_STEMS}}
+
+
+def units_of(params, ds: "Dataset") -> str:
+    """What a row of raw measurements holds, for the exported model's contract: the study's datasets have it built
+    in, a table its params' ``units`` or the list of its feature columns."""
+    if params.dataset in UNITS:
+        return UNITS[params.dataset]
+    return params.units or (f"the {ds.X.shape[1]} feature columns of {Path(params.data_path).name}, in this order, "
+                            "in the units of that table")
 
 
 class DataError(ValueError):
@@ -54,6 +71,8 @@ class Dataset:
     y: np.ndarray  # int labels, 1 = malignant / tumour
     source: str
     groups: Optional[np.ndarray] = None  # sample IDs where rows can repeat a sample (BCD); folds keep them together
+    labels: tuple = ("benign", "malignant")  # names of class 0 and class 1
+    notes: tuple = ()  # what the loader decided that a reader should know (columns left out, missing cells)
 
     @property
     def feature_names(self) -> list[str]:
@@ -176,14 +195,155 @@ def load_pbcnt(path: Optional[str | Path]) -> Dataset:
     y = _labels(df["target"], {1: 1, 0: 0, 1.0: 1, 0.0: 0}, "pbcnt", path)
     _check_rows("pbcnt", y, path, None)
     X = _numeric(df[features], "pbcnt", path)
-    return Dataset("pbcnt", X.reset_index(drop=True), y, f"CSV {path}")
+    return Dataset("pbcnt", X.reset_index(drop=True), y, f"CSV {path}", labels=("normal", "tumour"))
+
+
+# ------------------------------------------------------------------------------------------------ any table
+MIN_INPUTS = 3  # the teacher's and the student's first convolutions need at least 3 inputs
+MISSING_TOKENS = ["?", "NA", "N/A", "na", "n/a", "NaN", "nan", ""]
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    """A CSV (delimiter detected; a trailing comma's empty column dropped) or a Parquet file."""
+    if not path.exists():
+        raise DataError(f"{what}: data file not found: {path} (check data_path in params/{what}.yaml)")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except ImportError:
+            raise DataError(f"{what}: {path}: reading Parquet needs pyarrow (pip install pyarrow), or save the "
+                            "table as CSV") from None
+        except Exception as e:  # pyarrow's errors for a corrupt file have no common base
+            raise DataError(f"{what}: {path} is not a readable Parquet file: {e}") from None
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", na_values=MISSING_TOKENS, keep_default_na=True,
+                         encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv_Error) as e:
+        raise DataError(f"{what}: {path} is not a readable CSV: {e}") from None
+    empty = [c for c in df.columns if str(c).startswith("Unnamed:") and df[c].isna().all()]
+    return df.drop(columns=empty)  # a trailing comma on every line makes one empty, unnamed column
+
+
+def _positive_mask(series: pd.Series, positive, what: str, path) -> np.ndarray:
+    """Rows whose target equals ``positive`` (compared as numbers when both are numbers, else as text)."""
+    values = series.dropna().unique()
+    as_num = pd.to_numeric(pd.Series(values), errors="coerce")
+    if not isinstance(positive, str) and as_num.notna().all():
+        return (pd.to_numeric(series, errors="coerce") == float(positive)).to_numpy()
+    return (series.astype(str).str.strip() == str(positive).strip()).to_numpy()
+
+
+def load_table(params) -> Dataset:
+    """A user's table (``dataset: table``): the target column as 0/1 (1 = ``positive``), the feature columns as
+    floats, the sample IDs as groups. Every problem is a :class:`DataError` that names it: a missing file or
+    column, a target that is not binary or lacks the positive value, a non-numeric cell (row and column), a
+    constant column, too few rows of a class for the folds, more PCA components than the data allow."""
+    what, path = params.run, params.resolved_data_path()
+    df = _read_table(path, what)
+    if len(df) == 0:
+        raise DataError(f"{what}: {path}: no data rows")
+    named = [params.target] + ([params.id_column] if params.id_column else []) + list(params.features) \
+        + list(params.exclude)
+    _require_columns(df, [c for c in named if c not in params.exclude], what, path)
+    unknown_excl = [c for c in params.exclude if c not in df.columns]
+    if unknown_excl:
+        raise DataError(f"{what}: {path}: 'exclude' names column(s) {unknown_excl} that the table does not have")
+    target = df[params.target]
+    if target.isna().any():
+        r = int(np.flatnonzero(target.isna().to_numpy())[0])
+        raise DataError(f"{what}: {path}: the target column {params.target!r} is empty in data row {r + 1} "
+                        f"({int(target.isna().sum())} rows in all); drop or label those rows")
+    classes = sorted(map(str, target.unique()))
+    if len(classes) != 2:
+        raise DataError(f"{what}: {path}: the target column {params.target!r} must hold exactly 2 values, it holds "
+                        f"{len(classes)}: {classes[:6]}{' ...' if len(classes) > 6 else ''}")
+    pos = _positive_mask(target, params.positive, what, path)
+    if not pos.any():
+        raise DataError(f"{what}: {path}: no row has {params.target} = {params.positive!r}; the column holds "
+                        f"{classes}: set 'positive' to one of them")
+    y = pos.astype(int)
+    notes = []
+    if params.features:
+        cols = list(params.features)
+    else:
+        skip = {params.target, params.id_column, *params.exclude}
+        candidates = [c for c in df.columns if c not in skip]
+        numeric = [c for c in candidates if pd.to_numeric(df[c], errors="coerce").notna().sum() == df[c].notna().sum()]
+        left = [c for c in candidates if c not in numeric]
+        if left:
+            notes.append(f"not numeric, left out of the features: {', '.join(map(str, left))} (list 'features' to "
+                         "choose columns yourself)")
+        cols = numeric
+    if not cols:
+        raise DataError(f"{what}: {path}: no numeric feature column (besides the target{' and ID' if params.id_column else ''})")
+    X = _numeric(df[cols], what, path, allow_nan=True)
+    X.columns = [str(c) for c in X.columns]
+    constant = [c for c in X.columns if X[c].nunique(dropna=True) <= 1]
+    if constant:
+        raise DataError(f"{what}: {path}: constant column(s) {constant}: they cannot inform the model; list "
+                        "them under 'exclude'")
+    keep = np.ones(len(y), dtype=bool)
+    if params.is_paper and X.isna().to_numpy().any():  # the authors' practice (BCD): incomplete rows dropped
+        keep = X.notna().all(axis=1).to_numpy()
+        notes.append(f"paper protocol: {int((~keep).sum())} incomplete rows dropped")
+        X, y, df = X[keep], y[keep], df[keep]
+    elif X.isna().to_numpy().any():
+        notes.append(f"{int(X.isna().sum().sum())} missing cells in {int(X.isna().any(axis=1).sum())} rows: imputed "
+                     "inside each split from its training rows (median)")
+    groups = None
+    if params.id_column:
+        ids = df[params.id_column]
+        if ids.isna().any():
+            raise DataError(f"{what}: {path}: the ID column {params.id_column!r} is empty in data row "
+                            f"{int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1}")
+        groups = ids.astype(str).to_numpy()
+    neg, posl = params.labels
+    ds = Dataset(what, X.reset_index(drop=True), y, f"table {path} (target {params.target} = {params.positive!r} "
+                 f"as {posl})", groups, labels=(neg, posl), notes=tuple(notes))
+    check_fits(params, ds)
+    return ds
+
+
+def check_fits(params, ds: Dataset) -> None:
+    """The run's folds, inner validation and PCA fit the data (a :class:`DataError` says which setting does not):
+    every class has enough rows for the stratified folds and the out-of-fold folds inside a training part, and
+    PCA keeps no more components than the rows it is fitted on and the features allow, and at least
+    :data:`MIN_INPUTS` inputs reach the networks."""
+    where = f"{params.run}: {ds.source}"
+    counts = {ds.labels[k]: int((ds.y == k).sum()) for k in (0, 1)}
+    if params.is_paper:
+        fit_share, need = 1 - params.test_size, 2
+    else:
+        fit_share = (1 - 1 / params.folds) * (1 - params.inner_val_size)
+        need = params.folds
+    for name, n in counts.items():
+        if n < need or (not params.is_paper and n * fit_share < params.oof_folds):
+            raise DataError(f"{where}: {n} rows of class '{name}': too few for {params.folds} folds with "
+                            f"{params.oof_folds} out-of-fold folds inside each training part (each class needs at "
+                            f"least {max(need, int(np.ceil(params.oof_folds / fit_share)))} rows; lower folds / "
+                            "oof_folds in the params file)")
+    n_fit = int(np.floor(len(ds.y) * fit_share))
+    width = ds.X.shape[1] if params.pca_components is None else params.pca_components
+    if params.pca_components is not None and params.pca_components > min(ds.X.shape[1], n_fit):
+        raise DataError(f"{where}: pca_components = {params.pca_components} is more than PCA can give: "
+                        f"{ds.X.shape[1]} features and about {n_fit} fitting rows per split (at most "
+                        f"{min(ds.X.shape[1], n_fit)}; or null: no PCA)")
+    if width < MIN_INPUTS:
+        raise DataError(f"{where}: {width} input(s) reach the networks; the 1-D CNNs need at least {MIN_INPUTS} "
+                        "(more features, or more PCA components)")
 
 
 def load(params) -> Dataset:
     """The dataset of a run, as its protocol wants it (paper: BCD incomplete rows dropped)."""
     path = params.resolved_data_path()
+    if params.dataset == "table":
+        return load_table(params)
     if params.dataset == "wdbc":
-        return load_wdbc(path)
-    if params.dataset == "bcd":
-        return load_bcd(path, dropna=params.is_paper)
-    return load_pbcnt(path)
+        ds = load_wdbc(path)
+    elif params.dataset == "bcd":
+        ds = load_bcd(path, dropna=params.is_paper)
+    else:
+        ds = load_pbcnt(path)
+    ds.labels = params.labels
+    check_fits(params, ds)
+    return ds

@@ -11,8 +11,7 @@ from lib.data import preprocess
 def class_balance(ds) -> pd.DataFrame:
     n = len(ds.y)
     counts = pd.Series(ds.y).value_counts().reindex([0, 1], fill_value=0)
-    label = {"wdbc": ("benign", "malignant"), "bcd": ("benign", "malignant"), "pbcnt": ("normal", "tumour")}
-    names = label.get(ds.name, ("negative", "positive"))
+    names = ds.labels
     return pd.DataFrame({"class": [f"0 {names[0]}", f"1 {names[1]}"], "n": counts.to_numpy(),
                          "share": np.round(counts.to_numpy() / n, 4)})
 

@@ -121,10 +121,47 @@ def extends_chain(run: str, params_dir: Path | None = None) -> list[str]:
         chain.append(m.group(2))
 
 
+def _top_level(key: str, run: str, params_dir: Path | None = None) -> str | None:
+    """The value of a top-level ``key: value`` line in the run's file or the first file it extends that sets it
+    (one-line scalars only; what the Makefile needs to group runs before .venv exists)."""
+    d = Path(params_dir or paths.PARAMS)
+    pattern = re.compile(rf"""^{key}:[ \t]*(["']?)([^"'#\r\n]*?)\1[ \t]*(?:#.*)?\r?$""", re.M)
+    for r in extends_chain(run, d):
+        f = d / f"{r}.yaml"
+        m = pattern.search(f.read_text()) if f.exists() else None
+        if m is not None:
+            return m.group(2).strip()
+    return None
+
+
+def run_kinds(params_dir: Path | None = None) -> dict[str, list[str]]:
+    """Every ``params/*.yaml`` by kind: ``study`` (the study's datasets, one summary across them), ``table`` (a
+    user's dataset: a summary of its own) and ``transfer`` (a ``transfer:`` block, notebook 03b), each split into
+    the full and the fast profile (a name ending in ``-fast``)."""
+    d = Path(params_dir or paths.PARAMS)
+    kinds = {k: [] for k in ("study", "study_fast", "table", "table_fast", "transfer", "transfer_fast")}
+    for f in sorted(d.glob("*.yaml")):
+        run = f.stem
+        chain = extends_chain(run, d)
+        transfer = any(re.search(r"^transfer:", (d / f"{r}.yaml").read_text(), re.M)
+                       for r in chain if (d / f"{r}.yaml").exists())
+        kind = "transfer" if transfer else ("table" if _top_level("dataset", run, d) == "table" else "study")
+        kinds[kind + ("_fast" if run.endswith("-fast") else "")].append(run)
+    return kinds
+
+
 def rules() -> list[str]:
     out = [f"NB_LIB_{nb.stem} := {' '.join(notebook_modules(nb))}" for nb in sorted(paths.NOTEBOOKS.glob("*.ipynb"))]
     out += [f"PARAMS_{f.stem} := {' '.join(f'params/{r}.yaml' for r in extends_chain(f.stem))}"
             for f in sorted(paths.PARAMS.glob("*.yaml"))]
+    # The runs, discovered (the Makefile's RUN_KINDS_<kind>), and each run's data file and dataset where its params
+    # name them (DATA_<run>, DATASET_<run>): a run whose data file is absent is skipped with a note.
+    out += [f"RUN_KINDS_{k} := {' '.join(v)}" for k, v in run_kinds().items()]
+    for f in sorted(paths.PARAMS.glob("*.yaml")):
+        for key, var in (("data_path", "DATA"), ("dataset", "DATASET")):
+            value = _top_level(key, f.stem)
+            if value and value not in _NO_BASE:
+                out.append(f"{var}_{f.stem} := {value}")
     return out
 
 
