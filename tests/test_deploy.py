@@ -1,6 +1,6 @@
 """lib.compress.deploy: the fitted preprocessing as one affine map inside the model, kept in float, and a full-integer student
-after it; on the test rows of a split it gives the outputs of the separate preprocessing + SM_INT8. lib.device.classify:
-a CSV of raw measurements through that model, with clear errors for wrong columns, missing and non-numeric cells."""
+after it; on the test rows of a split it gives the outputs of the separate preprocessing + SM_INT8. lib.device.classify
+reads the contract written beside that model (its tables and errors: tests/test_classify.py)."""
 import json
 import subprocess
 import sys
@@ -77,13 +77,15 @@ def _csv(path, header, rows):
     return path
 
 
-def test_classify_cli_on_raw_rows_and_its_errors(split, deployed, tmp_path):
+def test_classify_reads_the_contract_deploy_writes(split, deployed, tmp_path):
+    """The contract lib.compress.deploy.contract writes beside a freshly converted model is what lib.device.classify
+    reads: any column order, the model's own outputs, the command line in a process without TensorFlow, pandas or
+    scikit-learn. The tables, errors and minimal install of classify: tests/test_classify.py."""
     X, y, s, prep = split
     content = deployed[3]
     names = list(datasets.load(params.load("wdbc")).X.columns)
     model = tmp_path / "sm_deploy.tflite"
     model.write_bytes(content)
-    # the contract notebook 06 writes beside the model (lib.compress.deploy.contract), read by lib.device.classify
     doc = deploy.contract(content, model="SM_DEPLOY", run="wdbc", split="r0f0", features=names,
                           units="raw measurements", threshold=0.5)
     (tmp_path / "sm_deploy.json").write_text(json.dumps(doc, indent=1))
@@ -92,27 +94,11 @@ def test_classify_cli_on_raw_rows_and_its_errors(split, deployed, tmp_path):
     p, d, _ = classify.classify(model, good)
     want = litert.LiteModel(content).predict(rows.astype(np.float32))
     assert np.allclose(p, want[:, 1] / want.sum(axis=1), atol=1e-6) and len(d) == 5
-    # the command line, in a process that must not import TensorFlow, pandas or scikit-learn
     code = ("import sys, runpy; sys.argv = ['classify', %r, %r]; "
             "sys.modules['tensorflow'] = sys.modules['pandas'] = sys.modules['sklearn'] = None; "
             "runpy.run_module('lib.device.classify', run_name='__main__')") % (str(model), str(good))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=paths.ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == "row,p_malignant,malignant" and len(proc.stdout.splitlines()) == 6
+    assert proc.stdout.splitlines()[0] == "row,p_malignant,malignant,label" and len(proc.stdout.splitlines()) == 6
     with pytest.raises(classify.InputError, match="missing column"):
         classify.classify(model, _csv(tmp_path / "b1.csv", names[1:], rows[:, 1:]))
-    holes = rows.astype(object)
-    holes[2, 3] = ""
-    with pytest.raises(classify.InputError, match=f"data row 3: missing value in column '{names[3]}'"):
-        classify.classify(model, _csv(tmp_path / "b2.csv", names, holes))
-    words = rows.astype(object)
-    words[0, 0] = "large"
-    with pytest.raises(classify.InputError, match=f"data row 1: column '{names[0]}' holds 'large', not a number"):
-        classify.classify(model, _csv(tmp_path / "b3.csv", names, words))
-    with pytest.raises(classify.InputError, match="contract is missing"):
-        classify.classify(model, good, tmp_path / "none.json")
-    (tmp_path / "broken.tflite").write_bytes(b"not a model")
-    (tmp_path / "broken.json").write_text(json.dumps(doc))
-    with pytest.raises(classify.InputError, match="not a loadable TFLite model"):
-        classify.classify(tmp_path / "broken.tflite", good)
-    assert classify.main([str(model), str(tmp_path / "b1.csv")]) == 2
