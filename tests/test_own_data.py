@@ -166,18 +166,19 @@ def test_the_committed_runs_make_the_same_profiles_as_before():
         tables.profile("nope")
 
 
-def test_contract_words_the_runs_labels_and_points_to_the_raw_input_model():
+def test_contract_words_the_runs_labels():
     from lib.train import architectures  # a tiny TFLite model to describe
     from lib.compress import tflite
 
     content = tflite.convert(architectures.build_student(6))
     c = deploy.contract(content, model="SM_DEPLOY", run="mine", split="r0f0", features=[f"m{j}" for j in range(6)],
-                        units="six measures", threshold=0.3, labels=("no event", "event"), synonyms={"m0": ["M 0"]})
+                        units="six measures", threshold=0.3, labels=("no event", "event"))
     assert c["label"] == {"negative": "no event", "positive": "event"} and c["output"].startswith("P(event)")
-    assert c["decision"].startswith("event if") and c["synonyms"] == {"m0": ["M 0"]} and not c["preprocessed"]
-    c8 = deploy.contract(content, model="SM_INT8", run="mine", split="r0f0", features=None, units="preprocessed",
-                         threshold=0.3, raw_input_model="sm_deploy.tflite")
-    assert c8["preprocessed"] and c8["raw_input_model"] == "sm_deploy.tflite" and "synonyms" not in c8
+    assert c["decision"].startswith("event if")
+    study = deploy.contract(content, model="SM_DEPLOY", run="wdbc", split="r0f0", features=[f"m{j}" for j in range(6)],
+                            units="six measures", threshold=0.3)
+    assert "label" not in study and study["decision"].startswith("malignant if")
+    assert datasets.contract_labels(params.load("pbcnt")) == ("benign", "malignant")
 
 
 # ------------------------------------------------------------------------------------------------ end to end

@@ -94,15 +94,13 @@ def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
 
 
 def contract(content: bytes, *, model: str, run: str, split: str, features: list[str] | None, units: str,
-             threshold: float | None, labels: tuple[str, str] = ("benign", "malignant"),
-             synonyms: dict | None = None, raw_input_model: str | None = None) -> dict:
+             threshold: float | None, labels: tuple[str, str] = ("benign", "malignant")) -> dict:
     """The input contract of an exported model, written beside its C array and read by :mod:`lib.device.classify`
     (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
     out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
-    ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..``, and
-    ``raw_input_model`` names the model beside it that takes raw measurements. ``labels`` (class 0, class 1) word
-    the output and the decision; ``synonyms`` (feature -> other names, e.g. scikit-learn's) let a reader of another
-    convention's table be matched."""
+    ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..`` (``lib.device.classify``
+    then points to ``sm_deploy.tflite`` beside it). ``labels`` (class 0, class 1) word the output and the
+    decision; other labels than benign / malignant are written as ``label`` (what classify's output calls them)."""
     q = runtimes.io_details(content)
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
     have = threshold is not None and np.isfinite(threshold)
@@ -111,8 +109,7 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
     neg, pos = labels
     out = {"model": model, "run": run, "split": split, "bytes": len(content),
            "features": list(features) if features is not None else [f"input_{i + 1}" for i in range(n_in)],
-           "units": units, "label": {"negative": neg, "positive": pos}, "preprocessed": features is None,
-           "threshold": t,
+           "units": units, "threshold": t,
            "threshold_source": "operating point: target sensitivity, chosen on training rows only" if have
            else "argmax (0.5): this run has no operating point",
            "output": f"P({pos}) = p1 / (p0 + p1) of the two sigmoid outputs (P({neg}), P({pos})); "
@@ -121,10 +118,8 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
            "missing_values": "not accepted: every row must hold every feature (lib.device.classify names the missing one)",
            "input": {"dtype": np.dtype(q["input_dtype"]).name, "shape": [1, *q["input_shape"]]},
            "output_tensor": {"dtype": np.dtype(q["output_dtype"]).name}}
-    if features is None and raw_input_model:
-        out["raw_input_model"] = raw_input_model
-    if synonyms:
-        out["synonyms"] = {f: list(v) for f, v in synonyms.items() if features is not None and f in features}
+    if (neg, pos) != ("benign", "malignant"):
+        out["label"] = {"negative": neg, "positive": pos}
     if int_in:
         out["input"].update(scale=q["input_scale"], zero_point=q["input_zero_point"],
                             quantize="q = clip(round(x / scale) + zero_point, -128, 127)")

@@ -119,11 +119,9 @@ def write_deployables(P, ds, split_id: str, int8: bytes, thresholds: dict, out: 
     elif deploy_bytes is not None:
         exports["sm_deploy"] = ("SM_DEPLOY", tflite.load(P.run, "SM_DEPLOY", split_id), ds.feature_names,
                                 datasets.units_of(P, ds))
-    raw = "sm_deploy.tflite" if "sm_deploy" in exports else None
     for symbol, (name, content, features, units) in exports.items():
         spec = deploy.contract(content, model=name, run=P.run, split=split_id, features=features, units=units,
-                               threshold=thr0[name], labels=P.labels, synonyms=datasets.SYNONYMS.get(P.dataset),
-                               raw_input_model=raw)
+                               threshold=thr0[name], labels=datasets.contract_labels(P))
         (out / f"{symbol}_model.h").write_text(deploy.c_array(content, f"{symbol}_model", [
             f"{name} of run {P.run}, split {split_id}: {len(content)} bytes, {spec['input']['dtype']} input / {spec['output_tensor']['dtype']} output.",
             f"C++ (TensorFlow Lite Micro): tflite::GetModel({symbol}_model). Input contract: {symbol}.json.",

@@ -45,10 +45,12 @@ UNITS = {"wdbc": "the 30 WDBC nuclear features of a fine-needle aspirate image i
                  "(load_breast_cancer: mean, standard error and worst of radius, texture, perimeter, area, ...)",
          "bcd": "the 9 cytology scores of MASS::biopsy, integers 1-10",
          "pbcnt": "1926 miRNA expression values of GSE58606, in the table's column order"}
-# Other names of the same columns in tables a user may hold: scikit-learn's load_breast_cancer().feature_names for
-# WDBC ('mean radius', 'radius error', 'worst radius', ...). Written into the exported contract (lib.device.classify).
-SYNONYMS = {"wdbc": {f"{s}_{k}": [{"mean": f"mean {s}", "se": f"{s} error", "worst": f"worst {s}"}[k].replace("_", " ")]
-                     for k in ("mean", "se", "worst") for s in _WDBC_STEMS}}
+
+
+def contract_labels(params) -> tuple[str, str]:
+    """The class names an exported model's contract uses: a table's own labels; 'benign' / 'malignant' for the
+    study's datasets (PBCNT's tumour samples are malignant tissue, its normals benign)."""
+    return params.labels if params.dataset == "table" else ("benign", "malignant")
 
 
 def units_of(params, ds: "Dataset") -> str:
