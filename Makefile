@@ -53,8 +53,8 @@ LIB := $(wildcard lib/*.py lib/*/*.py)
 # The runs are discovered from params/*.yaml (.deps.mk's RUN_KINDS_<kind>, lib/tools/deps.py): the study's runs
 # (one summary across them, outputs/summary/), a user's 'dataset: table' runs (a summary and model card each,
 # outputs/summary-<run>/) and the cross-dataset runs (notebook 03b); a name ending in -fast is the fast profile.
-# `make reproduce RUNS="wdbc bcd"` runs those instead. A run whose data file (data_path; PBCNT_CSV for PBCNT) is
-# absent is skipped with a note.
+# `make run RUN=<name>` runs one. A run whose data file (data_path; PBCNT_CSV for PBCNT) is absent is skipped with
+# a note.
 data_of = $(if $(filter pbcnt,$(DATASET_$(1))),$(PBCNT_CSV),$(DATA_$(1)))
 present = $(foreach r,$(1),$(if $(call data_of,$(r)),$(if $(wildcard $(call data_of,$(r))),$(r)),$(r)))
 absent = $(filter-out $(call present,$(1)),$(1))

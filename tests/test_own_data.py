@@ -93,6 +93,18 @@ def test_a_table_loads_with_ids_labels_and_notes(params_dir, tmp_path):
     assert ds.n_missing == 1 and any("imputed" in n for n in ds.notes)
 
 
+def test_positive_as_yaml_reads_it(params_dir, tmp_path):
+    data = synthetic_table(tmp_path / "t.csv")
+    (params_dir / "wdbc.yaml").write_text((ROOT / "params" / "wdbc.yaml").read_text())
+    (params_dir / "yn.yaml").write_text(f"extends: wdbc\ndataset: table\ndata_path: {data}\ntarget: outcome\n"
+                                        "positive: yes\nid_column: patient\nexclude: [followup_days]\npca_components: null\n")
+    P = params.load("yn")
+    assert P.positive is True and datasets.load(P).y.sum() == (pd.read_csv(data).outcome == "yes").sum()
+    df = pd.read_csv(data).assign(outcome=lambda d: np.where(d.outcome == "yes", 1.0, 0.0))
+    df.to_csv(tmp_path / "num.csv", index=False)
+    assert datasets.load(table_params(params_dir, tmp_path / "num.csv", positive="1")).y.sum() == df.outcome.sum()
+
+
 def _broken(tmp_path, edit) -> Path:
     df = pd.read_csv(synthetic_table(tmp_path / "base.csv"))
     df = edit(df)
@@ -109,6 +121,7 @@ def _broken(tmp_path, edit) -> Path:
     (lambda d: d.assign(m3=d.m3.astype(object).where(d.index != 7, "12,5")), {"exclude": [], "features": ["m1", "m2", "m3"]},
      r"non-numeric.*'12,5'.*column 'm3', data row 8"),
     (lambda d: d.assign(m4=1.0), {}, r"constant column\(s\) \['m4'\]"),
+    (lambda d: d.assign(m2=d.m2.astype(str).str.replace(".", ",", regex=False)), {}, r"\['m2'\] hold numbers with decimal commas"),
     (lambda d: d.assign(outcome=np.where(d.index < 4, "yes", "no")), {}, "4 rows of class 'event': too few for 5 folds"),
     (lambda d: d, {"pca_components": 7}, "pca_components = 7 is more than PCA can give: 6 features"),
     (lambda d: d, {"exclude": [], "features": ["m0", "m1"]}, "2 input.*need at least 3"),

@@ -125,5 +125,5 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
                             quantize="q = clip(round(x / scale) + zero_point, -128, 127)")
     if int_out:
         out["output_tensor"].update(scale=q["output_scale"], zero_point=q["output_zero_point"])
-        out["decision_int8"] = operating.int8_rule(t, q["output_zero_point"])
+        out["decision_int8"] = operating.int8_rule(t, q["output_zero_point"], pos)
     return out

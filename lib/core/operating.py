@@ -89,10 +89,11 @@ def oof_folds(y, groups, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def int8_rule(t: float, zero_point: int) -> str:
+def int8_rule(t: float, zero_point: int, positive: str = "malignant") -> str:
     """The decision ``score >= t`` in a full-integer model's output scale: both sigmoid outputs share one scale
-    s and zero point z, so P(malignant) = (q1 - z) / (q0 + q1 - 2z) >= t  <=>  (1 - t)(q1 - z) >= t (q0 - z)."""
-    return f"malignant if {1 - t:.6g} * (q1 - ({zero_point})) >= {t:.6g} * (q0 - ({zero_point}))"
+    s and zero point z, so P(malignant) = (q1 - z) / (q0 + q1 - 2z) >= t  <=>  (1 - t)(q1 - z) >= t (q0 - z).
+    ``positive`` names class 1 in the rule."""
+    return f"{positive} if {1 - t:.6g} * (q1 - ({zero_point})) >= {t:.6g} * (q0 - ({zero_point}))"
 
 
 def thresholds_of(rows) -> dict:

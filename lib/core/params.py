@@ -56,7 +56,7 @@ class Params:
     data_path: Optional[str] = None  # CSV; required for pbcnt and table, optional for wdbc/bcd (default: package copy)
     # --- a 'table' dataset (README: Use your own data; params/templates/own-data.yaml explains each) ---------
     target: Optional[str] = None  # the label column
-    positive: Optional[str | int | float] = None  # its value that means the positive class (label 1)
+    positive: Optional[str | int | float | bool] = None  # its value that means the positive class (label 1; YAML yes = true)
     id_column: Optional[str] = None  # sample IDs: rows of one sample stay on one side of every split
     features: list = field(default_factory=list)  # feature columns; empty: every numeric column but target and ID
     exclude: list = field(default_factory=list)  # columns never used as features (e.g. follow-up times)

@@ -219,20 +219,27 @@ def _read_table(path: Path, what: str) -> pd.DataFrame:
             raise DataError(f"{what}: {path} is not a readable Parquet file: {e}") from None
     try:
         df = pd.read_csv(path, sep=None, engine="python", na_values=MISSING_TOKENS, keep_default_na=True,
-                         encoding="utf-8-sig")
+                         encoding="utf-8-sig", skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv_Error) as e:
         raise DataError(f"{what}: {path} is not a readable CSV: {e}") from None
     empty = [c for c in df.columns if str(c).startswith("Unnamed:") and df[c].isna().all()]
-    return df.drop(columns=empty)  # a trailing comma on every line makes one empty, unnamed column
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.drop(columns=[str(c).strip() for c in empty])  # a trailing comma on every line: one empty column
 
 
-def _positive_mask(series: pd.Series, positive, what: str, path) -> np.ndarray:
-    """Rows whose target equals ``positive`` (compared as numbers when both are numbers, else as text)."""
-    values = series.dropna().unique()
-    as_num = pd.to_numeric(pd.Series(values), errors="coerce")
-    if not isinstance(positive, str) and as_num.notna().all():
-        return (pd.to_numeric(series, errors="coerce") == float(positive)).to_numpy()
-    return (series.astype(str).str.strip() == str(positive).strip()).to_numpy()
+def _positive_mask(series: pd.Series, positive) -> np.ndarray:
+    """Rows whose target equals ``positive``: as text first (YAML's yes / no / true / false arrive as booleans,
+    matched to those words), then as numbers when the text matches nothing ('1' and 1.0 are one value)."""
+    words = {True: ("true", "yes", "y", "on", "1"), False: ("false", "no", "n", "off", "0")}
+    text = series.astype(str).str.strip()
+    if isinstance(positive, bool):
+        return text.str.lower().isin(words[positive]).to_numpy()
+    mask = (text == str(positive).strip()).to_numpy()
+    if not mask.any():
+        num, want = pd.to_numeric(series, errors="coerce"), pd.to_numeric(pd.Series([positive]), errors="coerce")[0]
+        if want == want:
+            mask = (num == want).to_numpy()
+    return mask
 
 
 def load_table(params) -> Dataset:
@@ -259,10 +266,10 @@ def load_table(params) -> Dataset:
     if len(classes) != 2:
         raise DataError(f"{what}: {path}: the target column {params.target!r} must hold exactly 2 values, it holds "
                         f"{len(classes)}: {classes[:6]}{' ...' if len(classes) > 6 else ''}")
-    pos = _positive_mask(target, params.positive, what, path)
+    pos = _positive_mask(target, params.positive)
     if not pos.any():
         raise DataError(f"{what}: {path}: no row has {params.target} = {params.positive!r}; the column holds "
-                        f"{classes}: set 'positive' to one of them")
+                        f"{classes}: set 'positive' to one of them (in quotes if it is text)")
     y = pos.astype(int)
     notes = []
     if params.features:
@@ -272,6 +279,11 @@ def load_table(params) -> Dataset:
         candidates = [c for c in df.columns if c not in skip]
         numeric = [c for c in candidates if pd.to_numeric(df[c], errors="coerce").notna().sum() == df[c].notna().sum()]
         left = [c for c in candidates if c not in numeric]
+        commas = [c for c in left if pd.to_numeric(df[c].astype(str).str.replace(",", ".", regex=False),
+                                                  errors="coerce").notna().sum() == df[c].notna().sum()]
+        if commas:
+            raise DataError(f"{what}: {path}: column(s) {commas[:5]} hold numbers with decimal commas (e.g. "
+                            f"{df[commas[0]].dropna().iloc[0]!r}); save the table with decimal points")
         if left:
             notes.append(f"not numeric, left out of the features: {', '.join(map(str, left))} (list 'features' to "
                          "choose columns yourself)")
@@ -303,6 +315,8 @@ def load_table(params) -> Dataset:
     ds = Dataset(what, X.reset_index(drop=True), y, f"table {path} (target {params.target} = {params.positive!r} "
                  f"as {posl})", groups, labels=(neg, posl), notes=tuple(notes))
     check_fits(params, ds)
+    for note in notes:  # shown in each notebook that loads the table
+        print(f"{what}: {note}")
     return ds
 
 
