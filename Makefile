@@ -85,6 +85,9 @@ run_of = $(patsubst %/,%,$(dir $(1)))
 # single output can be asked for and make runs what it needs first).
 ALL_RUNS := $(basename $(notdir $(wildcard params/*.yaml)))
 $(foreach r,$(ALL_RUNS),$(foreach nb,$(NOTEBOOKS),$(if $(after_$(nb)),$(eval outputs/$(r)/$(nb).ipynb: $(foreach u,$(after_$(nb)),outputs/$(r)/$(u).ipynb)))))
+# A run's data file (when its params name one) is a prerequisite of its first notebook: a changed table re-runs it.
+space := $(subst ,, )
+$(foreach r,$(ALL_RUNS),$(eval outputs/$(r)/01_data_exploration.ipynb: $(subst $(space),\$(space),$(wildcard $(call data_of,$(r))))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
 .PHONY: help venv reproduce reproduce-fast run test test-full lab report clean clean-venv check-params bench pi-check
@@ -119,13 +122,15 @@ reproduce-fast: $(STAMP) ## the same with the fast profile (minutes; what CI che
 
 # One run end to end: its notebooks 01-07 and its own summary and model card (08 on that run alone, under
 # outputs/summary-<run>/); a cross-dataset run executes 03b.
-run: $(STAMP) ## one run end to end, summary and model card included: make run RUN=<params/RUN.yaml>
-	@test -n "$(RUN)" || { echo "make run: name the run, e.g. make run RUN=wdbc-fast (one of: $(basename $(notdir $(wildcard params/*.yaml))))"; exit 2; }
-	@test -f params/$(RUN).yaml || { echo "make run: no params/$(RUN).yaml (runs: $(basename $(notdir $(wildcard params/*.yaml))))"; exit 2; }
-	@$(VPY) -m lib.analysis.runs $(RUN) >/dev/null
-	$(MAKE) --no-print-directory $(if $(filter $(RUN),$(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast)),outputs/$(RUN)/$(TRANSFER_NB).ipynb,\
-	  $(call run_outputs,$(RUN)) outputs/$(RUN)/results.csv outputs/summary-$(RUN)/$(SUMMARY_NB).ipynb)
-	@echo ">> $(RUN): summary outputs/summary-$(RUN)/summary.md, model card outputs/summary-$(RUN)/model_card.md"
+run: $(STAMP) ## one run end to end, summary and model card included: make run RUN=<name of params/<name>.yaml>
+	@test -n "$(RUN)" || { echo "make run: name the run, e.g. make run RUN=wdbc-fast (one of: $(ALL_RUNS))"; exit 2; }
+	@test -f params/$(RUN_NAME).yaml || { echo "make run: no params/$(RUN_NAME).yaml (runs: $(ALL_RUNS))"; exit 2; }
+	@$(VPY) -m lib.analysis.runs $(RUN_NAME) >/dev/null
+	$(MAKE) --no-print-directory $(call all_of,$(RUN_NAME)) \
+	  $(if $(filter $(RUN_NAME),$(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast) $(RUN_KINDS_table) $(RUN_KINDS_table_fast)),,outputs/summary-$(RUN_NAME)/$(SUMMARY_NB).ipynb)
+	@$(if $(filter $(RUN_NAME),$(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast)),echo ">> $(RUN_NAME): outputs/$(RUN_NAME)/$(TRANSFER_NB).ipynb",\
+	  echo ">> $(RUN_NAME): summary outputs/summary-$(RUN_NAME)/summary.md, model card outputs/summary-$(RUN_NAME)/model_card.md")
+RUN_NAME = $(basename $(notdir $(RUN)))
 
 # One pattern rule executes notebook NN for a run. papermill writes to a temporary name, which is moved into
 # place only on success: a failed notebook never looks up to date (the partial one is kept as .failed.ipynb).

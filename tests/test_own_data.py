@@ -122,7 +122,8 @@ def _broken(tmp_path, edit) -> Path:
      r"non-numeric.*'12,5'.*column 'm3', data row 8"),
     (lambda d: d.assign(m4=1.0), {}, r"constant column\(s\) \['m4'\]"),
     (lambda d: d.assign(m2=d.m2.astype(str).str.replace(".", ",", regex=False)), {}, r"\['m2'\] hold numbers with decimal commas"),
-    (lambda d: d.assign(outcome=np.where(d.index < 4, "yes", "no")), {}, "4 rows of class 'event': too few for 5 folds"),
+    (lambda d: d.assign(outcome=np.where(d.index < 4, "yes", "no")), {}, r"4 samples \(IDs\) of class 'event': too few for 5 folds"),
+    (lambda d: d.assign(patient=[f"P{i % 8}" for i in range(len(d))]), {}, r"8 samples \(IDs\): too few for 5 folds and an inner"),
     (lambda d: d, {"pca_components": 7}, "pca_components = 7 is more than PCA can give: 6 features"),
     (lambda d: d, {"exclude": [], "features": ["m0", "m1"]}, "2 input.*need at least 3"),
     (lambda d: d, {"exclude": ["nope"]}, r"'exclude' names column\(s\) \['nope'\]"),
@@ -132,6 +133,18 @@ def test_loader_errors_name_the_cause(params_dir, tmp_path, edit, extra, message
     P = table_params(params_dir, _broken(tmp_path, edit), **extra)
     with pytest.raises(datasets.DataError, match=message):
         datasets.load(P)
+
+
+def test_grouped_paper_runs_reserved_names_and_ragged_rows(params_dir, tmp_path):
+    data = synthetic_table(tmp_path / "t.csv")
+    with pytest.raises(params.ParamsError, match="'id_column'.*paper protocol splits rows"):
+        table_params(params_dir, data, protocol="paper", teacher_patience=None, target_sensitivity=None)
+    with pytest.raises(params.ParamsError, match="reserved"):
+        table_params(params_dir, data, run="summary-x")
+    lines = data.read_text().splitlines()  # a separator at the end of the data rows only
+    (tmp_path / "ragged.csv").write_text("\n".join(lines[:1] + [ln + "," for ln in lines[1:]]) + "\n")
+    ds = datasets.load(table_params(params_dir, tmp_path / "ragged.csv"))
+    assert list(ds.X.columns) == [f"m{j}" for j in range(6)] and ds.groups[0] == "P000"
 
 
 def test_unreadable_or_missing_files(params_dir, tmp_path):
@@ -168,7 +181,7 @@ def test_runs_are_discovered_by_kind(params_dir, tmp_path):
     assert deps._top_level("data_path", "mine-fast", params_dir) == str(tmp_path / "t.csv")
 
 
-def test_the_committed_runs_make_the_same_profiles_as_before():
+def test_the_committed_runs_make_the_study_profiles():
     full, fast = tables.profile("full"), tables.profile("fast")
     assert full.runs == ("wdbc", "bcd", "pbcnt", "wdbc-paper") and full.rigorous == ("wdbc", "bcd", "pbcnt")
     assert (full.paper, full.paper_rigorous, full.transfer, full.deploy_run) == ("wdbc-paper", "wdbc", "wdbc-to-bcd", "wdbc")
@@ -227,6 +240,9 @@ def test_make_run_of_a_users_table_end_to_end(repo_copy):
     summary = (out / "summary-mine-fast" / "summary.md").read_text()
     card = (out / "summary-mine-fast" / "model_card.md").read_text()
     assert "mine-fast" in summary and "mine-fast" in card
+    for text in (summary, card):  # in the run's own words, not the study's
+        assert "malignan" not in text.lower() and "cancer" not in text.lower() and "`None`" not in text
+        assert "P(event)" in text
     contract = json.loads((out / "mine-fast" / "export" / "sm_deploy.json").read_text())
     assert contract["label"]["positive"] == "event" and contract["units"] == "six measures m0-m5"
     assert contract["features"] == [f"m{j}" for j in range(6)]

@@ -334,6 +334,11 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     cell against the target-only rules (``lib.transfer.target_only.paired``); ``settings``: {run: params}, for the settings
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
     :func:`lib.analysis.tables.operating_point` of the rigorous runs."""
+    # how the text names the classes: the study's words, or a user's table run's own labels when it is alone
+    P1 = (settings or {}).get(runs[0]) if prof.single and runs else None
+    neg, pos = P1.labels if P1 is not None and P1.dataset not in STUDY_DATASETS else ("benign", "malignant")
+    words = ({"case": "cancer", "cases": "cancers", "score": "malignancy score"} if (neg, pos) == ("benign", "malignant")
+             else {"case": f"{pos} case", "cases": f"{pos} cases", "score": f"P({pos})"})
     decisions = decisions or load_decisions()
     rig = [r for r in prof.rigorous if r in runs]
 
@@ -394,7 +399,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                 # how many patients decide it: a bound near the target is a verdict one patient can change
                 d, v = stats.wilson_flip(int(o["cancers"]) - int(o["missed_op"]), int(o["cancers"]), target)
                 more = "detected" if v == "above" or o["target_verdict"] == "below" else "missed"
-                o["flip"] = (f"{d} more {more} cancer{'' if d == 1 else 's'} would make it "
+                o["flip"] = (f"{d} more {more} {words['case']}{'' if d == 1 else 's'} would make it "
                              f"{'consistent with' if v == 'consistent' else v} the target")
             op_rows.append(o)
             if o["model"] in ("TM", DEPLOYABLE, "LR") and target is not None:
@@ -430,8 +435,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     details = "." if prof.single else prof.name  # links relative to the summary (a run alone: its own folder)
     n_paper = (sizes or {}).get(prof.paper, {}).get("n_splits", "n/a")
     folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
-    neg, pos = settings[runs[0]].labels if prof.single and runs and runs[0] in (settings or {}) else ("benign", "malignant")
-    text = render("summary.md.j2", profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
+    text = render("summary.md.j2", words=words, profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
                   fast=prof.fast, single=prof.single and prof.runs[0], neg=neg, pos=pos,
                   runs=runs, missing=missing, d=decisions, glance=glance,
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],

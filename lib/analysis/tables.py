@@ -68,7 +68,7 @@ def _single_run(run: str) -> Profile:
     """One run alone (a user's table run, or any run under ``make run``): its own summary and model card under
     ``outputs/summary-<run>/``, without the study's cross-run comparisons."""
     P = params.load(run)
-    return Profile(f"summary-{run}", (run,), () if P.is_paper else (run,), None, None, None, run,
+    return Profile(f"summary-{run}", (run,), () if P.is_paper else (run,), run if P.is_paper else None, None, None, run,
                    fast=run.endswith("-fast"), single=True)
 
 

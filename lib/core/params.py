@@ -244,6 +244,9 @@ class Params:
             raise bad("exclude", "give either features (the columns to use) or exclude (the columns to leave out)")
         if not str(self.data_path).lower().endswith((".csv", ".parquet", ".pq")):
             raise bad("data_path", "a table is read from a .csv or .parquet file")
+        if self.id_column is not None and self.is_paper:
+            raise bad("id_column", "the paper protocol splits rows, not samples (one sample's rows would land on both "
+                                   "sides): use the rigorous protocol, or drop id_column")
 
     # ------------------------------------------------------------------------------------------------------
     @property
@@ -334,7 +337,14 @@ def _merge_file(run: str, seen: tuple = ()) -> dict:
     return merged
 
 
+# Names that outputs/ uses for something else than a run (the summaries, the report, the benchmark).
+RESERVED_RUNS = ("full", "fast", "summary", "report", "bench")
+
+
 def from_dict(run: str, values: dict) -> Params:
+    if run in RESERVED_RUNS or run.startswith("summary-") or not run or run.startswith((".", "-")):
+        raise ParamsError(f"run '{run}': the name is reserved or invalid (outputs/{run}/ is not a run's folder); "
+                          "rename params/<name>.yaml")
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ParamsError(f"run '{run}': unknown key(s) {', '.join(map(repr, unknown))}")

@@ -1,7 +1,7 @@
-"""Data loaders for the three datasets, with schema checks.
+"""Data loaders, with schema checks: the study's three datasets and any table a params file names.
 
-Every loader returns a :class:`Dataset`: features (a float DataFrame), labels (1 = malignant / tumour) and feature
-names. Sources:
+Every loader returns a :class:`Dataset`: features (a float DataFrame), labels (1 = malignant / tumour, or a table's
+positive class) and feature names. Sources:
 
 - **WDBC** (Breast Cancer Wisconsin Diagnostic): scikit-learn's ``load_breast_cancer`` (its target codes malignant
   as 0; we flip it), or the Kaggle/UCI ``data.csv`` layout when a path is given.
@@ -326,18 +326,29 @@ def check_fits(params, ds: Dataset) -> None:
     PCA keeps no more components than the rows it is fitted on and the features allow, and at least
     :data:`MIN_INPUTS` inputs reach the networks."""
     where = f"{params.run}: {ds.source}"
-    counts = {ds.labels[k]: int((ds.y == k).sum()) for k in (0, 1)}
+    grouped = ds.groups is not None and not params.is_paper  # rigorous folds keep a sample's rows together
+    unit = "samples (IDs)" if grouped else "rows"
+    counts = {ds.labels[k]: int(len(set(ds.groups[ds.y == k])) if grouped else (ds.y == k).sum()) for k in (0, 1)}
     if params.is_paper:
-        fit_share, need = 1 - params.test_size, 2
+        fit_share = 1 - params.test_size
+        for name, n in counts.items():
+            if n < 2:
+                raise DataError(f"{where}: {n} rows of class '{name}': a stratified train/test split needs at least 2")
     else:
         fit_share = (1 - 1 / params.folds) * (1 - params.inner_val_size)
-        need = params.folds
-    for name, n in counts.items():
-        if n < need or (not params.is_paper and n * fit_share < params.oof_folds):
-            raise DataError(f"{where}: {n} rows of class '{name}': too few for {params.folds} folds with "
-                            f"{params.oof_folds} out-of-fold folds inside each training part (each class needs at "
-                            f"least {max(need, int(np.ceil(params.oof_folds / fit_share)))} rows; lower folds / "
-                            "oof_folds in the params file)")
+        least = max(params.folds, int(np.ceil(params.oof_folds / fit_share)))
+        for name, n in counts.items():
+            if n < least:
+                raise DataError(f"{where}: {n} {unit} of class '{name}': too few for {params.folds} folds with "
+                                f"{params.oof_folds} out-of-fold folds inside each training part (each class needs "
+                                f"at least {least}; lower folds / oof_folds in the params file)")
+        if grouped:  # the inner validation part is one fold of round(1 / inner_val_size) over the training part's IDs
+            k_inner = max(2, int(round(1 / params.inner_val_size)))
+            n_ids = len(set(ds.groups))
+            if n_ids * (1 - 1 / params.folds) < k_inner:
+                raise DataError(f"{where}: {n_ids} samples (IDs): too few for {params.folds} folds and an inner "
+                                f"validation part of {params.inner_val_size:g} ({k_inner} groups of IDs per training "
+                                "part); raise inner_val_size or lower folds")
     n_fit = int(np.floor(len(ds.y) * fit_share))
     width = ds.X.shape[1] if params.pca_components is None else params.pca_components
     if params.pca_components is not None and params.pca_components > min(ds.X.shape[1], n_fit):

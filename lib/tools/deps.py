@@ -161,7 +161,7 @@ def rules() -> list[str]:
         for key, var in (("data_path", "DATA"), ("dataset", "DATASET")):
             value = _top_level(key, f.stem)
             if value and value not in _NO_BASE:
-                out.append(f"{var}_{f.stem} := {value}")
+                out.append(f"{var}_{f.stem} := {value.replace(' ', chr(92) + ' ')}")  # make escapes spaces
     return out
 
 
