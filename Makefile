@@ -90,7 +90,7 @@ space := $(subst ,, )
 $(foreach r,$(ALL_RUNS),$(eval outputs/$(r)/01_data_exploration.ipynb: $(subst $(space),\$(space),$(wildcard $(call data_of,$(r))))))
 run_outputs = $(foreach nb,$(NOTEBOOKS),outputs/$(1)/$(nb).ipynb)
 
-.PHONY: help venv reproduce reproduce-fast run test test-full lab report clean clean-venv check-params bench pi-check
+.PHONY: help venv reproduce reproduce-fast run test test-full lab report clean clean-results clean-venv check-params bench pi-check
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | column -t -s $$'\t'
 
@@ -257,16 +257,33 @@ pi-check: $(STAMP) ## run the Raspberry Pi bundle under aarch64 emulation and co
 check-params: $(STAMP) ## validate every params/*.yaml
 	$(VPY) -m lib.analysis.runs
 
-lab: $(STAMP) ## open the notebooks in JupyterLab on the study's kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR)
+# JupyterLab on the study's kernel. Its kernels write into a scratch copy of outputs/ (made on first use; LAB_OUTPUTS=
+# outputs writes into the committed tree instead), and notebooks saved under notebooks/ lose their outputs
+# (lib/tools/lab.py), so an interactive run leaves git status clean. As root (containers, CI) it adds --allow-root;
+# LAB_ARGS= passes options, e.g. make lab LAB_ARGS="--no-browser --ip=0.0.0.0 --port=8888".
+LAB_OUTPUTS ?= scratch/outputs
+LAB_ARGS ?=
+lab: $(STAMP) ## open the notebooks in JupyterLab (scratch outputs; LAB_ARGS= for options, LAB_OUTPUTS=outputs to write results)
+	@if [ "$(LAB_OUTPUTS)" != outputs ] && [ ! -d "$(LAB_OUTPUTS)" ]; then mkdir -p "$(LAB_OUTPUTS)" && cp -a outputs/. "$(LAB_OUTPUTS)/" \
+	  && echo ">> lab: kernels write into $(LAB_OUTPUTS) (a copy of outputs/; make lab LAB_OUTPUTS=outputs writes the committed tree)"; fi
+	KDSTUDY_OUTPUTS=$(abspath $(LAB_OUTPUTS)) $(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) --config=lib/tools/lab.py \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # The report renders what outputs/ holds and never runs a notebook. Asked for together with reproduce
 # (`make -j2 reproduce report`), it waits for it.
 report: $(STAMP) $(filter reproduce reproduce-fast,$(MAKECMDGOALS)) ## render every executed notebook and an index page to static HTML under outputs/report/
 	$(VPY) -m lib.tools.html_report
 
-clean: ## remove generated outputs (keeps .venv)
-	rm -rf outputs/*/ outputs/summary.* .pytest_cache
+# make clean removes what is generated and not committed (trained models, the built report, papermill's leftovers,
+# the lab's scratch tree, caches; a Pi's logs under outputs/<run>/pi_logs stay) and keeps the committed results; make clean-results removes those too (re-run everything
+# with make reproduce; git checkout outputs restores them) and asks for CONFIRM=yes.
+clean: ## remove what is generated and not committed (models, report, scratch, leftovers); keeps the results
+	rm -rf outputs/*/models outputs/report scratch .pytest_cache
+	find outputs \( -name '*.tmp.ipynb' -o -name '*.failed.ipynb' \) -delete
+
+clean-results: ## delete every result under outputs/, committed ones included (asks for CONFIRM=yes)
+	@test "$(CONFIRM)" = yes || { echo "make clean-results deletes the committed results under outputs/ (git checkout outputs restores them); run: make clean-results CONFIRM=yes"; exit 2; }
+	rm -rf outputs/*/ outputs/summary.* outputs/summary-fast.* outputs/model_card.md
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)

@@ -1,0 +1,33 @@
+"""JupyterLab for the study's notebooks (``make lab``): a Jupyter server config whose pre-save hook keeps the
+notebook sources clean.
+
+JupyterLab saves a notebook with its outputs; the sources under ``notebooks/`` are kept without them (the executed
+copies live in ``outputs/``), so a notebook run in the lab does not change ``git status``. The hook clears the
+outputs and execution counts of every notebook saved under ``notebooks/`` with nbconvert's
+``ClearOutputPreprocessor`` and leaves every other file as it is. ``make lab`` loads this file with
+``--config=lib/tools/lab.py``; ``make lab`` also points the kernels at a scratch copy of ``outputs/``
+(``KDSTUDY_OUTPUTS``), so that an interactive run never overwrites the committed results.
+"""
+from __future__ import annotations
+
+import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
+
+SOURCES = "notebooks/"  # notebooks saved under this folder (relative to the server's root) are stripped
+
+
+def strip_sources(model: dict, path: str, contents_manager=None, **kwargs) -> None:
+    """Jupyter's pre-save hook: clear the outputs and execution counts of a notebook under ``notebooks/``."""
+    if model.get("type") != "notebook" or not str(path).lstrip("/").startswith(SOURCES):
+        return
+    nb = nbformat.from_dict(model["content"])
+    ClearOutputPreprocessor().preprocess(nb, {})
+    model["content"] = nb
+
+
+def load(config) -> None:
+    config.FileContentsManager.pre_save_hook = strip_sources
+
+
+if "get_config" in globals():  # executed by jupyter as a config file
+    load(get_config())  # noqa: F821
