@@ -1,6 +1,7 @@
 """lib.analysis.tables (notebook 08) and lib.compress.predictions: intervals, degenerate paired tests, first-pass pooling,
 efficiency, transfer verdict, the markdown and the model card, and clear errors on bad inputs."""
 import json
+import re
 import math
 
 import numpy as np
@@ -604,3 +605,23 @@ def test_the_atomic_writers_never_leave_a_half_written_file(tmp_path):
     assert (tmp_path / "r.csv").read_text() == "x\n0.123\n"
     formatting.write_text("new", target)
     assert target.read_text() == "new" and sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
+
+
+def test_summary_splits_into_a_key_page_and_one_page_per_question(tmp_path):
+    text = ("# Summary\n\nGenerated.\n\n## Answers at a glance\n\n| q | a |\n|---|---|\n| Q? | **Yes** |\n\n"
+            "![fig](summary/figures/08_answers.png)\n\nWhat these answers rest on: more.\n\n| q | a |\n\n"
+            "1. **Q?** Yes, because.\n\n## How to read this summary\n\nMargins.\n\n## 1. Does A beat B?\n\nDetail.\n")
+    key, pages = documents.split_summary(text, "summary/pages")
+    assert "| Q? | **Yes** |" in key and "08_answers.png" in key and "What these answers rest on" not in key
+    assert list(pages) == ["answers.md", "how-to-read-this-summary.md", "1-does-a-beat-b.md"]
+    assert pages["1-does-a-beat-b.md"] == "# 1. Does A beat B?\n\nDetail.\n"
+    assert "- [1. Does A beat B?](summary/pages/1-does-a-beat-b.md)" in key
+    assert pages["answers.md"].startswith("# The answers in detail\n\nWhat these answers rest on") and "1. **Q?**" in pages["answers.md"]
+    md = tmp_path / "summary.md"
+    (tmp_path / "summary" / "pages").mkdir(parents=True)
+    (tmp_path / "summary" / "pages" / "stale.md").write_text("old")
+    written = documents.write_summary(text, md, "summary")
+    assert md.read_text() == key and not (tmp_path / "summary" / "pages" / "stale.md").exists()
+    assert len(written) == 4 and all(p.exists() for p in written)
+    for target in re.findall(r"\]\(([^)]+\.md)\)", key):  # every link of the key page resolves
+        assert (tmp_path / target).exists(), target

@@ -9,6 +9,7 @@ read from the runs' results and params. :func:`markdown` also returns the claims
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import jinja2
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.core import pareto, paths, stats
+from lib.core import formatting, pareto, paths, stats
 from lib.core.params import STUDY_DATASETS
 from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
@@ -717,6 +718,46 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                    "neg": f"{int(d['tn'] + d['fp']):,}"},
                   transfer=transfer_text, op=op, deploy=deploy, runtimes=rts,
                   class_weight=getattr(P, "class_weight", None), **_data_words(P, contract))
+
+
+def write_summary(text: str, md_path: Path, details: str) -> list[Path]:
+    """Write the summary as :func:`split_summary` cuts it: the key page at ``md_path``, the pages in the folder
+    ``pages/`` beside ``md_path`` under ``details`` (emptied of earlier pages first). Returns the files written."""
+    key, pages = split_summary(text, f"{details}/pages")
+    folder = Path(md_path).parent / details / "pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.md"):
+        old.unlink()
+    out = [formatting.write_text(key, md_path)]
+    out += [formatting.write_text(page, folder / name) for name, page in pages.items()]
+    return out
+
+
+def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
+    """The summary as a key-findings page and one page per question: ``(key page, {file name: page})``. The key
+    page keeps the title, the answers-at-a-glance table and its figure, and links to the pages (``details``: the
+    pages' folder relative to the key page); the rest of the glance section (what the answers rest on, the answers
+    in words) and every other ``## `` section become pages of their own, each opening with its heading as title."""
+    head, _, rest = text.partition("\n## Answers at a glance\n")
+    if not rest:
+        return text, {}
+    sections = re.split(r"\n(?=## )", "## Answers at a glance\n" + rest)
+    glance, others = sections[0], sections[1:]
+    cut = min((i for i in (glance.find("\nWhat these answers rest on"), glance.find("\n1. **")) if i >= 0),
+              default=len(glance))
+    pages = {}
+    if glance[cut:].strip():
+        pages["answers.md"] = "# The answers in detail\n\n" + glance[cut:].strip() + "\n"
+    for sec in others:
+        title, _, body = sec.partition("\n")
+        title = title[3:].strip()
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].rstrip("-")
+        pages[f"{slug}.md"] = f"# {title}\n" + body.rstrip() + "\n"
+    titles = [("The answers in detail", "answers.md")] if "answers.md" in pages else []
+    titles += [(p.splitlines()[0][2:], f) for f, p in pages.items() if f != "answers.md"]
+    index = "\n".join(f"- [{t}]({details}/{f})" for t, f in titles)
+    key = (head.rstrip() + "\n\n" + glance[:cut].rstrip() + "\n\n## The detail, one page each\n\n" + index + "\n")
+    return key, pages
 
 
 def _data_words(P, contract: dict | None) -> dict:
