@@ -79,10 +79,10 @@ def test_figures_read_their_tables():
     fig = figures.plot_roc_reliability(_pred(), SIZES, RUNS)
     assert [line.get_label().split(" (")[0] for line in fig.axes[0].get_lines()[:3]] == ["TM", "SM", "SM_INT8"]
     fig = figures.plot_decision_curves(_pred(), SIZES, RUNS, _opt())
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[:2] == ["refer all", "refer none"] and "SM_INT8 thresholds" in labels and "SM_paperloss" not in labels
     fig = figures.plot_decision_curves(_pred(), SIZES, RUNS, _opt().iloc[:0])  # no operating point: no band
-    assert "SM_INT8 thresholds" not in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "SM_INT8 thresholds" not in [t.get_text() for t in fig.legends[0].get_texts()]
     fig = figures.plot_accuracy_vs_size(_eff(), RUNS)
     colors = fig.axes[1].collections[0].get_facecolors()
     assert len(colors) == 3 and not np.allclose(colors[0], colors[1])  # Pareto-optimal in another colour

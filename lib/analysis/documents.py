@@ -808,9 +808,9 @@ def answers_forest(glance: list[dict], margin: float):
                 ends.append(100 * c.value)
         lo, hi = min(ends), max(ends)
         ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
-        ax.set_yticks(y, [c.run for c in cs], fontsize=8)
+        ax.set_yticks(y, [c.run for c in cs], fontsize=9)
         ax.set_ylim(-0.6, len(cs) - 0.4)
-        ax.set_title(f"{q['a']} − {q['b']}", fontsize=9)
-        ax.set_xlabel("accuracy points (blue: corrected 95% CI; grey: naive)", fontsize=7)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(f"{q['a']} − {q['b']}", fontsize=10)
+        ax.set_xlabel("accuracy points (blue: corrected\n95% CI; grey: naive)", fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
     return fig

@@ -10,49 +10,36 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from lib.core import stats
+from lib.core.plots import MIN_FONT_PT, REPORT_WIDTH_IN, spread_labels  # noqa: F401  (spread_labels: re-exported)
 from lib.analysis import tables
 
 DECISION_THRESHOLDS = np.linspace(0.02, 0.6, 59)  # threshold probabilities of the decision curves
 
 
-def spread_labels(ax, x, y, labels, min_gap_pt: float = 9.0, fontsize: int = 7) -> None:
-    """Label scatter points without collisions: labels in one column right of the axes, at the height of their
-    points where they fit, spaced at least ``min_gap_pt`` points apart, each joined to its point by a thin line."""
-    fig = ax.figure
-    fig.canvas.draw()
-    to_pt = 72.0 / fig.dpi
-    disp = ax.transData.transform(np.column_stack([np.asarray(x, float), np.asarray(y, float)]))
-    order = np.argsort(disp[:, 1])
-    # clusters of labels closer than the gap are spaced by the gap and centred on their points (merged until
-    # no two clusters overlap)
-    clusters = []  # [bottom, [wanted heights]]
-    for i in order:
-        clusters.append([disp[i, 1] * to_pt, [disp[i, 1] * to_pt]])
-        while len(clusters) > 1 and clusters[-2][0] + len(clusters[-2][1]) * min_gap_pt > clusters[-1][0]:
-            wants = clusters[-2][1] + clusters[-1][1]
-            clusters[-2:] = [[float(np.mean([w - k * min_gap_pt for k, w in enumerate(wants)])), wants]]
-    placed = [bottom + k * min_gap_pt for bottom, wants in clusters for k in range(len(wants))]
-    shift = dict(zip(order, placed))
-    for i, lab in enumerate(labels):
-        dy = shift[i] - disp[i, 1] * to_pt
-        ax.annotate(lab, (x[i], y[i]), xytext=(1.04, dy), textcoords=("axes fraction", "offset points"),
-                    fontsize=fontsize, va="center", annotation_clip=False,
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6"})
+def _grid(n: int, height: float, ncols: int = 2):
+    """Axes for ``n`` panels, up to ``ncols`` a row, the report's width, constrained layout (unused ones hidden)."""
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(REPORT_WIDTH_IN, height * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
 
 
 def plot_paired_differences(comp: pd.DataFrame, runs: list, margin: float):
     """Accuracy differences A - B of :func:`lib.analysis.tables.comparisons` (``comp``), one panel per run, each
     on its own scale so that its intervals can be read: the naive and the corrected 95% interval, the mean, and
     the pre-specified ``margin`` (a fraction: decisions.yaml's ``margin_accuracy``) as a shaded band."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.2), sharex=False, squeeze=False,
-                             gridspec_kw={"wspace": 0.75})
+    fig, axes = _grid(len(runs), 3.2)
     m = 100 * margin
-    for ax, r in zip(axes[0], runs):
+    for ax, r in zip(axes, runs):
         d = comp[(comp.run == r) & (comp.metric == "accuracy")].reset_index(drop=True)
         y = np.arange(len(d))[::-1]
         ax.axvspan(-m, m, color="0.92", zorder=0, label=f"±{m:g}-point margin")
@@ -63,10 +50,13 @@ def plot_paired_differences(comp: pd.DataFrame, runs: list, margin: float):
         ends = 100 * pd.concat([d.corrected_ci_low, d.corrected_ci_high, d.mean_diff]).dropna()
         lo, hi = min(ends.min(), -m), max(ends.max(), m)
         ax.set_xlim(lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo))
-        ax.set_yticks(y, [f"{a} − {b}" for a, b in zip(d.a, d.b)], fontsize=8)
-        ax.set_title(r, fontsize=10); ax.set_xlabel("accuracy difference (points)")
-    axes[0][0].legend(loc="lower left", fontsize=7)
-    fig.suptitle("Paired differences on the same splits: corrected vs naive intervals (each panel its own scale)")
+        ax.set_yticks(y, [f"{a} − {b}" for a, b in zip(d.a, d.b)], fontsize=MIN_FONT_PT)
+        ax.tick_params(axis="x", labelsize=9)
+        ax.set_title(r, fontsize=10); ax.set_xlabel("accuracy difference (points)", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=MIN_FONT_PT + 1)
+    fig.suptitle("Paired differences on the same splits: corrected vs naive intervals (each panel its own scale)",
+                 fontsize=11)
     return fig
 
 
@@ -74,24 +64,28 @@ def plot_operating_point(opt: pd.DataFrame, targets: dict):
     """Per run of :func:`lib.analysis.tables.operating_point` (``opt``, not empty), each model's first-pass
     sensitivity at 0.5 and at its operating-point threshold with Wilson 95% intervals, and the run's target
     sensitivity (``targets``: {run: target}) dotted."""
-    fig, axes = plt.subplots(1, opt.run.nunique(), figsize=(5 * opt.run.nunique(), 3.8), squeeze=False)
-    for ax, (r, g) in zip(axes[0], opt.groupby("run", sort=False)):
+    fig, axes = _grid(opt.run.nunique(), 3.4)
+    for ax, (r, g) in zip(axes, opt.groupby("run", sort=False)):
         x = np.arange(len(g))
         for k, (w, label) in enumerate((("05", "at 0.5"), ("op", "at the threshold"))):
             est = g[f"sensitivity_{w}"].to_numpy()
             err = [est - g[f"sensitivity_{w}_low"].to_numpy(), g[f"sensitivity_{w}_high"].to_numpy() - est]
             ax.errorbar(x + (k - 0.5) * 0.25, est, yerr=err, fmt="o", capsize=3, label=label)
         ax.axhline(targets[r], color="k", ls=":", lw=1)
-        ax.set_xticks(x, g.model, rotation=30, ha="right")
-        ax.set(title=f"{r}: sensitivity (first pass, Wilson 95%)", ylim=(max(0, min(0.5, ax.get_ylim()[0])), 1.01))
-    axes[0][0].legend(fontsize=8, loc="lower left")
+        ax.set_xticks(x, g.model, rotation=90, fontsize=9)
+        ax.tick_params(axis="y", labelsize=9)
+        ax.set_title(f"{r}: sensitivity (first pass, Wilson 95%)", fontsize=10)
+        ax.set_ylim(max(0, min(0.5, ax.get_ylim()[0])), 1.01)
+    axes[0].legend(fontsize=9, loc="lower left")
     return fig
 
 
 def plot_roc_reliability(pred: dict, sizes: dict, runs: list):
     """Per run (a column each): ROC curves with their AUC (top) and reliability curves over 10 bins (bottom) of
     :data:`lib.analysis.tables.CURVE_MODELS` on the first pass of ``pred[run]`` (``sizes[run]['protocol']``)."""
-    fig, axes = plt.subplots(2, len(runs), figsize=(4 * len(runs), 8), squeeze=False)
+    fig, grid = plt.subplots(len(runs), 2, figsize=(REPORT_WIDTH_IN, 3.6 * len(runs)), squeeze=False,
+                             layout="constrained")
+    axes = grid.T  # axes[0][j]: ROC of run j, axes[1][j]: its reliability
     for j, r in enumerate(runs):
         one = tables.first_pass(pred[r], sizes[r]["protocol"])
         for k, m in enumerate(tables.CURVE_MODELS):
@@ -103,11 +97,12 @@ def plot_roc_reliability(pred: dict, sizes: dict, runs: list):
             rel = stats.reliability(p.y.to_numpy(), p.score.to_numpy(), bins=10)
             axes[1][j].plot(rel["mean_predicted"], rel["observed_rate"], "o-", color=f"C{k}", ms=4, label=m)
         axes[0][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[0][j].set_title(f"{r}: ROC (first pass)", fontsize=10)
-        axes[0][j].set_xlabel("1 − specificity"); axes[0][j].set_ylabel("sensitivity"); axes[0][j].legend(fontsize=7, loc="lower right")
+        axes[0][j].set_xlabel("1 − specificity"); axes[0][j].set_ylabel("sensitivity"); axes[0][j].legend(fontsize=MIN_FONT_PT, loc="lower right")
         axes[1][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[1][j].set_title(f"{r}: reliability", fontsize=10)
         axes[1][j].set_xlabel("mean predicted P(malignant) in bin"); axes[1][j].set_ylabel("observed share malignant")
-        axes[1][j].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+        axes[1][j].legend(fontsize=MIN_FONT_PT, loc="upper left")
+        for ax in (axes[0][j], axes[1][j]):
+            ax.tick_params(labelsize=9); ax.xaxis.label.set_fontsize(10); ax.yaxis.label.set_fontsize(10)
     return fig
 
 
@@ -116,8 +111,8 @@ def plot_decision_curves(pred: dict, sizes: dict, runs: list, opt: pd.DataFrame,
     least a threshold probability, for :data:`lib.analysis.tables.DIAG_MODELS`, against "refer all" and "refer
     none" (0); a model is useful where it lies above both. The deployable student's operating-point thresholds
     over splits (``opt``, training rows only) shaded."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.6), squeeze=False)
-    for ax, r in zip(axes[0], runs):
+    fig, axes = _grid(len(runs), 3.2)
+    for ax, r in zip(axes, runs):
         one = tables.first_pass(pred[r], sizes[r]["protocol"])
         y_all = one[one.model == one.model.iloc[0]].y
         ax.plot(thresholds, tables.net_benefit(y_all, np.ones(len(y_all)), thresholds), color="0.6", ls="--", label="refer all")
@@ -130,23 +125,33 @@ def plot_decision_curves(pred: dict, sizes: dict, runs: list, opt: pd.DataFrame,
         o = opt[(opt.run == r) & (opt.model == tables.DEPLOYABLE)] if len(opt) else opt
         if len(o):  # the deployable student's operating-point thresholds over splits (training rows only)
             ax.axvspan(o.threshold_min.iloc[0], o.threshold_max.iloc[0], color="C3", alpha=0.12, label=f"{tables.DEPLOYABLE} thresholds")
-        ax.set_ylim(-0.05, prev + 0.05); ax.set_title(r, fontsize=10); ax.set_xlabel("threshold probability")
-    axes[0][0].set_ylabel("net benefit"); axes[0][0].legend(fontsize=7)
-    fig.suptitle("Decision curves (first pass)")
+        ax.set_ylim(-0.05, prev + 0.05); ax.set_title(r, fontsize=10)
+        ax.set_xlabel("threshold probability", fontsize=10); ax.set_ylabel("net benefit", fontsize=10)
+        ax.tick_params(labelsize=9)
+    labels = {}
+    for ax in axes:  # one legend for all panels, below them
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(lab, h)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=4, fontsize=9)
+    fig.suptitle("Decision curves (first pass)", fontsize=11)
     return fig
 
 
 def plot_accuracy_vs_size(eff: pd.DataFrame, runs: list):
     """Per run of :func:`lib.analysis.tables.efficiency` (``eff``): accuracy against TFLite size (log), the
     Pareto-optimal models in (accuracy, size) red, labels spread apart."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.4), sharey=False, squeeze=False,
-                             gridspec_kw={"wspace": 0.8})
-    for ax, r in zip(axes[0], runs):
+    fig, axes = _grid(len(runs), 3.8)
+    for ax, r in zip(axes, runs):
         d = eff[eff.run == r].dropna(subset=["size_bytes"]).reset_index(drop=True)
         ax.scatter(d.size_bytes, 100 * d.accuracy, c=["C3" if p else "C0" for p in d.pareto_size_bytes], s=18, zorder=3)
-        ax.set_xscale("log"); ax.set_xlabel("TFLite size (bytes, log)"); ax.set_title(r, fontsize=10)
+        ax.set_xscale("log"); ax.set_xlabel("TFLite size (bytes, log)", fontsize=10); ax.set_title(r, fontsize=10)
+        ax.set_ylabel("accuracy (%), mean over splits", fontsize=10)
         ax.set_xlim(d.size_bytes.min() / 2, d.size_bytes.max() * 2)
+        ax.xaxis.set_major_locator(mticker.LogLocator(numticks=6))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+        ax.tick_params(labelsize=9)
+    fig.suptitle("Accuracy against size (red: Pareto-optimal)", fontsize=11)
+    for ax, r in zip(axes, runs):  # once the panels stand where they end up
+        d = eff[eff.run == r].dropna(subset=["size_bytes"]).reset_index(drop=True)
         spread_labels(ax, d.size_bytes.to_numpy(), (100 * d.accuracy).to_numpy(), list(d.model))
-    axes[0][0].set_ylabel("accuracy (%), mean over splits")
-    fig.suptitle("Accuracy against size (red: Pareto-optimal)")
     return fig

@@ -17,10 +17,11 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
-from lib.core import pareto
+from lib.core import pareto, plots
 from lib.core.decisions import load_decisions
 from lib.device import pi_runner
 from lib.data import datasets
@@ -76,19 +77,31 @@ def pareto_table(summary: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
 
 def plot_pareto(table: pd.DataFrame, run: str):
     """Accuracy (mean, 95% CI) against file size and against median per-sample latency, log scales; the
-    Pareto-optimal models of :func:`pareto_table` filled and joined by a step line."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    Pareto-optimal models of :func:`pareto_table` filled and joined by a step line. Only major ticks are labelled
+    (latency in plain numbers); the model names stand in a column right of each panel, spread apart
+    (:func:`lib.core.plots.spread_labels`)."""
+    fig, axes = plt.subplots(1, 2, figsize=(plots.REPORT_WIDTH_IN, 4.6), sharey=True, layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.08, wspace=0.08)
     for ax, (cost, label, flag) in zip(axes, PARETO_PANELS):
         on = table[flag]
         for name, r in table.iterrows():
             ax.errorbar(r[cost], r.accuracy, yerr=[[r.accuracy - r.ci_low], [r.ci_high - r.accuracy]], fmt="o",
-                        mfc="C3" if on[name] else "white", mec="C3" if on[name] else "C0", ecolor="0.7", ms=7)
-            ax.annotate(name, (r[cost], r.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+                        mfc="C3" if on[name] else "white", mec="C3" if on[name] else "C0", ecolor="0.7", ms=6)
         f = table[on].sort_values(cost)
         ax.step(f[cost], f.accuracy, where="post", color="C3", alpha=0.4)
-        ax.set_xscale("log"); ax.set_xlabel(label)
-    axes[0].set_ylabel("test accuracy (mean, 95% CI)")
-    fig.suptitle(f"{run}: accuracy vs size and latency (filled: Pareto-optimal)")
+        ax.set_xscale("log"); ax.set_xlabel(label, fontsize=10)
+        lo, hi = table[cost].min(), table[cost].max()
+        ax.set_xlim(lo / 1.6, hi * 1.6)
+        if hi / lo < 100:  # up to two decades: ticks at 1, 2, 5 x 10^k, plain numbers
+            ax.xaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        else:  # more: powers of ten only
+            ax.xaxis.set_major_locator(mticker.LogLocator(numticks=6))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+        ax.tick_params(labelsize=9)
+        plots.spread_labels(ax, table[cost].to_numpy(), table.accuracy.to_numpy(), list(table.index))
+    axes[0].set_ylabel("test accuracy (mean, 95% CI)", fontsize=10)
+    fig.suptitle(f"{run}: accuracy vs size and latency (filled: Pareto-optimal)", fontsize=11)
     return fig
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from lib.core.plots import MIN_FONT_PT, REPORT_WIDTH_IN
 from lib.transfer import alignment
 from lib.transfer.transfer_data import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
 from lib.transfer.transfer_params import TransferParams
@@ -17,7 +18,8 @@ def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None 
     82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
 
     methods = list(TP.features)
-    fig, axes = plt.subplots(1, len(methods), figsize=(6 * len(methods), 4.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(methods), figsize=(REPORT_WIDTH_IN, 4.2), sharey=True, squeeze=False,
+                             layout="constrained")
     colors = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
     s = summary[(summary.part == "target") & (summary.metric == "accuracy")]
     majority = float(s.majority.iloc[0]) * 100
@@ -40,9 +42,13 @@ def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None 
             ax.errorbar([h["k"] + 0.12], [h["mean"]], yerr=[[h["mean"] - h["low"]], [h["high"] - h["mean"]]],
                         fmt="*", color="k", ms=10, capsize=4, label="paper 73.97 [65.04, 82.90]")
         ax.set(title=f"{method} features", xlabel="k (PCA components)", ylabel="BCD accuracy (%)")
-        ax.legend(fontsize=8, loc="lower left", ncol=2)
+    labels = {}
+    for ax in axes[0]:  # one legend for all panels, below them
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(lab, h)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle(f"{TP.run}: train on WDBC, test on all {TP.target.upper()} rows (mean and 95% t-interval over "
-                 f"{TP.seeds} seeds)", y=1.02)
+                 f"{TP.seeds} seeds)", fontsize=11)
     return fig
 
 
@@ -50,7 +56,7 @@ def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
     installed solver's pattern and the loadings-matched pattern marked."""
 
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
     if flips.empty:
         ax.text(0.5, 0.5, "no sign-flip analysis (needs authors features and k = 6)", ha="center")
         return fig
@@ -64,7 +70,7 @@ def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
         ax.scatter([order.index(m) + 0.3 for m in g.model], g.acc, color=color, marker=marker, s=18,
                    label=label, zorder=3)
     ax.axhline(majority * 100, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1%}")
-    ax.set(title=f"{TP.run}: authors' features, k = {SIGN_FLIP_K}: BCD accuracy over all "
+    ax.set(title=f"{TP.run}: authors' features, k = {SIGN_FLIP_K}:\nBCD accuracy over all "
                  f"{2 ** SIGN_FLIP_K} sign patterns x {flips.seed.nunique()} seeds", xlabel="",
            ylabel="BCD accuracy (%)")
     ax.legend(fontsize=8, loc="lower left")
@@ -80,15 +86,17 @@ def plot_loadings(TP: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     cols = [f"PC{j + 1}" for j in range(k)]
     w = pd.DataFrame(alignment.SignedPCA(k).fit(D.W).components.T, index=D.source_features, columns=cols)
     b = pd.DataFrame(alignment.SignedPCA(k).fit(D.B).components.T, index=D.target_features, columns=cols)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 8.5), gridspec_kw={"width_ratios": [1, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(REPORT_WIDTH_IN, 8.5), gridspec_kw={"width_ratios": [1, 1]},
+                             layout="constrained")
     lim = max(np.abs(w.values).max(), np.abs(b.values).max())
     sns.heatmap(w, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[0], cbar=False, annot=True, fmt=".2f",
-                annot_kws={"fontsize": 6})
+                annot_kws={"fontsize": MIN_FONT_PT})
     sns.heatmap(b, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[1], cbar=True, annot=True, fmt=".2f",
-                annot_kws={"fontsize": 7})
-    axes[0].set_title(f"WDBC ({D.W.shape[1]} features): signed PCA loadings")
-    axes[1].set_title(f"{TP.target.upper()} ({D.B.shape[1]} features): signed PCA loadings")
+                annot_kws={"fontsize": MIN_FONT_PT})
+    axes[0].set_title(f"WDBC ({D.W.shape[1]} features):\nsigned PCA loadings", fontsize=10)
+    axes[1].set_title(f"{TP.target.upper()} ({D.B.shape[1]} features):\nsigned PCA loadings", fontsize=10)
+    for ax in axes:
+        ax.tick_params(labelsize=9)
     fig.suptitle("PC j of one dataset is fed where the model learnt PC j of the other: only PC1 means the same",
-                 y=1.0)
-    fig.tight_layout()
+                 fontsize=11)
     return fig

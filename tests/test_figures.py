@@ -1,0 +1,160 @@
+"""Legibility of the report's figures (lib.core.legibility): every figure function drawn from the committed outputs
+has no overlapping text, no text outside the figure and no text too small as shown; the checker itself flags a
+planted overlap and the old Pareto figure's overlapping latency tick labels."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from lib.core import legibility, paths, plots  # noqa: E402,F401  (plots: the rcParams the figures are saved with)
+
+OUT = paths.outputs_root()
+SUMMARY = OUT / "summary"
+PARETO_RUNS = [r for r in ("wdbc", "pbcnt", "bcd", "wdbc-paper") if (OUT / r / "pareto_06.csv").exists()]
+
+
+def _runs():
+    from lib.analysis import tables
+    return tables.available(tables.profile("full").runs)[0]
+
+
+def _pareto(run):
+    return pd.read_csv(OUT / run / "pareto_06.csv", index_col=0)
+
+
+def _decision_inputs():
+    from lib.analysis import tables
+    from lib.compress import predictions
+    runs = _runs()
+    return ({r: predictions.load(r) for r in runs}, {r: tables.split_sizes(r) for r in runs}, runs,
+            pd.read_csv(SUMMARY / "operating_point.csv"))
+
+
+def _glance():
+    """Questions of the answers figure from the committed comparisons (corrected and naive intervals per run)."""
+    from types import SimpleNamespace
+    comp = pd.read_csv(SUMMARY / "comparisons.csv")
+    comp = comp[comp.metric == "accuracy"]
+    out = []
+    for a, b in (("SM", "TM"), ("SM", "SM_scratch"), ("SM_scratch", "TM"), ("SM_INT8", "LR"), ("SM_INT8", "RF")):
+        d = comp[(comp.a == a) & (comp.b == b)]
+        claims = [SimpleNamespace(run=r.run, value=r.mean_diff, low=r.corrected_ci_low, high=r.corrected_ci_high,
+                                  naive_low=r.naive_ci_low, naive_high=r.naive_ci_high) for r in d.itertuples()]
+        if claims:
+            out.append({"a": a, "b": b, "claims": claims})
+    return out
+
+
+def _transfer():
+    from lib.transfer import transfer_params
+    return transfer_params.load("wdbc-to-bcd")
+
+
+def _draw(name):
+    """The figure ``name`` drawn as its notebook draws it, from the committed outputs."""
+    from lib.analysis import documents, figures, runs as runs_
+    from lib.compress import export
+    from lib.core.decisions import load_decisions
+    from lib.transfer import figures as tfig
+    if name.startswith("06_pareto_"):
+        run = name.removeprefix("06_pareto_")
+        return export.plot_pareto(_pareto(run), run)
+    if name == "08_paired_differences":
+        return figures.plot_paired_differences(pd.read_csv(SUMMARY / "comparisons.csv"), _runs(),
+                                               load_decisions().margin_accuracy)
+    if name == "08_operating_point":
+        opt = pd.read_csv(SUMMARY / "operating_point.csv")
+        return figures.plot_operating_point(opt, {r: runs_.load_any(r).target_sensitivity for r in opt.run.unique()})
+    if name == "08_roc_reliability":
+        pred, sizes, runs, _ = _decision_inputs()
+        return figures.plot_roc_reliability(pred, sizes, runs)
+    if name == "08_decision_curve":
+        return figures.plot_decision_curves(*_decision_inputs())
+    if name == "08_accuracy_vs_size":
+        return figures.plot_accuracy_vs_size(pd.read_csv(SUMMARY / "efficiency.csv"), _runs())
+    if name == "08_answers":
+        return documents.answers_forest(_glance()[:2], load_decisions().margin_accuracy)
+    if name == "08_answers_basis":
+        return documents.answers_forest(_glance()[2:], load_decisions().margin_accuracy)
+    if name == "03b_transfer_accuracy":
+        summary = pd.read_csv(OUT / "wdbc-to-bcd" / "transfer_summary.csv")
+        return tfig.plot_accuracy(_transfer(), summary, {"majority rule": 0.65, "threshold rule": 0.8})
+    if name == "03b_sign_flips":
+        flips = pd.read_csv(OUT / "wdbc-to-bcd" / "sign_flips.csv")
+        return tfig.plot_sign_flips(_transfer(), flips, 0.65)
+    if name == "03b_loadings":
+        from lib.transfer import transfer_data
+        TP = _transfer()
+        return tfig.plot_loadings(TP, transfer_data.load_data(TP))
+    raise KeyError(name)
+
+
+FIGURES = ([f"06_pareto_{r}" for r in PARETO_RUNS]
+           + ["08_paired_differences", "08_operating_point", "08_roc_reliability", "08_decision_curve",
+              "08_accuracy_vs_size", "08_answers", "08_answers_basis",
+              "03b_transfer_accuracy", "03b_sign_flips", "03b_loadings"])
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_report_figure_is_legible(name):
+    fig = _draw(name)
+    try:
+        # notebook 08 saves the answers figures at 100 dpi, the rest at savefig.dpi
+        assert legibility.problems(fig, dpi=100 if name.startswith("08_answers") else None) == []
+    finally:
+        plt.close(fig)
+
+
+def test_checker_flags_planted_overlap_outside_and_small_text():
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.text(0.5, 0.5, "first label", fontsize=10)
+    ax.text(0.5, 0.5, "second label", fontsize=10)
+    ax.annotate("beyond the right edge", (1, 0.5), xytext=(60, 0), textcoords="offset points", fontsize=10)
+    ax.set_title("tiny title", fontsize=5)
+    found = legibility.problems(fig)
+    plt.close(fig)
+    assert any(p.startswith("overlap") and "first label" in p and "second label" in p for p in found), found
+    assert any(p.startswith("outside the figure") and "beyond the right edge" in p for p in found), found
+    assert any(p.startswith("too small") and "tiny title" in p for p in found), found
+
+
+def test_checker_passes_a_plain_figure():
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ax.plot([1, 2, 3], [1, 4, 9]); ax.set(title="squares", xlabel="x", ylabel="x squared")
+    assert legibility.problems(fig) == []
+    plt.close(fig)
+
+
+PARETO_PANELS = (("size_bytes", "TFLite file size (bytes, log)", "pareto_size"),
+                 ("median_us", "median per-sample latency on this host (us, log)", "pareto_latency"))
+
+
+def _old_plot_pareto(table, run):
+    """plot_pareto as it was: log latency axis with labelled minor ticks, labels at a fixed offset, 12 in wide."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    for ax, (cost, label, flag) in zip(axes, PARETO_PANELS):
+        on = table[flag]
+        for name, r in table.iterrows():
+            ax.errorbar(r[cost], r.accuracy, yerr=[[r.accuracy - r.ci_low], [r.ci_high - r.accuracy]], fmt="o",
+                        mfc="C3" if on[name] else "white", mec="C3" if on[name] else "C0", ecolor="0.7", ms=7)
+            ax.annotate(name, (r[cost], r.accuracy), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        f = table[on].sort_values(cost)
+        ax.step(f[cost], f.accuracy, where="post", color="C3", alpha=0.4)
+        ax.set_xscale("log"); ax.set_xlabel(label)
+    axes[0].set_ylabel("test accuracy (mean, 95% CI)")
+    fig.suptitle(f"{run}: accuracy vs size and latency (filled: Pareto-optimal)")
+    return fig
+
+
+def test_checker_flags_the_old_pareto_figure():
+    fig = _old_plot_pareto(_pareto("wdbc"), "wdbc")
+    found = legibility.problems(fig)
+    plt.close(fig)
+    # the labelled minor ticks of the latency axis (2x10^0, 3x10^0, ...) run into each other
+    assert any(p.startswith("overlap") and p.count("times10^{0}") == 2 for p in found), found
+    assert any(p.startswith("overlap") and "SM_paperloss" in p for p in found), found
+    assert any(p.startswith("too small") for p in found), found
