@@ -283,7 +283,7 @@ clean: ## remove what is generated and not committed (models, report, scratch, l
 
 clean-results: ## delete every result under outputs/, committed ones included (asks for CONFIRM=yes)
 	@test "$(CONFIRM)" = yes || { echo "make clean-results deletes the committed results under outputs/ (git checkout outputs restores them); run: make clean-results CONFIRM=yes"; exit 2; }
-	rm -rf outputs/*/ outputs/summary.* outputs/summary-fast.* outputs/model_card.md
+	rm -rf $(foreach r,$(ALL_RUNS),outputs/$(r)) outputs/summary outputs/summary-* outputs/summary.* outputs/model_card.md
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)
