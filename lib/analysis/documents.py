@@ -209,10 +209,10 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                           f"b/c {x['b']:.0f}/{x['c']:.0f} rows, McNemar p {_p_range(x['p_min'], x['p_max'])}"
                           for r, x in per_rule.iterrows())
         parts.append(f"The cell fixed before any cross-dataset result{where} reaches "
-                     f"{fmt_ci(pre['mean'], pre['ci_low'], pre['ci_high'])} on BCD (interval over seeds). The rules that "
-                     f"use no WDBC data, on the same {int(asis['n_rows'].iloc[0])} rows ({rules}): "
-                     + ("the WDBC-trained cell beats every one of them on every seed." if verdict_word == "beats_target_only"
-                        else "the cell does not beat every one of them (McNemar, on every seed): nothing is shown to "
+                     f"{fmt_ci(pre['mean'], pre['ci_low'], pre['ci_high'])} on BCD (interval over seeds). Rules that "
+                     f"use no WDBC data, on the same {int(asis['n_rows'].iloc[0])} rows: {rules}. "
+                     + ("The WDBC-trained cell beats every one of them on every seed." if verdict_word == "beats_target_only"
+                        else "The cell does not beat every one of them (McNemar, on every seed). So nothing is shown to "
                              "transfer beyond what BCD's own feature distribution gives."))
         glance = ("Yes: beats every BCD-only rule" if verdict_word == "beats_target_only" else
                   "Not shown: not better than every BCD-only rule")
@@ -224,11 +224,12 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                                                               better=("cell_better", "mean"), worse=("rule_better", "mean"))
             realised = ({str(k): float(v) for k, v in target_only.groupby("prevalence_target")["prevalence"].mean().items()}
                         if target_only is not None and {"prevalence_target", "prevalence"} <= set(target_only.columns) else {})
-            parts.append("On BCD resampled to fewer malignant rows (the rules refitted on each resample, the cell "
-                         "unchanged): " + "; ".join(
-                             f"{100 * realised.get(str(prev), float(prev)):.1f}% malignant, {rule} {100 * x['rule_acc']:.1f}% vs cell {100 * x['cell']:.1f}% "
-                             f"(cell better by McNemar in {100 * x['better']:.0f}% of resamples x seeds)"
-                             for (prev, rule), x in g.sort_index(ascending=[False, True]).iterrows()) + ".")
+            parts.append("On BCD resampled to fewer malignant rows, the rules refitted on each resample and the cell "
+                         "unchanged (in brackets: how often McNemar finds the cell better, over resamples x seeds).")
+            for prev, sub in g.sort_index(ascending=[False, True]).groupby(level=0, sort=False):
+                parts.append(f"At {100 * realised.get(str(prev), float(prev)):.1f}% malignant: " + ", ".join(
+                    f"{rule} {100 * x['rule_acc']:.1f}% vs cell {100 * x['cell']:.1f}% ({100 * x['better']:.0f}%)"
+                    for (_, rule), x in sub.iterrows()) + ".")
     elif pre is None:
         parts.append("The pre-specified cell was not run.")
     confound = " ".join(f"Notebook 03b's {c}." for c in (confounds or []))
@@ -259,7 +260,7 @@ def _paper_design(P) -> str:
         return "the authors' protocol"
     pca = f"PCA({P.pca_components}) of unscaled features fit on every row" if P.pca_components else "no PCA"
     split = f"one {100 * (1 - P.test_size):.0f}/{100 * P.test_size:.0f} split per seed" if getattr(P, "test_size", None) else "its splits"
-    return f"{pca}, its test rows passed to training as validation data (monitored, nothing chosen on them: below), {split}"
+    return f"{pca}; its test rows passed to training as validation data (monitored, nothing chosen on them); {split}"
 
 
 def majority_rates(diag: pd.DataFrame, runs) -> dict:
