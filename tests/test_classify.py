@@ -285,6 +285,18 @@ def test_output_columns_and_labels_from_the_contract(wdbc, export, tmp_path, cap
     assert r.table.rows == list(range(1, 26))
 
 
+def test_the_contracts_id_column_is_copied_and_never_unexpected(wdbc, export, tmp_path, capsys):
+    X, y, _, uci = wdbc
+    _contract(export, id_column="pid")
+    path = _write(tmp_path / "t.csv", ["pid", *uci], [[f"P{i}", *row] for i, row in enumerate(X[:5])])
+    code, out, err = _cli(capsys, export / "sm_deploy.tflite", path)
+    assert code == 0 and out.splitlines()[0].startswith("row,pid,") and out.splitlines()[1].startswith("1,P0,")
+    assert "ignored" not in err
+    short = _write(tmp_path / "s.csv", ["pid", *uci[1:]], [[f"P{i}", *row[1:]] for i, row in enumerate(X[:5])])
+    code, out, err = _cli(capsys, export / "sm_deploy.tflite", short)
+    assert code == 2 and uci[0] in err and "unexpected" not in err
+
+
 # ---------------------------------------------------------------------------------------------------- errors
 
 def _bad_cells(uci, X):

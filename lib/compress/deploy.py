@@ -94,13 +94,15 @@ def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
 
 
 def contract(content: bytes, *, model: str, run: str, split: str, features: list[str] | None, units: str,
-             threshold: float | None, labels: tuple[str, str] = ("benign", "malignant")) -> dict:
+             threshold: float | None, labels: tuple[str, str] = ("benign", "malignant"),
+             id_column: str | None = None) -> dict:
     """The input contract of an exported model, written beside its C array and read by :mod:`lib.device.classify`
     (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
     out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
     ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..`` (``lib.device.classify``
     then points to ``sm_deploy.tflite`` beside it). ``labels`` (class 0, class 1) word the output and the
-    decision; other labels than benign / malignant are written as ``label`` (what classify's output calls them)."""
+    decision; other labels than benign / malignant are written as ``label`` (what classify's output calls them);
+    ``id_column``: the sample-ID column of the run's table, which classify copies to its output."""
     q = runtimes.io_details(content)
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
     have = threshold is not None and np.isfinite(threshold)
@@ -120,6 +122,8 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
            "output_tensor": {"dtype": np.dtype(q["output_dtype"]).name}}
     if (neg, pos) != ("benign", "malignant"):
         out["label"] = {"negative": neg, "positive": pos}
+    if id_column and features is not None:
+        out["id_column"] = id_column
     if int_in:
         out["input"].update(scale=q["input_scale"], zero_point=q["input_zero_point"],
                             quantize="q = clip(round(x / scale) + zero_point, -128, 127)")

@@ -134,7 +134,7 @@ def write_deployables(P, ds, split_id: str, int8: bytes, thresholds: dict, out: 
                                 datasets.units_of(P, ds))
     for symbol, (name, content, features, units) in exports.items():
         spec = deploy.contract(content, model=name, run=P.run, split=split_id, features=features, units=units,
-                               threshold=thr0[name], labels=datasets.contract_labels(P))
+                               threshold=thr0[name], labels=datasets.contract_labels(P), id_column=P.id_column)
         (out / f"{symbol}_model.h").write_text(deploy.c_array(content, f"{symbol}_model", [
             f"{name} of run {P.run}, split {split_id}: {len(content)} bytes, {spec['input']['dtype']} input / {spec['output_tensor']['dtype']} output.",
             f"C++ (TensorFlow Lite Micro): tflite::GetModel({symbol}_model). Input contract: {symbol}.json.",

@@ -20,7 +20,8 @@ one line on standard error.
 
 **Extra columns.** Columns the model does not use (a diagnosis, a label, a spreadsheet's unnamed index) are ignored
 and named in one line on standard error; ``--strict`` makes them an error. An ID column is copied to the output (it
-is not an extra column): the one ``--id-column NAME`` names, else a column named ``id`` or ``sample_id`` (any case)
+is not an extra column): the one ``--id-column NAME`` names, else the contract's ``id_column`` (a table run's sample
+ID), else a column named ``id`` or ``sample_id`` (any case)
 if there is one. An unnamed last column that is empty on every row (a trailing separator) is not a column; a value
 under no name is an error, as are two columns that give one feature.
 
@@ -318,8 +319,10 @@ def read_table(path, contract: dict, *, strict: bool = False, id_column: str | N
             raise InputError(f"{p}: no column {id_column!r} for --id-column (the header: "
                              f"{_short([h for h in header if h], 12)})")
         id_j = want[0]
-    else:
-        id_j = next((j for j, h in enumerate(header[:named]) if j not in cols and normalise(h) in ID_NAMES), None)
+    else:  # the contract's ID column (a table run's id_column), else a column named id / sample_id
+        names = ((normalise(contract["id_column"]),) if contract.get("id_column") else ()) + ID_NAMES
+        id_j = next((j for n in names for j, h in enumerate(header[:named]) if j not in cols and normalise(h) == n),
+                    None)
     extra = [j for j in range(named) if j not in cols and j != id_j]
     if extra and strict:
         raise InputError(f"{p}: {len(extra)} column(s) not used by the model: "
@@ -403,7 +406,8 @@ def _missing_error(p: Path, header: list[str], missing: list[str], contract: dic
         msg = (f"{p}: missing column(s): none of the model's {len(feats)} features is in the header (the header: "
                f"{_short(cells, 10)}; the model needs: {_short(feats, 10)})")
     used = set(match_columns(header, contract))
-    unused = [h for j, h in enumerate(header) if h and j not in used]
+    ids = {normalise(contract.get("id_column") or ""), *ID_NAMES}
+    unused = [h for j, h in enumerate(header) if h and j not in used and normalise(h) not in ids]
     near = []
     norm_unused = {sklearn_to_uci(normalise(h)): h for h in unused}
     for f in missing:
