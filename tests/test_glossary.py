@@ -35,3 +35,10 @@ def test_definition_lookup():
     assert glossary.definition("pareto front") == glossary.definition("Pareto front")
     with pytest.raises(KeyError):
         glossary.definition("no such term")
+
+
+def test_every_model_has_a_short_name_and_pages_name_what_they_use():
+    from lib.core.results import MODELS
+
+    assert set(MODELS) <= set(glossary.SHORT) and set(glossary.SHORT) <= {t for t, _ in glossary.GLOSSARY}
+    assert glossary.names_in("SM − TM and SM_INT8, not SMX") == ["TM", "SM", "SM_INT8"]

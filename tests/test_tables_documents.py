@@ -613,7 +613,7 @@ def test_summary_splits_into_a_key_page_and_one_page_per_question(tmp_path):
             "1. **Q?** Yes, because.\n\n## How to read this summary\n\nMargins.\n\n## 1. Does A beat B?\n\nDetail.\n")
     key, pages = documents.split_summary(text, "summary/pages")
     assert "| Q? | **Yes** |" in key and "08_answers.png" in key and "What these answers rest on" not in key
-    assert list(pages) == ["answers.md", "how-to-read-this-summary.md", "1-does-a-beat-b.md"]
+    assert list(pages) == ["answers.md", "how-to-read-this-summary.md", "1-does-a-beat-b.md", "glossary.md"]
     assert pages["1-does-a-beat-b.md"] == "# 1. Does A beat B?\n\nDetail.\n"
     assert "- [1. Does A beat B?](summary/pages/1-does-a-beat-b.md)" in key
     assert pages["answers.md"].startswith("# The answers in detail\n\nWhat these answers rest on") and "1. **Q?**" in pages["answers.md"]
@@ -622,6 +622,6 @@ def test_summary_splits_into_a_key_page_and_one_page_per_question(tmp_path):
     (tmp_path / "summary" / "pages" / "stale.md").write_text("old")
     written = documents.write_summary(text, md, "summary")
     assert md.read_text() == key and not (tmp_path / "summary" / "pages" / "stale.md").exists()
-    assert len(written) == 4 and all(p.exists() for p in written)
+    assert len(written) == 5 and all(p.exists() for p in written)
     for target in re.findall(r"\]\(([^)]+\.md)\)", key):  # every link of the key page resolves
         assert (tmp_path / target).exists(), target

@@ -21,6 +21,7 @@ from lib.core import formatting, pareto, paths, stats
 from lib.core.params import STUDY_DATASETS
 from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
+from lib.analysis import glossary
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -756,8 +757,13 @@ def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
         pages[f"{slug}.md"] = f"# {title}\n" + body.rstrip() + "\n"
     titles = [("The answers in detail", "answers.md")] if "answers.md" in pages else []
     titles += [(p.splitlines()[0][2:], f) for f, p in pages.items() if f != "answers.md"]
+    pages["glossary.md"] = glossary.render_markdown()
+    titles.append(("Glossary: every model name and term", "glossary.md"))
     index = "\n".join(f"- [{t}]({details}/{f})" for t, f in titles)
-    key = (head.rstrip() + "\n\n" + glance[:cut].rstrip() + "\n\n## The detail, one page each\n\n" + index + "\n")
+    table = glance[:cut].rstrip()
+    names = glossary.names_in(table)
+    named = ("\n\n**Names.** " + "; ".join(f"{n}: {glossary.short(n)}" for n in names) + f" ([glossary]({details}/glossary.md)).") if names else ""
+    key = (head.rstrip() + "\n\n" + table + named + "\n\n## The detail, one page each\n\n" + index + "\n")
     return key, pages
 
 

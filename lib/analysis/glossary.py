@@ -9,6 +9,8 @@ every model of the results contract has an entry).
 """
 from __future__ import annotations
 
+import re
+
 GLOSSARY: tuple[tuple[str, str], ...] = (
     # ---- the models (model column of results.csv)
     ("TM", "The teacher: the authors' 1-D CNN (748,354 parameters at 26 inputs), trained on every split "
@@ -96,6 +98,29 @@ def definition(term: str) -> str:
         return table[term]
     folded = {t.lower(): d for t, d in GLOSSARY}
     return folded[term.lower()]
+
+
+# Each model name in a few words, for the line of names under a table (the full entry is in GLOSSARY).
+SHORT = {"TM": "the teacher", "TM_pruned": "the teacher pruned to 50% (the paper's setting)",
+         "TM_pruned80": "the teacher pruned to 80%", "TM_pruned90": "the teacher pruned to 90%",
+         "TM_PTQ": "the teacher, weights quantized after training", "TM_PTQ_INT8": "the teacher, fully int8 after training",
+         "TM_QAT": "the teacher after quantization-aware training, int8", "SM": "the student distilled from TM",
+         "SM_scratch": "the same student trained without TM", "SM_paperloss": "the student distilled with the paper's loss",
+         "SM_INT8": "SM as a 2.7 kB int8 model", "SM_DEPLOY": "SM_INT8 with the preprocessing inside (raw measurements in)",
+         "LR": "logistic regression", "RF": "random forest"}
+
+
+def short(term: str) -> str:
+    """A model name in a few words (:data:`SHORT`)."""
+    if term not in SHORT:
+        raise KeyError(f"no short definition of {term!r} in lib/analysis/glossary.py SHORT")
+    return SHORT[term]
+
+
+def names_in(text: str) -> list[str]:
+    """The model names of the glossary that ``text`` uses, in the glossary's order."""
+    models = [t for t, _ in GLOSSARY if t in SHORT]
+    return [t for t in models if re.search(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])", text)]
 
 
 def _cell(text: str) -> str:
