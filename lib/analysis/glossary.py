@@ -1,0 +1,111 @@
+"""The study's glossary: every model name of the results (``lib.core.results.MODELS``) and the terms the summary,
+the model card and the report use, defined once here for every document that needs them.
+
+:data:`GLOSSARY` is the one table, a tuple of (term, definition) with the model names first; :func:`render_markdown`
+renders it as a markdown table (the report's glossary page, ``lib/tools/book.py``) and :func:`definition` looks one
+term up. The definitions repeat what ``docs/results.md``, the README, ``params/*.yaml`` and
+``params/report/decisions.yaml`` state; a change there is a change here (``tests/test_glossary.py`` checks that
+every model of the results contract has an entry).
+"""
+from __future__ import annotations
+
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    # ---- the models (model column of results.csv)
+    ("TM", "The teacher: the authors' 1-D CNN (748,354 parameters at 26 inputs), trained on every split "
+           "(notebook 02). In rigorous runs with balanced class weights, BatchNorm statistics recomputed on the "
+           "training rows and early stopping on the inner validation loss."),
+    ("TM_pruned", "The teacher magnitude-pruned with the TensorFlow Model Optimization default schedule: constant "
+                  "50% sparsity, the paper's setting (notebook 04)."),
+    ("TM_pruned80", "The teacher magnitude-pruned with a polynomial-decay schedule to 80% sparsity (notebook 04)."),
+    ("TM_pruned90", "The teacher magnitude-pruned with a polynomial-decay schedule to 90% sparsity (notebook 04)."),
+    ("TM_PTQ", "The teacher after weight-only post-training quantization to TensorFlow Lite (notebook 05)."),
+    ("TM_PTQ_INT8", "The teacher after full-integer post-training quantization: int8 weights, activations, input "
+                    "and output, calibrated on training rows (notebook 05)."),
+    ("TM_QAT", "The teacher after quantization-aware training, then converted to a full-integer TensorFlow Lite "
+               "model (notebook 05). Rigorous runs fine-tune the trained teacher; the paper protocol trains a new "
+               "model quantization-aware from scratch, as the authors did."),
+    ("SM", "The distilled student: the authors' 518-parameter 1-D CNN (at 26 inputs) trained by knowledge "
+           "distillation from TM (notebook 03). Rigorous runs use the Hinton loss with (alpha, T) chosen per split "
+           "on the inner validation part; the paper protocol uses the authors' loss at alpha 0.1, T 10."),
+    ("SM_scratch", "The same student network trained on the hard labels only, without distillation (notebook 03). "
+                   "In rigorous runs it is tuned on the inner validation part over as many (learning rate x "
+                   "epochs) cells as SM's alpha x T grid, from the same initial weights and batch order."),
+    ("SM_paperloss", "Rigorous runs: the student distilled with the authors' KD loss at fixed (alpha, T) = (0.1, 10), "
+                     "at SM's learning rate and epochs (notebook 03)."),
+    ("SM_INT8", "The distilled student SM as a full-integer TensorFlow Lite model (int8 weights, activations, "
+                "input and output, calibrated on training rows), stripped of names, metadata and no-op reshapes: "
+                "about 2.7 kB, the model of the model card (notebook 05). It takes preprocessed features."),
+    ("SM_DEPLOY", "Rigorous runs: SM_INT8's student with the split's fitted preprocessing inside the model as one "
+                  "float affine map: raw measurements in, P(malignant) and the decision out; scored on complete "
+                  "test rows only (notebook 05, lib/compress/deploy.py)."),
+    ("LR", "Penalised logistic regression: a baseline of the rigorous runs, on the same splits and preprocessing, "
+           "tuned on the inner validation part (notebook 03, lib/train/baselines.py)."),
+    ("RF", "Random forest: a baseline of the rigorous runs, on the same splits and preprocessing, tuned on the "
+           "inner validation part (notebook 03, lib/train/baselines.py)."),
+    # ---- the terms
+    ("KD", "Knowledge distillation: training a small student on the labels and on a larger teacher's softened "
+           "outputs. Both losses of the study are alpha x hard + (1 - alpha) x soft, the hard term the "
+           "cross-entropy of the labels. Hinton loss (rigorous runs): soft = T^2 x KL divergence of the softmax "
+           "of the teacher's and student's logits divided by T. The authors' loss (paper protocol, SM_paperloss): "
+           "the softmax is taken over sigmoid probabilities divided by T, without the T^2 factor, so the soft "
+           "term barely acts."),
+    ("alpha", "The weight of the hard-label term in the KD loss; (1 - alpha) weighs the soft term. Rigorous runs "
+              "choose it per split on the inner validation part among 0.1, 0.3 and 0.5; the paper protocol "
+              "fixes 0.1."),
+    ("T", "The distillation temperature: the outputs are divided by T before the softmax of the soft term, "
+          "which softens them. Rigorous runs choose it per split on the inner validation part among 2, 3, 5, 7 "
+          "and 10; the paper protocol fixes 10."),
+    ("corrected interval (Nadeau-Bengio)", "The 95% interval of a mean over resampled splits whose variance is "
+                                           "inflated by (1/J + n_test/n_train), J the number of splits, to allow "
+                                           "for the training rows the splits share (Nadeau & Bengio 2003). Every "
+                                           "verdict of the summary reads this interval."),
+    ("naive interval", "The t-interval over the splits as if they were independent. They share most training "
+                       "rows, so it is too narrow; the summary gives it second and summary.csv has both."),
+    ("margin", "The smallest difference the verdicts treat as practical: 2 points of accuracy and 5 points of "
+               "sensitivity (params/report/decisions.yaml, each with its rationale)."),
+    ("non-inferiority", "The verdict when the lower bound of the corrected interval of A - B is at least minus "
+                        "the margin: A is not worse than B by more than the margin, and may be better."),
+    ("equivalence", "The verdict when the whole corrected interval of A - B lies within plus or minus the "
+                    "margin: no difference larger than the margin either way."),
+    ("operating point", "Per split, the threshold on P(malignant) that reaches the run's target sensitivity "
+                        "(95%) on training rows only (out-of-fold predictions for SM, SM_scratch, SM_INT8, LR and "
+                        "RF; the inner validation part for TM, SM_paperloss and the compressed teachers), applied "
+                        "to the test rows: malignant when the score is at least the threshold. Paper runs have "
+                        "none (the authors' argmax)."),
+    ("Pareto front", "The models not dominated in accuracy and cost. By size: a model is dominated when another is "
+                     "at least as accurate and at least as small, and strictly better in one. By latency: a model "
+                     "is faster only when its range of medians over repeats, widened by the spread of one "
+                     "network's latencies, lies entirely below the other's; otherwise the two are tied "
+                     "(lib/core/pareto.py)."),
+    ("fast profile", "The runs of params/*-fast.yaml: the same pipeline with 2 folds x 1 repeat, a few epochs "
+                     "and 2 x 2 grids, which make test re-executes. A smoke test: its numbers are not results."),
+    ("paper protocol", "The authors' protocol reproduced faithfully (run wdbc-paper): PCA fit on all rows, one "
+                       "stratified 85/15 split whose test set is also the validation set, their KD loss and "
+                       "learning rates, repeated over 10 fixed seeds instead of one unseeded run."),
+    ("rigorous protocol", "No leakage (imputer, scaler and PCA fit on training rows only), fixed seeds, repeated "
+                          "stratified k-fold, every choice made on an inner validation part, balanced class "
+                          "weights, BatchNorm statistics recomputed on the training rows, teacher early "
+                          "stopping, corrected intervals and paired tests (runs wdbc, bcd, pbcnt)."),
+)
+
+
+def definition(term: str) -> str:
+    """The definition of ``term`` (exact, else case-insensitive); KeyError when it has none."""
+    table = dict(GLOSSARY)
+    if term in table:
+        return table[term]
+    folded = {t.lower(): d for t, d in GLOSSARY}
+    return folded[term.lower()]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(title: str | None = "Glossary", level: int = 1) -> str:
+    """The glossary as markdown: an optional heading (``level`` #) and one table, term and definition, in the
+    order of :data:`GLOSSARY` (models first, as written in results.csv, then the terms)."""
+    lines = [f"{'#' * level} {title}", ""] if title else []
+    lines += ["| term | definition |", "|---|---|"]
+    lines += [f"| **{_cell(term)}** | {_cell(text)} |" for term, text in GLOSSARY]
+    return "\n".join(lines) + "\n"
