@@ -160,6 +160,10 @@ def test_stage_sources(tmp_path):
     assert '"# wdbc · 06 · ' in nb and '"alt": "A figure of wdbc · 06_tflite_export"' in nb
     assert "Fast profile (smoke test)" in (src / "wdbc-fast" / "01_data_exploration.ipynb").read_text()
     assert "Fast profile (smoke test)" not in nb
+    # a title written over two '# ' lines (notebook 03's) is one heading, so the page has one title
+    title, end = book._heading("# 03 · Does a student keep it, and is it the\n# distillation that helps?\n\nText")
+    assert title == "03 · Does a student keep it, and is it the distillation that helps?"
+    assert end == len("# 03 · Does a student keep it, and is it the\n# distillation that helps?\n")
     # the glossary page is lib/analysis/glossary.py's table
     assert glossary.render_markdown() in (src / "glossary.md").read_text()
     # the run's page lists its notebooks and its results

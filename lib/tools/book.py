@@ -164,16 +164,29 @@ def _nb_label(name: str) -> tuple[str, str]:
     return num, rest.replace("_", " ")
 
 
+_H1 = re.compile(r"\s*((?:#[ \t]+[^\n]*(?:\n|$))+)")
+
+
+def _heading(source: str) -> tuple[str, int] | None:
+    """The title a markdown cell opens with and where it ends: a first-level heading, with the following lines
+    that are first-level headings too joined to it (a title written over two '# ' lines is one title, not two
+    sections); None when the cell does not open with one."""
+    m = _H1.match(source)
+    if not m:
+        return None
+    return " ".join(line.lstrip("#").strip() for line in m.group(1).splitlines()), m.end()
+
+
 def _notebook_title(nb: Path) -> str:
-    """The text of the notebook's first markdown heading ('' without one)."""
+    """The title of the notebook (its first markdown cell's opening heading; '' without one)."""
     try:
         cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError):
         return ""
     for c in cells:
         if c.get("cell_type") == "markdown":
-            m = re.match(r"\s*#\s+(.+)", "".join(c.get("source", "")))
-            return m.group(1).strip() if m else ""
+            h = _heading("".join(c.get("source", "")))
+            return h[0] if h else ""
     return ""
 
 
@@ -342,16 +355,16 @@ class Stage:
 
     # ---- notebooks and runs
     def notebook(self, nb: Notebook) -> None:
-        """A copy of the executed notebook whose first heading names the run, its figures with an alt text (fast
-        profile: a warning first)."""
+        """A copy of the executed notebook whose title (its opening heading, on one line) names the run, its
+        figures with an alt text (fast profile: a warning first)."""
         node = json.loads(nb.source.read_text(encoding="utf-8"))
         cells = node.get("cells", [])
         for c in cells:
             if c.get("cell_type") == "markdown":
                 src = "".join(c.get("source", ""))
-                m = re.match(r"(\s*#\s+)(.+)", src)
-                if m:
-                    c["source"] = f"{m.group(1)}{nb.run} · {m.group(2)}{src[m.end():]}"
+                h = _heading(src)
+                if h:
+                    c["source"] = f"# {nb.run} · {h[0]}\n{src[h[1]:]}"
                 break
         for c in cells:   # the figures' alt text (myst-nb's cell-level image options)
             if c.get("cell_type") == "code" and any(k.startswith("image/") for o in c.get("outputs", [])
@@ -539,7 +552,7 @@ def stage(src: Path, runs: list[Run], outputs: Path, report: Path, filtered: boo
         st.run_page(r)
     if smoke:
         st.fast_page(smoke, fast_summary)
-    (src / "_toc.yml").write_text(yaml.safe_dump(st.toc(fast_summary), sort_keys=False, allow_unicode=True),
+    (src / "_toc.yml").write_text(yaml.safe_dump(st.toc(fast_summary), sort_keys=False, allow_unicode=True, width=10_000),
                                   encoding="utf-8")
     return src
 
