@@ -269,10 +269,11 @@ lab: $(STAMP) ## open the notebooks in JupyterLab (scratch outputs; LAB_ARGS= fo
 	KDSTUDY_OUTPUTS=$(abspath $(LAB_OUTPUTS)) $(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) --config=lib/tools/lab.py \
 	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-# The report renders what outputs/ holds and never runs a notebook. Asked for together with reproduce
+# The report: a Jupyter Book (config in report/, sources staged by lib/tools/book.py) of what outputs/ holds, built
+# offline into outputs/report/; it never runs a notebook. Asked for together with reproduce
 # (`make -j2 reproduce report`), it waits for it.
-report: $(STAMP) $(filter reproduce reproduce-fast,$(MAKECMDGOALS)) ## render every executed notebook and an index page to static HTML under outputs/report/
-	$(VPY) -m lib.tools.html_report
+report: $(STAMP) $(filter reproduce reproduce-fast,$(MAKECMDGOALS)) ## build the report site (Jupyter Book: summary, model card, glossary, every executed notebook) into outputs/report/
+	$(VPY) -m lib.tools.book
 
 # make clean removes what is generated and not committed (trained models, the built report, papermill's leftovers,
 # the lab's scratch tree, caches; a Pi's logs under outputs/<run>/pi_logs stay) and keeps the committed results; make clean-results removes those too (re-run everything
