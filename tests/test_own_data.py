@@ -147,6 +147,13 @@ def test_grouped_paper_runs_reserved_names_and_ragged_rows(params_dir, tmp_path)
     assert list(ds.X.columns) == [f"m{j}" for j in range(6)] and ds.groups[0] == "P000"
 
 
+def test_a_parquet_table_loads_as_its_csv(params_dir, tmp_path):
+    csv = synthetic_table(tmp_path / "t.csv")
+    pd.read_csv(csv).to_parquet(tmp_path / "t.parquet", index=False)
+    a, b = datasets.load(table_params(params_dir, csv)), datasets.load(table_params(params_dir, tmp_path / "t.parquet"))
+    assert a.X.equals(b.X) and (a.y == b.y).all() and (a.groups == b.groups).all()
+
+
 def test_unreadable_or_missing_files(params_dir, tmp_path):
     with pytest.raises(datasets.DataError, match="data file not found"):
         datasets.load(table_params(params_dir, tmp_path / "none.csv"))
