@@ -9,6 +9,7 @@ read from the runs' results and params. :func:`markdown` also returns the claims
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 from pathlib import Path
 
@@ -762,9 +763,23 @@ def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
     index = "\n".join(f"- [{t}]({details}/{f})" for t, f in titles)
     table = glance[:cut].rstrip()
     names = glossary.names_in(table)
-    named = ("\n\n**Names.** " + "; ".join(f"{n}: {glossary.short(n)}" for n in names) + f" ([glossary]({details}/glossary.md)).") if names else ""
-    key = (head.rstrip() + "\n\n" + table + named + "\n\n## The detail, one page each\n\n" + index + "\n")
+    named = ("**Names.** " + "; ".join(f"{n}: {glossary.short(n)}" for n in names)
+             + f" ([glossary]({details}/glossary.md)).\n\n") if names else ""
+    heading, _, table_body = table.partition("\n")  # the names come before the table that uses them
+    key = (head.rstrip() + "\n\n" + heading + "\n\n" + named + table_body.strip() + "\n\n## The detail, one page each\n\n"
+           + index + "\n")
+    pages = {name: _relink(page, details) for name, page in pages.items()}
     return key, pages
+
+
+def _relink(page: str, folder: str) -> str:
+    """Links of a page moved into ``folder`` (relative to where its text was written), made relative to it."""
+    def fix(m):
+        target = m.group(2)
+        if re.match(r"[a-z][a-z0-9+.-]*:|#|/", target):
+            return m.group(0)
+        return f"{m.group(1)}({posixpath.relpath(target, folder)})"
+    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, page)
 
 
 def _data_words(P, contract: dict | None) -> dict:

@@ -13,7 +13,7 @@ import re
 
 GLOSSARY: tuple[tuple[str, str], ...] = (
     # ---- the models (model column of results.csv)
-    ("TM", "The teacher: the authors' 1-D CNN (748,354 parameters at 26 inputs), trained on every split "
+    ("TM", "The teacher: the authors' 1-D CNN (748,354 parameters at WDBC's 26 inputs; its size follows a run's input width), trained on every split "
            "(notebook 02). In rigorous runs with balanced class weights, BatchNorm statistics recomputed on the "
            "training rows and early stopping on the inner validation loss."),
     ("TM_pruned", "The teacher magnitude-pruned with the TensorFlow Model Optimization default schedule: constant "
@@ -26,7 +26,7 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ("TM_QAT", "The teacher after quantization-aware training, then converted to a full-integer TensorFlow Lite "
                "model (notebook 05). Rigorous runs fine-tune the trained teacher; the paper protocol trains a new "
                "model quantization-aware from scratch, as the authors did."),
-    ("SM", "The distilled student: the authors' 518-parameter 1-D CNN (at 26 inputs) trained by knowledge "
+    ("SM", "The distilled student: the authors' 1-D CNN (518 parameters at WDBC's 26 inputs) trained by knowledge "
            "distillation from TM (notebook 03). Rigorous runs use the Hinton loss with (alpha, T) chosen per split "
            "on the inner validation part; the paper protocol uses the authors' loss at alpha 0.1, T 10."),
     ("SM_scratch", "The same student network trained on the hard labels only, without distillation (notebook 03). "
@@ -36,7 +36,7 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                      "at SM's learning rate and epochs (notebook 03)."),
     ("SM_INT8", "The distilled student SM as a full-integer TensorFlow Lite model (int8 weights, activations, "
                 "input and output, calibrated on training rows), stripped of names, metadata and no-op reshapes: "
-                "about 2.7 kB, the model of the model card (notebook 05). It takes preprocessed features."),
+                "about 2.7 kB on WDBC (2-4 kB on the other datasets), the model of the model card (notebook 05). It takes preprocessed features."),
     ("SM_DEPLOY", "Rigorous runs: SM_INT8's student with the split's fitted preprocessing inside the model as one "
                   "float affine map: raw measurements in, P(malignant) and the decision out; scored on complete "
                   "test rows only (notebook 05, lib/compress/deploy.py)."),
@@ -51,6 +51,14 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
            "of the teacher's and student's logits divided by T. The authors' loss (paper protocol, SM_paperloss): "
            "the softmax is taken over sigmoid probabilities divided by T, without the T^2 factor, so the soft "
            "term barely acts."),
+    ("McNemar", "McNemar's exact test: do two models, scored on the same rows, err on different rows more often one "
+                "way than the other (the discordant rows b and c)."),
+    ("Holm", "Holm's step-down adjustment of p-values for a family of tests, which keeps the chance of any false "
+             "positive in the family at 5%."),
+    ("pc1_sign", "A rule that uses no WDBC data: malignant when the standardised first principal component of BCD, "
+                 "pointed towards 'more abnormal' by its loadings, is above 0 (lib/transfer/target_only.py)."),
+    ("two_means", "A rule that uses no WDBC data: 2-means clustering of BCD's first principal component, the cluster "
+                  "with the larger mean called malignant (lib/transfer/target_only.py)."),
     ("alpha", "The weight of the hard-label term in the KD loss; (1 - alpha) weighs the soft term. Rigorous runs "
               "choose it per split on the inner validation part among 0.1, 0.3 and 0.5; the paper protocol "
               "fixes 0.1."),
@@ -106,8 +114,11 @@ SHORT = {"TM": "the teacher", "TM_pruned": "the teacher pruned to 50% (the paper
          "TM_PTQ": "the teacher, weights quantized after training", "TM_PTQ_INT8": "the teacher, fully int8 after training",
          "TM_QAT": "the teacher after quantization-aware training, int8", "SM": "the student distilled from TM",
          "SM_scratch": "the same student trained without TM", "SM_paperloss": "the student distilled with the paper's loss",
-         "SM_INT8": "SM as a 2.7 kB int8 model", "SM_DEPLOY": "SM_INT8 with the preprocessing inside (raw measurements in)",
-         "LR": "logistic regression", "RF": "random forest"}
+         "SM_INT8": "SM as an int8 model of a few kB", "SM_DEPLOY": "SM_INT8 with the preprocessing inside (raw measurements in)",
+         "LR": "logistic regression", "RF": "random forest", "KD": "knowledge distillation",
+         "McNemar": "a paired test of two models' errors", "Holm": "the adjustment for many tests",
+         "pc1_sign": "a BCD-only rule (its first principal component's sign)",
+         "two_means": "a BCD-only rule (2-means clustering)"}
 
 
 def short(term: str) -> str:

@@ -62,7 +62,7 @@ DESCRIPTION = (
 RUN_ORDER = ("wdbc", "bcd", "pbcnt", "wdbc-paper", "wdbc-to-bcd", "summary")
 RUN_DESCRIPTIONS = {
     "wdbc-to-bcd": "Cross-dataset test: models trained on WDBC, evaluated on all of BCD (notebook 03b).",
-    "summary": "Statistics across the runs, the cross-dataset test and the reviewer's report (notebook 08).",
+    "summary": "Statistics across the runs and the cross-dataset test; the summary and the model card (notebook 08).",
 }
 FAST = "-fast"
 FAST_NOTE = ("Fast profile (smoke test): few folds, few epochs. It shows that the pipeline runs; its numbers are "

@@ -4,11 +4,14 @@ notebook sources clean.
 JupyterLab saves a notebook with its outputs; the sources under ``notebooks/`` are kept without them (the executed
 copies live in ``outputs/``), so a notebook run in the lab does not change ``git status``. The hook clears the
 outputs and execution counts of every notebook saved under ``notebooks/`` with nbconvert's
-``ClearOutputPreprocessor`` and leaves every other file as it is. ``make lab`` loads this file with
+``ClearOutputPreprocessor``, keeps the notebook-level metadata of the file it replaces (a running kernel adds its
+``language_info``), and leaves every other file as it is. ``make lab`` loads this file with
 ``--config=lib/tools/lab.py``; ``make lab`` also points the kernels at a scratch copy of ``outputs/``
 (``KDSTUDY_OUTPUTS``), so that an interactive run never overwrites the committed results.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor
@@ -22,6 +25,10 @@ def strip_sources(model: dict, path: str, contents_manager=None, **kwargs) -> No
         return
     nb = nbformat.from_dict(model["content"])
     ClearOutputPreprocessor().preprocess(nb, {})
+    root = getattr(contents_manager, "root_dir", None)
+    saved = Path(root or ".") / str(path).lstrip("/")
+    if saved.exists():  # a kernel's language_info and the lab's widget state are not part of the source
+        nb.metadata = nbformat.read(saved, 4).metadata
     model["content"] = nb
 
 
