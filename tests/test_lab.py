@@ -59,7 +59,8 @@ def git_copy(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
     (dst / "outputs" / "wdbc").mkdir(parents=True)
     (dst / "outputs" / "wdbc" / "results.csv").write_text("run,model\nwdbc,SM\n")
-    (dst / ".venv").symlink_to(ROOT / ".venv")
+    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
+    # (a kernel registered from the copy would point into this temporary folder)
     git = ["git", "-C", str(dst), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(git[:3] + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
@@ -71,7 +72,7 @@ def test_make_lab_as_root_saves_clean_notebooks_and_writes_scratch(git_copy):
     port, token = _free_port(), "kdstudy-test"
     env = {**os.environ, "HOME": str(git_copy / "home"), "JUPYTER_RUNTIME_DIR": str(git_copy / "runtime")}
     env.pop("KDSTUDY_OUTPUTS", None)
-    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS=--no-browser --port={port} --ServerApp.token={token} "
+    proc = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"LAB_ARGS=--no-browser --port={port} --ServerApp.token={token} "
                              "--ServerApp.open_browser=False"], cwd=git_copy, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}/api"

@@ -78,7 +78,8 @@ def repo_copy(tmp_path):
     for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
-    (dst / ".venv").symlink_to(ROOT / ".venv")
+    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
+    # (a kernel registered from the copy would point into this temporary folder)
     return dst
 
 
@@ -89,7 +90,7 @@ def test_failed_notebook_leaves_no_up_to_date_output(repo_copy):
     nbformat.write(nb, nb_path)
     target = "outputs/wdbc-fast/01_data_exploration.ipynb"
     env = {**os.environ, "KDSTUDY_OUTPUTS": str(repo_copy / "outputs")}
-    proc = subprocess.run(["make", "-s", target], cwd=repo_copy, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.installed", target], cwd=repo_copy, env=env, capture_output=True, text=True)
     assert proc.returncode != 0
     assert not (repo_copy / target).exists()
     assert (repo_copy / (target + ".failed.ipynb")).exists()

@@ -222,7 +222,8 @@ def repo_copy(tmp_path):
     for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
-    (dst / ".venv").symlink_to(ROOT / ".venv")
+    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
+    # (a kernel registered from the copy would point into this temporary folder)
     return dst
 
 
@@ -239,15 +240,17 @@ def test_make_run_of_a_users_table_end_to_end(repo_copy):
     (repo_copy / "params" / "mine-fast.yaml").write_text(fast)
     env = {**os.environ, "PM_LOG": ""}
     env.pop("KDSTUDY_OUTPUTS", None)
-    proc = subprocess.run(["make", "-s", "run", "RUN=mine-fast", "PM_LOG="], cwd=repo_copy, env=env,
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.installed", "run", "RUN=mine-fast", "PM_LOG="], cwd=repo_copy, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = repo_copy / "outputs"
     assert (out / "mine-fast" / "results.csv").exists()
     summary = (out / "summary-mine-fast" / "summary.md").read_text()
+    pages = "".join(p.read_text() for p in sorted((out / "summary-mine-fast" / "pages").glob("*.md"))
+                    if p.name != "glossary.md")  # the key page and its pages; the glossary is the study's
     card = (out / "summary-mine-fast" / "model_card.md").read_text()
-    assert "mine-fast" in summary and "mine-fast" in card
-    for text in (summary, card):  # in the run's own words, not the study's
+    assert "mine-fast" in summary and "mine-fast" in card and "pages/answers.md" in summary
+    for text in (summary + pages, card):  # in the run's own words, not the study's
         assert "malignan" not in text.lower() and "cancer" not in text.lower() and "`None`" not in text
         assert "P(event)" in text
     contract = json.loads((out / "mine-fast" / "export" / "sm_deploy.json").read_text())
@@ -256,7 +259,7 @@ def test_make_run_of_a_users_table_end_to_end(repo_copy):
     # a broken params file: make run stops with the cause, the run's outputs stay as they were
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     (repo_copy / "params" / "mine-fast.yaml").write_text(fast + "pca_components: 99\n")
-    proc = subprocess.run(["make", "-s", "run", "RUN=mine-fast", "PM_LOG="], cwd=repo_copy, env=env,
+    proc = subprocess.run(["make", "-s", "-o", ".venv/.installed", "run", "RUN=mine-fast", "PM_LOG="], cwd=repo_copy, env=env,
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "pca_components = 99" in proc.stdout + proc.stderr
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and not p.name.endswith(".failed.ipynb")}

@@ -390,7 +390,7 @@ def test_report_says_transfer_only_beyond_every_target_only_rule():
     assert "the same CNNs transfer" not in md and "±1.3" not in md  # no unpaired Wilson reading any more
     md, c = _md(verdict=v, paired=_paired(40, 2))
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "beats_target_only"
-    assert "the WDBC-trained cell beats every one of them on every seed" in md
+    assert "The WDBC-trained cell beats every one of them on every seed" in md
     one_rule_ties = pd.concat([_paired(40, 2).query("rule == 'pc1_sign'"), _paired(3, 2).query("rule == 'two_means'")])
     _, c = _md(verdict=v, paired=one_rule_ties)
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "no_more_than_target_only"  # every rule must be beaten
