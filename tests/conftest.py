@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,15 @@ def write():
         path.write_text(text)
         return path
     return _write
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """A throwaway copy of the study's sources sharing this checkout's .venv."""
+    dst = tmp_path / "repo"
+    for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
+    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
+    # (a kernel registered from the copy would point into this temporary folder)
+    return dst

@@ -51,16 +51,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def git_copy(tmp_path):
-    """The study's sources in a throwaway git repository sharing this checkout's .venv."""
-    dst = tmp_path / "repo"
-    for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt", ".gitignore"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
+def git_copy(repo_copy):
+    """The study's sources (``repo_copy``) in a throwaway git repository, with a small outputs tree."""
+    dst = repo_copy
+    shutil.copy2(ROOT / ".gitignore", dst / ".gitignore")
     (dst / "outputs" / "wdbc").mkdir(parents=True)
     (dst / "outputs" / "wdbc" / "results.csv").write_text("run,model\nwdbc,SM\n")
-    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
-    # (a kernel registered from the copy would point into this temporary folder)
     git = ["git", "-C", str(dst), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(git[:3] + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "-A"], check=True)

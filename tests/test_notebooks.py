@@ -2,7 +2,6 @@
 notebook never leaves an output that make treats as up to date."""
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -69,18 +68,6 @@ def test_notebooks_have_parameters_cell_with_literals_only():
                 compile(value.strip(), "<param>", "eval")
                 assert value.strip()[0] in "\"'0123456789[-TFN", f"{nb_path.name}: derived value in {line!r}"
         assert nb.metadata["kernelspec"]["name"] == "kdstudy"
-
-
-@pytest.fixture
-def repo_copy(tmp_path):
-    """A throwaway copy of the study's sources sharing this checkout's .venv."""
-    dst = tmp_path / "repo"
-    for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
-    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
-    # (a kernel registered from the copy would point into this temporary folder)
-    return dst
 
 
 def test_failed_notebook_leaves_no_up_to_date_output(repo_copy):

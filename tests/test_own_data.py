@@ -215,18 +215,6 @@ def test_contract_words_the_runs_labels():
 
 
 # ------------------------------------------------------------------------------------------------ end to end
-@pytest.fixture
-def repo_copy(tmp_path):
-    """A throwaway copy of the study's sources sharing this checkout's .venv."""
-    dst = tmp_path / "repo"
-    for item in ("lib", "notebooks", "params", "Makefile", "requirements.txt"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
-    (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
-    # (a kernel registered from the copy would point into this temporary folder)
-    return dst
-
-
 def test_make_run_of_a_users_table_end_to_end(repo_copy):
     """A user's synthetic table, one params file, `make run`: results, a summary, a model card and an exported
     model with its contract in the user's words; a failing run afterwards leaves them untouched."""
