@@ -38,8 +38,72 @@ def test_difference_identical_constant_missing_and_normal():
     assert claims.difference(comp, "b", "SM", "TM", "accuracy", 0.02).verdict == "missing"
 
 
-def _claim(run, verdict, lo=-0.01, hi=0.01, value=0.0):
-    return claims.Claim("x", run, verdict, value=value, low=lo, high=hi, margin=0.02)
+def _claim(run, verdict, lo=-0.01, hi=0.01, value=0.0, question="non_inferiority", family="exploratory", name="x"):
+    c = claims.Claim(name, run, verdict, value=value, low=lo, high=hi, margin=0.02, n=10)
+    return claims.judge(c, question, family)
+
+
+def test_judge_words_each_question():
+    ni = _claim("w", "non_inferior", -0.015, 0.03, 0.007)
+    assert ni.answer == "shown" and ni.question == "non_inferiority" and ni.family == "exploratory"
+    assert _claim("w", "not_superior", -0.04, 0.01).answer == "not_shown"
+    assert _claim("w", "equivalent", -0.015, 0.019, question="equivalence").answer == "shown"
+    assert _claim("w", "non_inferior", -0.015, 0.03, question="equivalence").answer == "not_shown"
+    assert _claim("w", "a_better", 0.001, 0.03, 0.01, question="difference").answer == "detected"
+    assert _claim("w", "inconclusive", -0.05, 0.05, question="difference").answer == "not_detected"
+    assert _claim("w", "inconclusive", -0.05, 0.05, family="descriptive").answer == "descriptive"
+    assert _claim("w", "missing", float("nan"), float("nan")).answer == "no_test"
+    assert _claim("w", "identical", 0, 0, question="difference").answer == "not_detected"
+    with pytest.raises(claims.ClaimsError, match="unknown question"):
+        _claim("w", "equivalent", question="bigger")
+
+
+def test_fragility_counts_the_rows_that_flip_an_answer():
+    # ten splits of 100 test rows whose differences sit just above the margin: few rows flip it
+    d = np.array([0.0, 0.01, -0.01, 0.0, 0.02, -0.02, 0.0, 0.01, -0.01, 0.0])
+    near = claims.judge(claims.Claim("x", "w", "non_inferior", value=d.mean(), low=-0.0185, high=0.0185, margin=0.02, n=10),
+                        "non_inferiority", "exploratory", split_diffs=d - 0.001, split_rows=[100] * 10,
+                        n_train=400, n_test=100)
+    far = claims.judge(claims.Claim("x", "w", "non_inferior", value=0.05, low=0.03, high=0.07, margin=0.02, n=10),
+                       "non_inferiority", "exploratory", split_diffs=d + 0.05, split_rows=[100] * 10,
+                       n_train=400, n_test=100)
+    assert 1 <= near.fragility < far.fragility
+    # moving the rows it names does flip it: the count is an upper bound that the greedy path reaches
+    from lib.core import stats
+    gap = lambda lo, hi: np.asarray(lo) + 0.02
+    k = stats.fragility(d - 0.001, [100] * 10, 400, 100, gap)
+    assert k == near.fragility
+    assert stats.fragility(d, [100] * 10, 400, 100, gap, cap=1) in (1, 2)  # cap + 1 means "more than cap"
+
+
+def test_primary_family_is_holm_adjusted_one_sided():
+    # four non-inferiority claims; one-sided p from the interval, adjusted together
+    cs = [claims.Claim(f"SM-TM:{m}", r, "non_inferior", value=v, low=lo, high=hi, margin=0.02, n=10)
+          for r, m, v, lo, hi in (("wdbc", "accuracy", 0.03, 0.005, 0.055), ("bcd", "accuracy", 0.0, -0.015, 0.015),
+                                  ("wdbc", "sensitivity", 0.0, -0.018, 0.018), ("bcd", "sensitivity", -0.01, -0.06, 0.04))]
+    out = claims.primary(cs, 0.05)
+    p = [claims.ni_p(c) for c in cs]
+    assert all(o.family == "primary" and o.question == "non_inferiority" for o in out)
+    assert p[0] < p[1] < p[2] < p[3]
+    assert [o.p_holm for o in out] == pytest.approx([min(1, 4 * p[0]), max(4 * p[0], 3 * p[1]),
+                                                     max(4 * p[0], 3 * p[1], 2 * p[2]),
+                                                     max(4 * p[0], 3 * p[1], 2 * p[2], p[3])])
+    assert [o.answer for o in out] == ["shown" if o.p_holm < 0.025 else "not_shown" for o in out]
+    assert out[0].answer == "shown" and out[3].answer == "not_shown"
+    # the third: its 95% bound is inside the margin (shown unadjusted) but not at its Holm level
+    assert cs[2].low > -0.02 and out[2].detail["low_adjusted"] < cs[2].low
+    assert claims.judge(cs[2], "non_inferiority", "exploratory").answer == "shown"
+
+
+def test_sample_size_and_predictive_values():
+    # 33 discordant of 569 at a 2-point margin, 80% power, one-sided 2.5%: about 1,140 patients
+    assert claims.sample_size(33 / 569, 0.02, 0.025, 0.8) == pytest.approx(1140, abs=3)
+    assert claims.sample_size(0.0, 0.02, 0.025, 0.8) is None
+    assert claims.sample_size(0.1, 0.02, 0.025, 0.8) > claims.sample_size(0.05, 0.02, 0.025, 0.8)
+    ppv, npv = claims.ppv_npv(0.95, 0.9, 0.044)
+    assert ppv == pytest.approx(0.95 * 0.044 / (0.95 * 0.044 + 0.1 * 0.956))
+    assert npv == pytest.approx(0.9 * 0.956 / (0.9 * 0.956 + 0.05 * 0.044))
+    assert claims.ppv_npv(0.95, 0.9, 0.31)[0] > ppv  # higher prevalence, higher PPV
 
 
 def test_student_matches_teacher_answers():
@@ -50,14 +114,18 @@ def test_student_matches_teacher_answers():
     open_ = claims.student_matches_teacher([_claim("w", "equivalent"), _claim("p", "inconclusive", -0.09, 0.05)])
     assert open_.verdict == "not_shown" and open_.detail["unresolved_runs"] == ["p"] and open_.low == -0.09
     assert claims.student_matches_teacher([_claim("w", "identical", 0, 0)]).verdict == "yes"
+    # a descriptive run does not count either way, and is listed
+    d = claims.student_matches_teacher([_claim("w", "equivalent"), _claim("p", "b_better", -0.09, -0.01, family="descriptive")])
+    assert d.verdict == "yes" and d.detail["descriptive_runs"] == ["p"]
 
 
 def test_kd_beats_scratch_answers():
-    assert claims.kd_beats_scratch([_claim("w", "a_better", 0.01, 0.03), _claim("b", "equivalent")]).verdict == "yes"
-    no = claims.kd_beats_scratch([_claim("w", "equivalent", -0.01, 0.006), _claim("b", "not_superior", -0.03, 0.004)])
-    assert no.verdict == "no" and no.high == 0.006
-    assert claims.kd_beats_scratch([_claim("w", "b_better", -0.03, -0.01)]).verdict == "scratch_better"
-    assert claims.kd_beats_scratch([_claim("w", "constant", value=-0.02)]).verdict == "scratch_better"
+    diff = lambda *a, **k: _claim(*a, question="difference", **k)
+    assert claims.kd_beats_scratch([diff("w", "a_better", 0.01, 0.03, 0.02), diff("b", "equivalent")]).verdict == "yes"
+    no = claims.kd_beats_scratch([diff("w", "equivalent", -0.01, 0.006), diff("b", "not_superior", -0.03, 0.004)])
+    assert no.verdict == "no" and no.high == 0.006 and no.family == "exploratory"
+    assert claims.kd_beats_scratch([diff("w", "b_better", -0.03, -0.01, -0.02)]).verdict == "scratch_better"
+    assert claims.kd_beats_scratch([diff("w", "constant", value=-0.02)]).verdict == "scratch_better"
 
 
 def _eff():
@@ -103,12 +171,23 @@ def test_the_repositorys_decisions_load_with_rationales():
 
 def test_pending_decisions_are_checked_and_dated_but_not_applied(tmp_path):
     d = decisions.load_decisions()
-    assert {"verdict_stability", "primary_family", "operating_point", "calibration", "prevalences"} <= set(d.pending)
+    assert {"verdict_stability", "training_seeds"} <= set(d.pending)
+    assert {"primary_family", "operating_point", "calibration", "prevalences", "sample_size", "pbcnt_role"} <= set(d.rationale)
+    assert d.dates["primary_family"] == "2026-12-06" and d.stated["primary_family"] == "before any result"
+    assert "the operating-point rule" in d.in_words("after earlier results")
     assert all(e["date"] and e["stated"] in decisions.STATED and len(e["rationale"]) > 20 for e in d.pending.values())
     assert not set(d.pending) & set(d.rationale)  # nothing is both applied and pending
     good = (paths.ROOT / decisions.DECISIONS_FILE).read_text()
     with pytest.raises(decisions.DecisionsError, match="calibration.*date"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("date: 2026-12-06\n    rationale: \"Class", "date: soon\n    rationale: \"Class")))
+    with pytest.raises(decisions.DecisionsError, match="verdict_stability.*date"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("date: 2026-12-06\n    rationale: \"A verdict is firm", "date: soon\n    rationale: \"A verdict is firm")))
+    with pytest.raises(decisions.DecisionsError, match="primary_family"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("test: non-inferiority", "test: superiority")))
+    with pytest.raises(decisions.DecisionsError, match="calibration must be"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("value: platt", "value: isotonic")))
+    with pytest.raises(decisions.DecisionsError, match="prevalences"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("screening_recall: 0.044", "screening_recall: 4.4")))
     with pytest.raises(decisions.DecisionsError, match="both applied and pending"):
         decisions.load_decisions(_decisions(tmp_path, good + "  interval:\n    value: x\n    stated: before any result\n    date: 2026-12-06\n    rationale: a rationale\n"))
     with pytest.raises(decisions.DecisionsError, match="unknown top-level"):

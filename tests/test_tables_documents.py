@@ -293,8 +293,8 @@ def _tables(runs=("wdbc-fast", "bcd-fast"), res=None):
     return res, table, comp, diag, cal, eff
 
 
-def _set(comp, run, a, b, diff, lo, hi, note=""):
-    m = (comp.run == run) & (comp.a == a) & (comp.b == b) & (comp.metric == "accuracy")
+def _set(comp, run, a, b, diff, lo, hi, note="", metric="accuracy"):
+    m = (comp.run == run) & (comp.a == a) & (comp.b == b) & (comp.metric == metric)
     comp.loc[m, ["mean_diff", "corrected_ci_low", "corrected_ci_high", "note"]] = [diff, lo, hi, note]
     return comp
 
@@ -309,23 +309,44 @@ def _md(comp=None, diag=None, verdict=None, target_only=None, latency=None, runs
     return md, {(c.name, c.run): c for c in stated}
 
 
-def test_report_wording_follows_the_verdicts():
-    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.0, 0.0, 0.0, "identical on every split"),
-                               "bcd-fast", "SM", "TM", -0.03, -0.05, -0.01))
+def _sens(comp, diff=0.0, lo=-0.02, hi=0.02):  # the primary family's sensitivity claims, shown on both runs
+    for r in ("wdbc-fast", "bcd-fast"):
+        comp = _set(comp, r, "SM", "TM", diff, lo, hi, metric="sensitivity")
+    return comp
+
+
+def test_report_wording_follows_the_answers():
+    md, c = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, 0.0, 0.0, "identical on every split"),
+                                     "bcd-fast", "SM", "TM", -0.03, -0.05, -0.01)))
     assert c[("student_matches_teacher", "all")].verdict == "no"
     assert "No: the teacher is better on bcd-fast" in md
-    assert "wdbc-fast: identical, 0 on every split<br>" in md  # not "+0.0 [+0.0, +0.0]"
+    assert "wdbc-fast: non-inferiority shown, 0 on every split<br>" in md  # not "+0.0 [+0.0, +0.0]"
     assert "+0.0 [+0.0, +0.0]" not in md
-    md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.002, -0.01, 0.015), "bcd-fast", "SM", "TM", 0.0, -0.012, 0.012))
-    assert c[("student_matches_teacher", "all")].verdict == "yes"
-    assert "Yes: not worse than the teacher by more than 2 points on wdbc-fast (equivalent), bcd-fast (equivalent)" in md
-    md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01))
-    assert "Not shown: on wdbc-fast the intervals allow the student to be up to 9.0 points worse" in md
+    md, c = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.002, -0.01, 0.015), "bcd-fast", "SM", "TM", 0.0, -0.012, 0.012)))
+    q1 = c[("student_matches_teacher", "all")]
+    assert q1.verdict == "yes" and q1.family == "primary"
+    assert ("Yes: non-inferiority shown for wdbc-fast (shown), bcd-fast (shown), wdbc-fast sensitivity (shown), "
+            "bcd-fast sensitivity (shown)") in md
+    assert all(c[(f"SM-TM:{m}", r)].family == "primary" for m in ("accuracy", "sensitivity") for r in ("wdbc-fast", "bcd-fast"))
+    assert c[("SM_INT8-TM:accuracy", "wdbc-fast")].family == "exploratory"
+    md, _ = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01)))
+    assert "Not shown for every one: shown for bcd-fast, wdbc-fast sensitivity, bcd-fast sensitivity, not for wdbc-fast" in md
+    assert "SM may be up to 9.00 points worse" in md
+    # an interval inside the margin at 95% but not at its Holm level: not shown, and the words say why
+    # (all four near their margins: Holm's first step, at a quarter of the level, already fails, so none is shown)
+    md, c = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.018, 0.018), "bcd-fast", "SM", "TM", 0.0,
+                                     -0.018, 0.018), 0.0, -0.045, 0.045))
+    w = c[("SM-TM:accuracy", "wdbc-fast")]
+    assert w.answer == "not_shown" and w.low > -0.02 and w.detail["low_adjusted"] < -0.02
+    assert c[("student_matches_teacher", "all")].verdict == "not_shown"
+    assert "Holm-adjusted lower bound" in md
 
 
 def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", 0.02, 0.005, 0.035), "bcd-fast", "SM", "SM_scratch", 0, -0.01, 0.01))
-    assert c[("kd_beats_scratch", "all")].verdict == "yes" and "**Does KD beat training from scratch?** Yes, on wdbc-fast" in md
+    assert c[("kd_beats_scratch", "all")].verdict == "yes" and c[("kd_beats_scratch", "all")].family == "exploratory"
+    assert "**Does KD beat training from scratch?** Exploratory (unadjusted). A gain is detected on wdbc-fast" in md
+    assert "| **Exploratory: a gain detected** |" in md  # the glance table never headlines it as an answer
     # the fast runs tune SM_scratch over as many cells as SM's grid (their scratch_grid_03.csv): said, with its limit
     assert "among as many cells on the same inner validation rows: as many cells, not the same search" in md
     monkeypatch.setattr(documents, "_scratch_grid_size", lambda run: None)  # a run whose SM_scratch was not tuned
@@ -333,7 +354,7 @@ def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
     assert "SM_scratch was not tuned: the comparison favours KD" in md
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM", "SM_scratch", -0.004, -0.015, 0.006), "bcd-fast", "SM", "SM_scratch", -0.03, -0.05, -0.01))
     assert c[("kd_beats_scratch", "all")].verdict == "scratch_better"
-    assert "No: the scratch student is better on bcd-fast" in md
+    assert "The scratch student is better on bcd-fast" in md
 
 
 def test_report_teacher_at_specificity_0_states_numbers_not_a_cause():
@@ -434,16 +455,19 @@ def test_inflation_corrected_interval_verdict_and_confounds():
     assert t.loc["TM", "n_train_paper"] == 483 and t.loc["TM", "n_train_rigorous"] == 386
 
 
-def test_calibration_line_net_benefit_and_detectable_difference():
+def test_calibration_summaries_net_benefit_and_detectable_difference():
+    from lib.core import calibration
     rng = np.random.default_rng(3)
     p = rng.uniform(0.02, 0.98, 4000)
     y = (rng.uniform(size=4000) < p).astype(int)  # calibrated by construction
-    a, b = tables.calibration_line(y, p)
-    assert abs(a) < 0.15 and abs(b - 1) < 0.15
+    fit = calibration.intercept_slope(y, p)
+    assert abs(fit["calibration_intercept"]) < 0.15 and abs(fit["calibration_slope"] - 1) < 0.15
     logit = np.log(p / (1 - p))
-    _, b_extreme = tables.calibration_line(y, 1 / (1 + np.exp(-3 * logit)))  # scores too extreme: slope < 1
-    assert b_extreme < 0.5
-    assert all(math.isnan(v) for v in tables.calibration_line(np.zeros(10), np.full(10, 0.3)))
+    extreme = calibration.intercept_slope(y, 1 / (1 + np.exp(-3 * logit)))  # scores too extreme: slope < 1
+    assert extreme["calibration_slope"] < 0.5
+    assert all(math.isnan(v) for v in calibration.intercept_slope(np.zeros(10, int), np.full(10, 0.3)).values())
+    sep = calibration.intercept_slope(np.array([0] * 20 + [1] * 20), np.r_[np.full(20, 0.45), np.full(20, 0.55)])
+    assert all(math.isnan(v) for v in sep.values())  # separated rows: no finite fit
     nb = tables.net_benefit([1, 1, 0, 0], [0.9, 0.6, 0.4, 0.1], [0.5])
     assert nb[0] == pytest.approx(0.5)  # both cancers referred, no false alarm
     nb = tables.net_benefit([1, 0, 0, 0], [0.9, 0.8, 0.1, 0.1], [0.2])
@@ -555,33 +579,74 @@ def test_model_card_latency_range_and_host_noise():
                         "median_us_min": [1.9, 3.7, 2.2], "median_us_max": [3.4, 3.9, 3.3]})
     card = documents.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"], latency=lat)
     assert "1.9-3.4 µs over repeats" in card and "1.73x apart on this host" in card
-    assert "over repeats" not in documents.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
+    assert "µs over repeats" not in documents.model_card(prof, table, diag, cal, eff, {}, res=res["wdbc-fast"])
 
 
-def test_a_better_verdict_says_when_it_does_not_survive_holm():
+def test_a_detected_difference_says_when_it_does_not_survive_holm():
     from lib.analysis import claims as cl
 
     comp = pd.DataFrame([{"run": "r", "metric": "accuracy", "a": "SM_scratch", "b": "TM", "mean_diff": 0.082, "n_splits": 10,
                           "naive_ci_low": 0.047, "naive_ci_high": 0.117, "corrected_ci_low": 0.012, "corrected_ci_high": 0.152,
                           "corrected_p": 0.026, "corrected_p_holm": p, "note": None, "detectable_80": 0.1} for p in (0.36,)])
-    c = cl.difference(comp, "r", "SM_scratch", "TM", "accuracy", 0.02)
-    assert c.verdict == "a_better" and c.detail["p_holm"] == 0.36
+    c = cl.judge(cl.difference(comp, "r", "SM_scratch", "TM", "accuracy", 0.02), "difference", "exploratory")
+    assert c.verdict == "a_better" and c.detail["p_holm"] == 0.36 and c.answer == "detected"
     w = documents._env().get_template("claims.j2").module
-    assert str(w.reading(c, "SM_scratch", "TM")) == ("SM_scratch better (unadjusted; not after Holm's adjustment over the "
-                                                     "run's comparisons, p = .360)")
-    assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better (not after Holm)"
-    c2 = cl.difference(comp.assign(corrected_p_holm=0.01), "r", "SM_scratch", "TM", "accuracy", 0.02)
-    assert str(w.reading(c2, "SM_scratch", "TM")) == "SM_scratch better"
+    assert str(w.reading(c, "SM_scratch", "TM")) == ("exploratory: difference detected, SM_scratch better (not after "
+                                                     "Holm's adjustment over the run's comparisons, p = .360)")
+    assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better"
+    c2 = cl.judge(cl.difference(comp.assign(corrected_p_holm=0.01), "r", "SM_scratch", "TM", "accuracy", 0.02),
+                  "difference", "exploratory")
+    assert str(w.reading(c2, "SM_scratch", "TM")) == "exploratory: difference detected, SM_scratch better"
+    c3 = cl.replace(c2, fragility=2.0)
+    assert str(w.brief(c3, "SM_scratch", "TM")) == "SM_scratch better (2 rows flip it)"
+    assert "2 changed test rows would flip it" in str(w.reading(c3, "SM_scratch", "TM"))
+    assert "1 row flips it" in str(w.brief(cl.replace(c2, fragility=1.0), "SM_scratch", "TM"))
+    assert str(w.brief(cl.replace(c2, answer="descriptive"), "SM_scratch", "TM")) == "descriptive"
 
 
-def test_report_teacher_question_says_yes_only_on_a_verdict_and_not_shown_otherwise():
+def test_report_teacher_question_is_exploratory_and_says_which_way():
     md, c = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", -0.03, -0.05, -0.01), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
     assert c[("SM_scratch-TM:accuracy", "wdbc-fast")].verdict == "b_better"
-    assert "| **Yes, on wdbc-fast" in md
+    assert "| **Exploratory: the teacher better on wdbc-fast" in md
     md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", 0.0, -0.01, 0.01), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
-    assert "| **Not shown on any run** |" in md
+    assert "| **No difference detected (exploratory)** |" in md
     md, _ = _md(lambda x: _set(_set(x, "wdbc-fast", "SM_scratch", "TM", 0.03, 0.01, 0.05), "bcd-fast", "SM_scratch", "TM", 0, -0.01, 0.01))
-    assert "| **Not shown; the scratch student is better on wdbc-fast" in md
+    assert "| **Exploratory: the scratch student better on wdbc-fast" in md
+
+
+def test_predictive_values_sample_sizes_and_descriptive_facts():
+    opt = pd.DataFrame([{"run": "w", "model": "SM_INT8", "sensitivity_op": 0.95, "sensitivity_op_low": 0.9,
+                         "sensitivity_op_high": 0.98, "specificity_op": 0.9, "specificity_op_low": 0.85,
+                         "specificity_op_high": 0.94}, {"run": "p", "model": "SM_INT8", "sensitivity_op": 0.95,
+                         "sensitivity_op_low": 0.9, "sensitivity_op_high": 0.98, "specificity_op": 0.9,
+                         "specificity_op_low": 0.5, "specificity_op_high": 0.99}])
+    pv = tables.predictive_values(opt, {"screening": 0.044, "clinic": 0.31}, skip_runs=("p",))
+    assert set(pv.run) == {"w"} and len(pv) == 2
+    s = pv.set_index("setting").loc["screening"]
+    assert s.ppv_low < s.ppv < s.ppv_high and s.npv_low < s.npv < s.npv_high
+    assert pv.set_index("setting").loc["clinic", "ppv"] > s.ppv
+    # sample sizes from the first pass's discordant pairs
+    rows = []
+    for row in range(40):
+        y = int(row < 10)
+        for m, right in (("SM", row not in (0, 12)), ("TM", row not in (1, 12))):
+            rows.append({"run": "wdbc-fast", "fold": "r0f0" if row < 20 else "r0f1", "seed": 42, "row": row, "y": y,
+                         "model": m, "score": 0.5, "pred": y if right else 1 - y})
+    pred = {"wdbc-fast": pd.DataFrame(rows)}
+    fam = {"comparison": "SM - TM", "metrics": ["accuracy", "sensitivity"], "runs": ["wdbc"]}
+    need = tables.sample_sizes(pred, ["wdbc-fast"], fam, {"accuracy": 0.02, "sensitivity": 0.05},
+                               {"power": 0.8, "alpha_one_sided": 0.025})
+    acc, sens = need.set_index("metric").loc["accuracy"], need.set_index("metric").loc["sensitivity"]
+    assert acc.discordant == 2 and acc.rows == 40 and sens.discordant == 2 and sens.rows == 10
+    assert sens.needed_patients == math.ceil(sens.needed / 0.25)
+    # the descriptive facts: which normal rows every neural model gets wrong, the teacher's cap
+    rows = [{"run": "p", "fold": "r0f0", "seed": 1, "row": r, "y": int(r > 2), "model": m, "score": 0.5,
+             "pred": 1 if (r == 0 or (r == 1 and m == "SM")) else int(r > 2)} for r in range(8) for m in ("TM", "SM")]
+    res = pd.DataFrame([{"model": "TM", "format": "keras", "epochs_trained": e, "accuracy": 0.9} for e in (50, 50, 31)]
+                       + [{"model": "TM", "format": "tflite", "epochs_trained": np.nan, "accuracy": 0.8}])
+    f = tables.descriptive_facts(pd.DataFrame(rows), res, 50)
+    assert f["normals"] == 3 and f["wrong_by_every"] == [0] and f["wrong_by_any"] == [0, 1]
+    assert f["teacher_capped"] == 2 and f["teacher_splits"] == 3 and f["majority"] == 5 / 8
 
 
 def test_the_atomic_writers_never_leave_a_half_written_file(tmp_path):

@@ -6,16 +6,34 @@ templates (``templates/*.md.j2``), so a sentence cannot outlive the numbers that
 written to ``outputs/<profile>/claims.csv`` (one row each: name, run, verdict, value and its corrected interval),
 which the re-execution checks compare exactly on the verdict and within tolerance on the numbers.
 
-Decisions made before the results they judge (the margins of the non-inferiority readings, the transfer cell,
-the latency tie rule) are read from ``params/report/decisions.yaml`` (:mod:`lib.core.decisions`), so the
-repository's history shows when they were made.
+Decisions made before the results they judge (the margins of the non-inferiority readings, the primary family,
+the transfer cell, the latency tie rule) are read from ``params/report/decisions.yaml`` (:mod:`lib.core.decisions`),
+so the repository's history shows when they were made.
+
+Each paired claim answers one question (:data:`QUESTIONS`) and belongs to one family (:data:`FAMILIES`):
+
+- ``primary``: the pre-specified non-inferiority hypotheses, one-sided p-values adjusted together by Holm
+  (:func:`primary`); shown when the adjusted p is below the family's one-sided level;
+- ``exploratory``: every other comparison, read at an unadjusted corrected 95% interval, and worded as such;
+- ``descriptive``: a run whose design cannot support a verdict (decisions.yaml ``pbcnt_role``): numbers and
+  intervals, no answer.
+
+Its ``answer`` is "shown" / "not_shown" (non-inferiority, equivalence), "detected" / "not_detected" (difference),
+"descriptive" or "no_test"; ``verdict`` keeps the reading of the interval (:data:`VERDICTS`) that the answer comes
+from. ``fragility`` is the fewest test rows (patients) whose change flips the answer
+(:func:`lib.core.stats.fragility`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import pandas as pd
+from scipy import stats as st
+
+from lib.analysis.tables import holm
+from lib.core import stats
 
 
 # The verdicts of a paired difference A - B, read from its corrected interval [lo, hi] and a margin m.
@@ -31,6 +49,16 @@ VERDICTS = {
     "untested": "fewer than 2 splits or no interval",
     "missing": "a model of the pair was not measured",
 }
+
+
+# What a paired claim asks, and the answers it can get.
+QUESTIONS = {
+    "non_inferiority": "is A not worse than B by more than the margin? shown when the interval's lower bound is above -margin",
+    "equivalence": "do A and B differ by less than the margin either way? shown when the interval lies inside +-margin",
+    "difference": "do A and B differ at all? detected when the interval excludes 0",
+}
+FAMILIES = ("primary", "exploratory", "descriptive")
+ANSWERS = ("shown", "not_shown", "detected", "not_detected", "descriptive", "no_test")
 
 
 class ClaimsError(ValueError):
@@ -55,12 +83,22 @@ class Claim:
     margin: float = float("nan")
     subject: str = ""
     detail: dict = field(default_factory=dict)
+    family: str = "exploratory"
+    question: str = ""
+    answer: str = ""
+    p_holm: float = float("nan")
+    fragility: float = float("nan")  # test rows whose change flips the answer; NaN: not computable (or > 200)
 
     def row(self) -> dict:
         d = asdict(self)
         detail = d.pop("detail")
         d["detail"] = "; ".join(f"{k}={_short(v)}" for k, v in sorted(detail.items()))
         return d
+
+    @property
+    def firm_rows(self) -> bool:
+        """Whether the answer needs more than one changed test row to flip (False when unknown)."""
+        return not math.isnan(self.fragility) and self.fragility > 1
 
 
 def _short(v) -> str:
@@ -112,46 +150,174 @@ def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin
     return Claim(name, run, read_interval(lo, hi, margin), low=lo, high=hi, **common)
 
 
+def _gap(question: str, margin: float):
+    """``gap(low, high)``: positive when the answer to ``question`` is shown / detected (vectorised)."""
+    if question == "non_inferiority":
+        return lambda lo, hi: np.asarray(lo) + margin
+    if question == "equivalence":
+        return lambda lo, hi: np.minimum(np.asarray(lo) + margin, margin - np.asarray(hi))
+    if question == "difference":
+        return lambda lo, hi: np.maximum(np.asarray(lo), -np.asarray(hi))
+    raise ClaimsError(f"unknown question {question!r}; known: {sorted(QUESTIONS)}")
+
+
+def _bounds_at(c: Claim, level: float) -> tuple[float, float]:
+    """The claim's corrected interval at another level (the same standard error and t distribution)."""
+    t95 = st.t.ppf(0.975, c.n - 1)
+    se = (c.high - c.low) / (2 * t95)
+    half = st.t.ppf(0.5 + level / 2, c.n - 1) * se
+    return c.value - half, c.value + half
+
+
+def ni_p(c: Claim) -> float:
+    """One-sided p-value of non-inferiority (H0: A - B <= -margin) from the claim's corrected interval."""
+    if c.verdict in ("missing", "untested") or math.isnan(c.low):
+        return 1.0 if c.verdict == "identical" and c.margin > 0 else float("nan")
+    se = (c.high - c.low) / (2 * st.t.ppf(0.975, c.n - 1))
+    return float(st.t.sf((c.value + c.margin) / se, c.n - 1)) if se > 0 else float("nan")
+
+
+def judge(c: Claim, question: str, family: str, level: float = 0.95, split_diffs=None, split_rows=None,
+          n_train: int | None = None, n_test: int | None = None) -> Claim:
+    """The claim with its question, family, answer and fragility. ``level``: the two-sided level of the interval
+    the answer reads (0.95 for exploratory claims; the Holm step's level for a primary one). ``split_diffs`` and
+    ``split_rows``: the per-split differences and the test rows behind each (for the fragility)."""
+    if family not in FAMILIES:
+        raise ClaimsError(f"unknown family {family!r}; known: {FAMILIES}")
+    gap = _gap(question, c.margin)
+    out = replace(c, question=question, family=family)
+    if family == "descriptive":
+        return replace(out, answer="descriptive")
+    yes = {"non_inferiority": "shown", "equivalence": "shown", "difference": "detected"}[question]
+    no = "not_" + yes
+    if c.verdict in ("missing", "untested"):
+        return replace(out, answer="no_test")
+    if c.verdict in ("identical", "constant"):  # no variance: the value itself decides, no row count
+        v = 0.0 if c.verdict == "identical" else c.value
+        return replace(out, answer=yes if float(gap(v, v)) > 0 else no)
+    lo, hi = (c.low, c.high) if level == 0.95 else _bounds_at(c, level)
+    answer = yes if float(gap(lo, hi)) > 0 else no
+    frag = float("nan")
+    if split_diffs is not None and split_rows is not None and n_train and n_test:
+        f = stats.fragility(split_diffs, split_rows, n_train, n_test, gap, level=level)
+        frag = float("nan") if f is None else float(f)
+    return replace(out, answer=answer, fragility=frag)
+
+
+def primary(claims: list[Claim], alpha: float, **per_claim) -> list[Claim]:
+    """The primary family: non-inferiority of each claim, one-sided p-values adjusted together by Holm at the
+    family-wise one-sided level ``alpha / 2`` (a two-sided ``alpha``). A claim is shown when its adjusted p is
+    below that level; its ``low`` stays the 95% bound, and the fragility reads the interval at its own Holm step
+    (the others held fixed). ``per_claim``: {claim name: kwargs of :func:`judge`} (split differences and rows)."""
+    level = alpha / 2
+    p = np.array([ni_p(c) for c in claims], dtype=float)
+    adj = holm(p)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    rank = {int(i): r for r, i in enumerate(order)}
+    out = []
+    for i, c in enumerate(claims):
+        kw = per_claim.get(c.name + "@" + c.run, {})
+        if i in rank:
+            step = level / (len(ok) - rank[i])  # Holm's level for this claim's place in the order
+            j = judge(c, "non_inferiority", "primary", level=1 - 2 * step, **kw)
+            low_adj = _bounds_at(c, 1 - 2 * step)[0]
+            j = replace(j, p_holm=float(adj[i]), answer="shown" if adj[i] < level else "not_shown",
+                        detail={**j.detail, "p_one_sided": float(p[i]), "holm_level": float(step),
+                                "low_adjusted": float(low_adj)})
+        else:
+            j = judge(c, "non_inferiority", "primary", **kw)
+        out.append(j)
+    return out
+
+
+def sample_size(discordant: float, margin: float, alpha_one_sided: float, power: float,
+                expected_difference: float = 0.0) -> int | None:
+    """Patients (pairs) a paired non-inferiority test of a difference of proportions needs (Connor 1987, the
+    normal approximation of McNemar's test): n = (z_(1-alpha) + z_power)^2 (p_disc - d^2) / (d + margin)^2, with
+    p_disc the share of discordant pairs and d the expected difference (0: no true difference). None when there
+    is no discordance to go on."""
+    if not discordant > 0 or margin <= 0:
+        return None
+    z = st.norm.ppf(1 - alpha_one_sided) + st.norm.ppf(power)
+    d = expected_difference
+    return int(math.ceil(z ** 2 * (discordant - d ** 2) / (d + margin) ** 2))
+
+
+def ppv_npv(sensitivity: float, specificity: float, prevalence: float) -> tuple[float, float]:
+    """Positive and negative predictive values at ``prevalence`` (Bayes' rule on sensitivity and specificity)."""
+    se, sp, pi = sensitivity, specificity, prevalence
+    tp, fp, fn, tn = se * pi, (1 - sp) * (1 - pi), (1 - se) * pi, sp * (1 - pi)
+    ppv = tp / (tp + fp) if tp + fp > 0 else float("nan")
+    npv = tn / (tn + fn) if tn + fn > 0 else float("nan")
+    return float(ppv), float(npv)
+
+
+def _min_fragility(claims: list[Claim]) -> float:
+    f = [c.fragility for c in claims if not math.isnan(c.fragility)]
+    return float(min(f)) if f and len(f) == len(claims) else float("nan")
+
+
+def _sum_fragility(claims: list[Claim]) -> float:
+    f = [c.fragility for c in claims]
+    return float(sum(f)) if claims and not any(math.isnan(x) for x in f) else float("nan")
+
+
 def student_matches_teacher(claims: list[Claim], uninformative=()) -> Claim:
-    """Across runs, from the per-run claims SM - TM: 'yes' when every informative run shows the student
-    non-inferior (or better, or identical), 'no' when any run shows the teacher better, 'not_shown' otherwise.
-    ``uninformative``: runs where both models answer the majority class for every row; they are listed apart and
-    do not count as a match."""
+    """The primary answer, from the primary claims SM - TM (accuracy and sensitivity on the primary runs): 'yes'
+    when non-inferiority is shown for every one after Holm, 'no' when any shows the teacher better, 'not_shown'
+    otherwise. ``uninformative``: runs where both models answer the majority class for every row (listed apart,
+    never a match)."""
     return as_good_as(claims, "student_matches_teacher", "SM - TM", uninformative)
 
 
 def as_good_as(claims: list[Claim], name: str, subject: str, uninformative=()) -> Claim:
-    """Across runs, from per-run claims A - B: 'yes' when every informative run shows A non-inferior (or
-    better, or identical), 'no' when any run shows B better, 'not_shown' otherwise (:func:`student_matches_teacher`;
-    also the deployable student against each baseline)."""
-    ok = {"a_better", "equivalent", "non_inferior", "identical"}
+    """Across runs (and metrics), from per-run non-inferiority claims A - B: 'yes' when non-inferiority is shown
+    on every informative one, 'no' when any shows B better, 'not_shown' otherwise. Descriptive claims and
+    ``uninformative`` runs are listed apart and do not count. The family is 'primary' when every counted claim
+    is; the fragility is the fewest rows that flip the answer (a 'yes' flips with its most fragile claim; a
+    'not_shown' needs every unshown claim shown: their sum)."""
     skipped = [c.run for c in claims if c.run in uninformative]
-    claims_all, claims = claims, [c for c in claims if c.run not in uninformative]
+    descriptive = [c.run for c in claims if c.family == "descriptive"]
+    claims_all = claims
+    claims = [c for c in claims if c.run not in uninformative and c.family != "descriptive"]
     lows = [c.low for c in claims if not math.isnan(c.low)]
+    unshown = [c for c in claims if c.answer != "shown"]
     if any(c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0) for c in claims):
-        v = "no"
-    elif claims and all(c.verdict in ok or (c.verdict == "constant" and c.value >= 0) for c in claims):
-        v = "yes"
+        v, frag = "no", float("nan")
+    elif claims and not unshown:
+        v, frag = "yes", _min_fragility(claims)
     else:
-        v = "not_shown"
+        v, frag = "not_shown", _sum_fragility(unshown)
+    label = lambda c: c.run + ("" if c.name.endswith(":accuracy") or ":" not in c.name else f" {c.name.split(':')[-1]}")
     return Claim(name, "all", v, low=min(lows) if lows else float("nan"),
                  margin=claims[0].margin if claims else float("nan"), subject=subject,
-                 detail={"runs": [c.run for c in claims_all], "uninformative_runs": skipped,
-                         "by_verdict": [f"{c.run} ({c.verdict.replace('_', '-')})" for c in claims],
-                         "worse_runs": [c.run for c in claims if c.verdict == "b_better"],
-                         "unresolved_runs": [c.run for c in claims if c.verdict in ("inconclusive", "not_superior", "untested")]})
+                 family="primary" if claims and all(c.family == "primary" for c in claims) else "exploratory",
+                 question="non_inferiority", answer={"yes": "shown", "no": "not_shown"}.get(v, "not_shown"),
+                 fragility=frag,
+                 detail={"runs": sorted({c.run for c in claims_all}), "uninformative_runs": skipped,
+                         "descriptive_runs": sorted(set(descriptive)),
+                         "by_answer": [f"{label(c)} ({c.answer.replace('_', ' ')})" for c in claims],
+                         "shown_runs": [label(c) for c in claims if c.answer == "shown"],
+                         "worse_runs": [label(c) for c in claims if c.verdict == "b_better"],
+                         "unresolved_runs": [label(c) for c in unshown if c.verdict != "b_better"]})
 
 
 def kd_beats_scratch(claims: list[Claim]) -> Claim:
-    """Across runs, from SM - SM_scratch: 'yes' on the runs whose interval lies above 0, 'no' when no run shows a
-    gain (with the largest gain the intervals allow), 'scratch_better' when a run shows the scratch student better
-    and none the reverse."""
-    gains = [c.run for c in claims if c.verdict == "a_better" or (c.verdict == "constant" and c.value > 0)]
-    losses = [c.run for c in claims if c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0)]
+    """Across runs, from SM - SM_scratch (exploratory differences): 'yes' on the runs where a gain is detected,
+    'scratch_better' when a run shows the scratch student better and none the reverse, 'no' otherwise (with the
+    largest gain the intervals allow). Descriptive runs do not count."""
+    claims = [c for c in claims if c.family != "descriptive"]
+    gain = [c for c in claims if c.answer == "detected" and c.value > 0]
+    loss = [c for c in claims if c.answer == "detected" and c.value < 0]
     highs = [c.high for c in claims if not math.isnan(c.high)]
-    v = "yes" if gains else ("scratch_better" if losses else "no")
+    v = "yes" if gain else ("scratch_better" if loss else "no")
+    frag = _sum_fragility(gain) if gain else (_sum_fragility(loss) if loss else _min_fragility(claims))
     return Claim("kd_beats_scratch", "all", v, high=max(highs) if highs else float("nan"), subject="SM - SM_scratch",
-                 detail={"runs": [c.run for c in claims], "gain_runs": gains, "loss_runs": losses})
+                 family="exploratory", question="difference",
+                 answer="detected" if gain or loss else "not_detected", fragility=frag,
+                 detail={"runs": [c.run for c in claims], "gain_runs": [c.run for c in gain],
+                         "loss_runs": [c.run for c in loss]})
 
 
 # ------------------------------------------------------------------------------------------------ efficiency

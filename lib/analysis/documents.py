@@ -108,21 +108,82 @@ def _scratch_grid_size(run: str) -> int | None:
     return _grid_size(run, "scratch_grid_03.csv", ("lr", "epochs"))
 
 
-def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) -> dict:
-    """Every claim of summary.md, computed from the comparisons: per run SM - TM, SM_INT8 - TM, SM - SM_scratch,
-    SM_paperloss - SM_scratch (accuracy, margin_accuracy) and SM - TM on sensitivity (margin_sensitivity); the
-    two answers across rigorous runs."""
-    m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
-    out = {}
-    for r in runs:
-        for a, b in (("SM", "TM"), ("SM_INT8", "TM"), ("SM", "SM_scratch"), ("SM_paperloss", "SM_scratch"),
-                     ("SM_INT8", "LR"), ("SM_INT8", "RF"), ("SM_scratch", "TM")):
-            out[(r, a, b)] = cl.difference(comp, r, a, b, "accuracy", m)
-        for b in ("LR", "RF"):
-            out[(r, "SM_INT8", b, "balanced_accuracy")] = cl.difference(comp, r, "SM_INT8", b, "balanced_accuracy", m)
-        out[(r, "SM", "TM", "sensitivity")] = cl.difference(comp, r, "SM", "TM", "sensitivity", ms)
+def _base(run: str) -> str:
+    return run[:-len("-fast")] if run.endswith("-fast") else run
+
+
+def _roles(prof: Profile, runs, decisions, settings: dict) -> tuple[list, list]:
+    """(primary runs, descriptive runs) among ``runs``: the primary family's runs (a fast run stands in for its
+    full run) under the rigorous protocol, and the runs of PBCNT when decisions.yaml calls it descriptive."""
+    fam = decisions.primary_family
     rig = [r for r in prof.rigorous if r in runs]
-    out["student_matches_teacher"] = cl.student_matches_teacher([out[(r, "SM", "TM")] for r in rig], uninformative)
+    primary = [r for r in rig if _base(r) in fam["runs"]]
+    descriptive = [r for r in runs if decisions.pbcnt_role == "descriptive"
+                   and getattr(settings.get(r), "dataset", _base(r)) == "pbcnt"]
+    return primary, descriptive
+
+
+def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), *, res: dict | None = None,
+                  sizes: dict | None = None, settings: dict | None = None) -> dict:
+    """Every claim of summary.md, computed from the comparisons, each with its question, family, answer and
+    fragility: per run SM - TM, SM_INT8 - TM, SM_INT8 - LR / RF (non-inferiority), SM - SM_scratch,
+    SM_paperloss - SM_scratch, SM_scratch - TM (difference) on accuracy (margin_accuracy); SM - TM on sensitivity
+    (margin_sensitivity); SM_INT8 - LR / RF on balanced accuracy; SM_INT8 - TM / LR on specificity at the
+    operating point (difference). SM - TM on the primary metrics and runs is the primary family (Holm); PBCNT's
+    claims are descriptive when decisions.yaml says so; the rest exploratory. Then the answers across runs.
+    ``res``, ``sizes``: the runs' results and split sizes, for the fragility (without them it is NaN)."""
+    m, ms = decisions.margin_accuracy, decisions.margin_sensitivity
+    settings = settings or {}
+    primary_runs, descriptive = _roles(prof, runs, decisions, settings)
+    fam = decisions.primary_family
+    margins = {"accuracy": m, "balanced_accuracy": m, "sensitivity": ms, "op_specificity": m}
+
+    def split_kw(r, a, b, metric):
+        if not res or r not in res or not sizes or r not in sizes:
+            return {}
+        from lib.analysis import tables as tb
+        t = tb.per_split(res[r], metric)
+        if a not in t or b not in t:
+            return {}
+        rows = tb.split_rows(res[r], b, metric).reindex(t.index)
+        return {"split_diffs": (t[a] - t[b]).to_numpy(float), "split_rows": rows.to_numpy(float),
+                "n_train": sizes[r]["n_train"], "n_test": sizes[r]["n_test"]}
+
+    questions = {("SM", "TM"): "non_inferiority", ("SM_INT8", "TM"): "non_inferiority",
+                 ("SM", "SM_scratch"): "difference", ("SM_paperloss", "SM_scratch"): "difference",
+                 ("SM_INT8", "LR"): "non_inferiority", ("SM_INT8", "RF"): "non_inferiority",
+                 ("SM_scratch", "TM"): "difference"}
+    out, primary_claims, primary_kw = {}, [], {}
+
+    def add(key, r, a, b, metric, question):
+        c = cl.difference(comp, r, a, b, metric, margins[metric])
+        is_primary = (r in primary_runs and f"{a} - {b}" == fam["comparison"] and metric in fam["metrics"])
+        if is_primary:
+            primary_claims.append(c)
+            primary_kw[c.name + "@" + r] = split_kw(r, a, b, metric)
+            out[key] = c
+            return
+        family = "descriptive" if r in descriptive else "exploratory"
+        out[key] = cl.judge(c, question, family, **split_kw(r, a, b, metric))
+
+    for r in runs:
+        for (a, b), q in questions.items():
+            add((r, a, b), r, a, b, "accuracy", q)
+        for b in ("LR", "RF"):
+            add((r, "SM_INT8", b, "balanced_accuracy"), r, "SM_INT8", b, "balanced_accuracy", "non_inferiority")
+        add((r, "SM", "TM", "sensitivity"), r, "SM", "TM", "sensitivity", "non_inferiority")
+        if r in prof.rigorous and r not in descriptive:
+            for b in ("TM", "LR"):
+                c = cl.difference(comp, r, "SM_INT8", b, "op_specificity", m)
+                if c.verdict != "missing":
+                    out[(r, "SM_INT8", b, "op_specificity")] = cl.judge(c, "difference", "exploratory",
+                                                                        **split_kw(r, "SM_INT8", b, "op_specificity"))
+    for c in cl.primary(primary_claims, float(fam["alpha"]), **primary_kw):
+        key = (c.run, "SM", "TM") if c.name.endswith(":accuracy") else (c.run, "SM", "TM", c.name.split(":")[-1])
+        out[key] = c
+    rig = [r for r in prof.rigorous if r in runs]
+    prim = [out[(r, "SM", "TM")] for r in rig] + [out[(r, "SM", "TM", "sensitivity")] for r in rig]
+    out["student_matches_teacher"] = cl.student_matches_teacher(prim, uninformative)
     out["kd_beats_scratch"] = cl.kd_beats_scratch([out[(r, "SM", "SM_scratch")] for r in rig])
     for b in ("LR", "RF"):  # rigorous runs with baselines only
         have = [out[(r, "SM_INT8", b)] for r in rig if out[(r, "SM_INT8", b)].verdict != "missing"]
@@ -131,7 +192,7 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=()) 
 
 
 def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp: pd.DataFrame | None = None,
-                      tie_rule: str = "overlapping repeat ranges") -> list[dict]:
+                      tie_rule: str = "overlapping repeat ranges", sizes: dict | None = None) -> list[dict]:
     """Per run, among the ways to a small model (:data:`FRONT_MODELS`: the compressed teachers, SM and SM_INT8,
     and the same student trained without Hinton KD): the Pareto set in (accuracy, size); whether any accuracy
     difference between the student and a compressed teacher is detectable (``comp``: corrected intervals), since
@@ -160,8 +221,12 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
                           f"{_pts(r.corrected_ci_high, 1)}]" for r in c.itertuples()
                           if r.corrected_ci_low > 0 or r.corrected_ci_high < 0]
         acc = di.loc[front, "accuracy"] if front else pd.Series(dtype=float)
+        sz = (sizes or {}).get(run, {})
+        per_unit = sz.get("n_splits", 0) * sz.get("n_test", 0)
+        front_fragility = float(pareto.front_fragility(d, "size_bytes", per_unit)) if per_unit else float("nan")
         rows.append({
             "run": run, "front_size": front, "fastest": fast, "smallest": front[0] if front else None,
+            "front_fragility": front_fragility,
             "front_size_detail": [f"{x} ({100 * di.loc[x, 'accuracy']:.1f}%, {di.loc[x, 'size_bytes']:,.0f} B)" for x in front],
             "front_spread": float(100 * (acc.max() - acc.min())) if len(acc) else float("nan"),
             "compared": comp is not None and len(comp) > 0, "detectable": detectable,
@@ -196,7 +261,7 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                      + (f"; their reported cell (SM, k = 6) reaches {fmt_ci(a6['mean'], a6['ci_low'], a6['ci_high'])}, "
                         + ("above" if a6["ci_low"] > maj else "not clearly above") + " the majority class" if a6 is not None else "")
                      + ".")
-    verdict_word, gain = "not_tested", float("nan")
+    verdict_word, gain, fragility = "not_tested", float("nan"), float("nan")
     if pre is not None and paired is not None and len(paired):
         asis = paired[paired["prevalence_target"] == "as is"]
         per_rule = asis.groupby("rule").agg(diff=("difference", "mean"), beats=("cell_better", "all"),
@@ -206,6 +271,11 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
         best_rule = per_rule["rule_acc"].idxmax()
         gain = float(per_rule.loc[best_rule, "diff"])
         verdict_word = "beats_target_only" if bool(per_rule["beats"].all()) else "no_more_than_target_only"
+        # rows that decide it: undoing one (rule, seed) pair undoes "beats"; "no more" needs every failing pair
+        # to turn, at least as many rows as its hardest pair (row changes may be shared between pairs)
+        flips = [stats.mcnemar_flip(int(b), int(c)) for b, c, ok in zip(asis["b"], asis["c"], asis["cell_better"])
+                 if ok == (verdict_word == "beats_target_only")]
+        fragility = float(min(flips) if verdict_word == "beats_target_only" else max(flips)) if flips else float("nan")
         where = f" ({cell['features']} features, k = {cell['k']}, {cell['model']})" if cell else ""
         rules = "; ".join(f"{r}: {100 * x['rule_acc']:.1f}%, cell − rule {100 * x['diff']:+.1f} points, "
                           f"b/c {x['b']:.0f}/{x['c']:.0f} rows, McNemar p {_p_range(x['p_min'], x['p_max'])}"
@@ -237,7 +307,7 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
     confound = " ".join(f"Notebook 03b's {c}." for c in (confounds or []))
     return {"answer": " ".join(parts), "gain": gain, "confound": confound,
             "glance": glance or f"{verdict['n_above']} of {verdict['n_cells']} cells above the majority class",
-            "glance_diff": gdiff, "verdict": verdict_word}
+            "glance_diff": gdiff, "verdict": verdict_word, "fragility": fragility}
 
 
 def _latency_range(latency: pd.DataFrame | None, model: str) -> str | None:
@@ -330,14 +400,17 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
              target_only: pd.DataFrame | None = None, transfer_confounds: list | None = None, paper_lr: dict | None = None,
              sizes: dict | None = None, forest_path=None, paired: pd.DataFrame | None = None,
              settings: dict | None = None, res: dict | None = None,
-             operating: pd.DataFrame | None = None) -> tuple[str, list]:
+             operating: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None,
+             sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None) -> tuple[str, list]:
     """``summary.md`` rendered from ``templates/summary.md.j2``, and the list of claims it states (for
     ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
     of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
     glance (:func:`answers_forest`), which the markdown shows beside its table; ``paired``: the pre-specified
     cell against the target-only rules (``lib.transfer.target_only.paired``); ``settings``: {run: params}, for the settings
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
-    :func:`lib.analysis.tables.operating_point` of the rigorous runs."""
+    :func:`lib.analysis.tables.operating_point` of the rigorous runs; ``ppv``, ``sample_size``,
+    ``descriptive_facts``: :func:`lib.analysis.tables.predictive_values`, :func:`~lib.analysis.tables.sample_sizes`
+    and {run: :func:`~lib.analysis.tables.descriptive_facts`}."""
     # how the text names the classes: the study's words, or a user's table run's own labels when it is alone
     P1 = (settings or {}).get(runs[0]) if prof.single and runs else None
     neg, pos = P1.labels if P1 is not None and P1.dataset not in STUDY_DATASETS else ("benign", "malignant")
@@ -349,11 +422,14 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     def majority_runs(a, b):
         return [r for r in rig if _majority_only(diag, r, a) and _majority_only(diag, r, b)]
 
-    C = report_claims(prof, runs, comp, diag, decisions, uninformative=majority_runs("SM", "TM"))
     settings = settings or {}
+    C = report_claims(prof, runs, comp, diag, decisions, uninformative=majority_runs("SM", "TM"), res=res,
+                      sizes=sizes, settings=settings)
+    primary_runs, descriptive_runs = _roles(prof, runs, decisions, settings)
 
     glance = [{"question": "Student matches teacher? (SM − TM)", "a": "SM", "b": "TM",
-               "claims": [C[(r, "SM", "TM")] for r in rig], "majority_runs": majority_runs("SM", "TM")},
+               "claims": [C[(r, "SM", "TM")] for r in rig], "majority_runs": majority_runs("SM", "TM"),
+               "sensitivity": [C[(r, "SM", "TM", "sensitivity")] for r in rig]},
               {"question": "KD beats scratch? (SM − SM_scratch)", "a": "SM", "b": "SM_scratch",
                "claims": [C[(r, "SM", "SM_scratch")] for r in rig], "majority_runs": majority_runs("SM", "SM_scratch")}]
     teacher = []
@@ -372,14 +448,15 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "copies_majority": _majority_only(diag, r, "SM") and not _majority_only(diag, r, "SM_scratch"),
            "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
-    def teacher_runs(verdict):  # the rigorous runs whose SM_scratch - TM has this verdict, with Holm's caveat
-        return [k["run"] + (" (unadjusted; not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
-                for k in kd if k["run"] in rig and k["teacher_c"].verdict == verdict]
-    weaker_teacher, stronger_teacher = teacher_runs("a_better"), teacher_runs("b_better")
+    def teacher_runs(sign):  # the rigorous runs where SM_scratch - TM detects a difference of this sign
+        return [k["run"] + (" (not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
+                for k in kd if k["run"] in rig and k["teacher_c"].answer == "detected"
+                and k["teacher_c"].value * sign > 0]
+    weaker_teacher, stronger_teacher = teacher_runs(1), teacher_runs(-1)
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
-    effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie)
+    effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie, sizes)
     labels = {"LR": "a logistic regression", "RF": "a random forest"}
     baselines = []
     for b in ("LR", "RF"):
@@ -394,6 +471,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
         for o in operating.to_dict("records"):
             target = getattr(settings.get(o["run"]), "target_sensitivity", None)
             o["target"] = target
+            o["descriptive"] = o["run"] in descriptive_runs
             o["sens"] = f"{fmt_ci(o['sensitivity_05'], o['sensitivity_05_low'], o['sensitivity_05_high'])} → " \
                         f"{fmt_ci(o['sensitivity_op'], o['sensitivity_op_low'], o['sensitivity_op_high'])}"
             o["spec"] = f"{fmt_ci(o['specificity_05'], o['specificity_05_low'], o['specificity_05_high'])} → " \
@@ -402,6 +480,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                 o["target_verdict"] = stats.against_target(o["sensitivity_op_low"], o["sensitivity_op_high"], target)
                 # how many patients decide it: a bound near the target is a verdict one patient can change
                 d, v = stats.wilson_flip(int(o["cancers"]) - int(o["missed_op"]), int(o["cancers"]), target)
+                o["flip_rows"] = d
                 more = "detected" if v == "above" or o["target_verdict"] == "below" else "missed"
                 o["flip"] = (f"{d} more {more} {words['case']}{'' if d == 1 else 's'} would make it "
                              f"{'consistent with' if v == 'consistent' else v} the target")
@@ -441,7 +520,13 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
     text = render("summary.md.j2", words=words, profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
                   fast=prof.fast, single=prof.single and prof.runs[0], neg=neg, pos=pos,
-                  runs=runs, missing=missing, d=decisions, glance=glance,
+                  runs=runs, missing=missing, d=decisions, glance=glance, primary_runs=primary_runs,
+                  primary_n=sum(c.family == "primary" for c in C.values() if c.run != "all"),
+                  primary_alpha=float(decisions.primary_family["alpha"]), descriptive_runs=descriptive_runs,
+                  ppv=[] if ppv is None or not len(ppv) else ppv.to_dict("records"),
+                  sample_size=[] if sample_size is None or not len(sample_size) else sample_size.to_dict("records"),
+                  facts=descriptive_facts or {}, op_rule=decisions.operating_point,
+                  op_spec=[c for k, c in C.items() if isinstance(k, tuple) and k[-1] == "op_specificity"],
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
                   q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_grid_size(r) or "n/a" for r in rig}), paper_kd=paper_kd,
                   scratch_equal=bool(rig) and all(_scratch_grid_size(r) and _scratch_grid_size(r) == _kd_grid_size(r) for r in rig),
@@ -475,13 +560,18 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                                subject=f"{prof.paper} - {prof.paper_rigorous}"))
     if tr is not None:
         stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
-                               subject="pre-specified cell - best target-only rule"))
+                               subject="pre-specified cell - best target-only rule", question="transfer",
+                               fragility=tr["fragility"]))
     for o in op_missed:
         stated.append(cl.Claim(f"operating_point_sensitivity:{o['model']}", o["run"], o["target_verdict"], value=o["sensitivity_op"],
                                low=o["sensitivity_op_low"], high=o["sensitivity_op_high"], margin=o["target"],
-                               subject=f"{o['model']} pooled sensitivity at its threshold vs the target"))
+                               subject=f"{o['model']} pooled sensitivity at its threshold vs the target",
+                               question="target", family="descriptive" if o["descriptive"] else "exploratory",
+                               answer="descriptive" if o["descriptive"] else o["target_verdict"],
+                               fragility=float("nan") if o["descriptive"] else float(o["flip_rows"])))
     for e in effc:
-        stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}))
+        stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}, question="front",
+                               fragility=e["front_fragility"]))
     # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
     return text, stated
 
@@ -646,7 +736,7 @@ def _diagnostic_rows(prof, diag) -> list[list[str]]:
 def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
                transfer_text: str | None = None, split_ranges: dict | None = None, operating=None,
                runtimes_table: pd.DataFrame | None = None, contract: dict | None = None,
-               latency: pd.DataFrame | None = None) -> str:
+               latency: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None, decisions=None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
@@ -720,6 +810,13 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   {"rows": f"{int(d['tp'] + d['fn'] + d['tn'] + d['fp']):,}", "pos": f"{int(d['tp'] + d['fn']):,}",
                    "neg": f"{int(d['tn'] + d['fp']):,}"},
                   transfer=transfer_text, op=op, deploy=deploy, runtimes=rts,
+                  cal_platt=None if c is None or "calibration_slope_platt" not in c
+                  or c["calibration_slope_platt"] != c["calibration_slope_platt"] else
+                  (float(c["calibration_intercept_platt"]), float(c["calibration_slope_platt"])),
+                  ppv=[] if ppv is None or not len(ppv) else
+                  ppv[(ppv["run"] == run) & (ppv["model"] == m)].to_dict("records"),
+                  prevalence_why=(decisions.rationale.get("prevalences", "") if decisions is not None else ""),
+                  glossary=glossary.render_markdown("Glossary", level=2),
                   class_weight=getattr(P, "class_weight", None), **_data_words(P, contract))
 
 

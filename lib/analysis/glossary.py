@@ -71,17 +71,40 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                                            "verdict of the summary reads this interval."),
     ("naive interval", "The t-interval over the splits as if they were independent. They share most training "
                        "rows, so it is too narrow; the summary gives it second and summary.csv has both."),
-    ("margin", "The smallest difference the verdicts treat as practical: 2 points of accuracy and 5 points of "
+    ("margin", "The smallest difference the verdicts treat as practical, one for accuracy and one for "
                "sensitivity (params/report/decisions.yaml, each with its rationale)."),
-    ("non-inferiority", "The verdict when the lower bound of the corrected interval of A - B is at least minus "
-                        "the margin: A is not worse than B by more than the margin, and may be better."),
-    ("equivalence", "The verdict when the whole corrected interval of A - B lies within plus or minus the "
-                    "margin: no difference larger than the margin either way."),
-    ("operating point", "Per split, the threshold on P(malignant) that reaches the run's target sensitivity "
-                        "(95%) on training rows only (out-of-fold predictions for SM, SM_scratch, SM_INT8, LR and "
-                        "RF; the inner validation part for TM, SM_paperloss and the compressed teachers), applied "
-                        "to the test rows: malignant when the score is at least the threshold. Paper runs have "
-                        "none (the authors' argmax)."),
+    ("non-inferiority", "A is not worse than B by more than the margin. Shown when the lower bound of the "
+                        "corrected interval of A - B is above minus the margin; not shown otherwise (A may be worse "
+                        "by as much as the lower bound says)."),
+    ("equivalence", "A and B differ by less than the margin either way. Shown when the whole corrected interval "
+                    "of A - B lies within plus or minus the margin."),
+    ("difference", "A and B differ at all. Detected when the corrected interval of A - B excludes 0; not detected "
+                   "is not evidence of no difference."),
+    ("primary", "The comparisons fixed before the results as the study's question (params/report/decisions.yaml: "
+                "SM - TM, non-inferiority on accuracy and sensitivity on WDBC and BCD), tested together with "
+                "Holm's adjustment. Only these answer the question."),
+    ("exploratory", "Every comparison outside the primary family: read at an unadjusted 95% interval. It suggests, "
+                    "it does not answer."),
+    ("descriptive", "A run whose design cannot support a verdict (PBCNT: 11 normal samples): numbers and "
+                    "intervals, no answer."),
+    ("fragility", "The fewest test rows (patients) whose change would flip an answer. 1 or 2 means the data "
+                  "barely decide it."),
+    ("operating point", "Per split, the threshold on P(malignant) chosen for the run's target sensitivity on "
+                        "training rows only: the out-of-fold predictions of the training part, split-conformal rule "
+                        "(the k-th highest cancer score, k = ceil(target (n + 1)) of n cancers), the same for every model that "
+                        "has one; applied to the test rows (malignant when the score is at least the threshold). The "
+                        "pruned and QAT teachers and the paper runs have none."),
+    ("PPV / NPV", "Positive predictive value: of the patients the model flags, the share with cancer. Negative "
+                  "predictive value: of those it clears, the share without. Both depend on the prevalence; the "
+                  "report gives them at the two prevalences of params/report/decisions.yaml (a screening recall "
+                  "and a diagnostic clinic)."),
+    ("Platt scaling", "A two-parameter logistic map of a score to a probability, fitted on out-of-fold scores of "
+                      "the training rows. Class-weighted training makes raw scores too extreme to read as "
+                      "probabilities; the map keeps the order of the scores, so decisions at the operating point do "
+                      "not change."),
+    ("calibration slope / intercept", "How far scores are from probabilities on test rows: a slope below 1 means "
+                                      "too extreme, above 1 too timid; an intercept above 0 means the risk is "
+                                      "underestimated on average. 1 and 0 are ideal."),
     ("Pareto front", "The models not dominated in accuracy and cost. By size: a model is dominated when another is "
                      "at least as accurate and at least as small, and strictly better in one. By latency: a model "
                      "is faster only when its range of medians over repeats, widened by the spread of one "
@@ -138,10 +161,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(title: str | None = "Glossary", level: int = 1) -> str:
+def render_markdown(title: str | None = "Glossary", level: int = 1, terms=None) -> str:
     """The glossary as markdown: an optional heading (``level`` #) and one table, term and definition, in the
-    order of :data:`GLOSSARY` (models first, as written in results.csv, then the terms)."""
+    order of :data:`GLOSSARY` (models first, as written in results.csv, then the terms); ``terms``: only these."""
     lines = [f"{'#' * level} {title}", ""] if title else []
     lines += ["| term | definition |", "|---|---|"]
-    lines += [f"| **{_cell(term)}** | {_cell(text)} |" for term, text in GLOSSARY]
+    lines += [f"| **{_cell(term)}** | {_cell(text)} |" for term, text in GLOSSARY if terms is None or term in terms]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ import statsmodels.api as sm
 from scipy import stats as st
 
 from lib.analysis import runs as runs_
+from lib.core import calibration as calibration_
 from lib.core import formatting, operating, pareto, params, paths, results, stats
 from lib.core.decisions import load_decisions
 from lib.core.metrics import METRICS
@@ -225,22 +226,45 @@ def holm(p) -> np.ndarray:
     return out
 
 
-def comparisons(res: pd.DataFrame, n_train: int, n_test: int,
-                metrics_=("accuracy", "balanced_accuracy", "sensitivity", "specificity")) -> pd.DataFrame:
+def split_rows(res: pd.DataFrame, model: str, metric: str) -> pd.Series:
+    """Per split, the test rows behind one step of ``metric`` for ``model``'s deployable rows (TFLite or
+    scikit-learn): all test rows (accuracy), the cancers (sensitivity), the normal rows (specificity, also at the
+    operating point), the smaller class counted twice (balanced accuracy: one row moves it by 1 / (2 n_class))."""
+    d = res[(res["model"] == model) & res["format"].isin(["tflite", "sklearn"])].drop_duplicates("fold").set_index("fold")
+    pos, neg = d["tp"] + d["fn"], d["tn"] + d["fp"]
+    if metric in ("sensitivity", "op_sensitivity"):
+        return pos
+    if metric in ("specificity", "op_specificity"):
+        return neg
+    if metric == "balanced_accuracy":
+        return 2 * np.minimum(pos, neg)
+    return d["n_test"]
+
+
+COMPARED_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "op_specificity")
+
+
+def comparisons(res: pd.DataFrame, n_train: int, n_test: int, metrics_=COMPARED_METRICS) -> pd.DataFrame:
     """The study's paired questions on one run (TFLite models, same splits): SM vs SM_scratch, SM vs TM,
     SM_INT8 vs SM and vs TM, and SM vs each compressed teacher. Naive and corrected (Nadeau-Bengio) CI and p;
     ``corrected_p_holm`` adjusts the corrected p-values over the comparisons of one metric (Holm);
-    ``detectable_80``: the smallest difference the run detects with 80% power (:func:`minimum_detectable`)."""
+    ``detectable_80``: the smallest difference the run detects with 80% power (:func:`minimum_detectable`).
+    ``op_specificity``: specificity at each model's operating point (sensitivity matched at the target), for the
+    pairs where both models have one."""
     run = res["run"].iloc[0]
     pairs = list(QUESTIONS) + [("SM", t, f"is the student as good as {t}?") for t in COMPRESSED_TEACHERS]
     rows = []
     for metric in metrics_:
+        if metric not in res or res[metric].isna().all():
+            continue
         table = per_split(res, metric)
         block = []
         for a, b, q in pairs:
             if a not in table or b not in table:
                 continue
             both = table[[a, b]].dropna()
+            if both.empty:
+                continue
             block.append({"run": run, "metric": metric, "a": a, "b": b, "question": q,
                           **stats.paired(both[a], both[b], n_train, n_test),
                           "detectable_80": minimum_detectable(both[a], both[b], n_train, n_test)})
@@ -324,6 +348,86 @@ def operating_point(res: pd.DataFrame, protocol: str, models=OPERATING_MODELS) -
     return pd.DataFrame(rows)
 
 
+def predictive_values(opt: pd.DataFrame, prevalences: dict, models=("TM", "SM_INT8", "LR"),
+                      skip_runs=()) -> pd.DataFrame:
+    """PPV and NPV at each stated prevalence (decisions.yaml ``prevalences``) of each model at its operating
+    point, from the pooled first-pass sensitivity and specificity of :func:`operating_point` (Bayes' rule). The
+    bounds put both Wilson bounds in (PPV and NPV rise with sensitivity and with specificity): a conservative
+    box, not an exact interval. ``skip_runs``: runs without a specificity to speak of (descriptive runs)."""
+    from lib.analysis.claims import ppv_npv
+
+    rows = []
+    if opt is None or not len(opt):
+        return pd.DataFrame(rows)
+    for o in opt[opt["model"].isin(models) & ~opt["run"].isin(skip_runs)].to_dict("records"):
+        for setting, pi in prevalences.items():
+            est = ppv_npv(o["sensitivity_op"], o["specificity_op"], pi)
+            lo = ppv_npv(o["sensitivity_op_low"], o["specificity_op_low"], pi)
+            hi = ppv_npv(o["sensitivity_op_high"], o["specificity_op_high"], pi)
+            rows.append({"run": o["run"], "model": o["model"], "setting": setting, "prevalence": float(pi),
+                         "sensitivity": o["sensitivity_op"], "specificity": o["specificity_op"],
+                         "ppv": est[0], "ppv_low": lo[0], "ppv_high": hi[0],
+                         "npv": est[1], "npv_low": lo[1], "npv_high": hi[1]})
+    return pd.DataFrame(rows)
+
+
+def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -> pd.DataFrame:
+    """For each primary comparison A - B (decisions.yaml ``primary_family``) on each of its runs: the share of
+    discordant pairs in the first pass (rows where exactly one of the two is right; for sensitivity, among the
+    cancers) and the patients a paired non-inferiority test at the margin would need for the stated power at the
+    stated one-sided level (:func:`lib.analysis.claims.sample_size`), against the patients the run has."""
+    from lib.analysis.claims import sample_size
+
+    a, b = (x.strip() for x in family["comparison"].split(" - "))
+    rows = []
+    for r in runs:
+        if r not in pred or (r[:-5] if r.endswith("-fast") else r) not in family["runs"]:
+            continue
+        one = first_pass(pred[r], "rigorous")
+        wide = one.assign(correct=one["y"] == one["pred"]).pivot(index="row", columns="model", values="correct")
+        y = one.drop_duplicates("row").set_index("row")["y"].reindex(wide.index)
+        if a not in wide or b not in wide:
+            continue
+        for metric in family["metrics"]:
+            keep = y == 1 if metric == "sensitivity" else pd.Series(True, index=wide.index)
+            disc = float((wide.loc[keep, a] != wide.loc[keep, b]).mean())
+            n = sample_size(disc, margins[metric], setting["alpha_one_sided"], setting["power"])
+            share = float(keep.mean())
+            rows.append({"run": r, "comparison": f"{a} - {b}", "metric": metric, "margin": margins[metric],
+                         "rows": int(keep.sum()), "discordant": int((wide.loc[keep, a] != wide.loc[keep, b]).sum()),
+                         "discordant_share": disc, "needed": n,
+                         "needed_patients": None if n is None else int(math.ceil(n / share)),
+                         "patients": int(len(wide)), "power": setting["power"],
+                         "alpha_one_sided": setting["alpha_one_sided"]})
+    return pd.DataFrame(rows)
+
+
+NEURAL = ("TM", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ", "TM_PTQ_INT8", "TM_QAT", "SM", "SM_scratch",
+          "SM_paperloss", "SM_INT8")
+
+
+def descriptive_facts(pred: pd.DataFrame, res: pd.DataFrame, teacher_epochs: int | None) -> dict:
+    """What makes a run descriptive, from its data: its normal rows (first pass), the normal rows that every
+    neural model (TFLite) gets wrong at 0.5 and those that any gets wrong, and how many of its teachers stopped
+    at the epoch cap rather than by early stopping, with the teacher's accuracy beside the majority class."""
+    one = first_pass(pred, "rigorous")
+    one = one[one["model"].isin(NEURAL)]
+    normal = one[one["y"] == 0]
+    wrong = normal[normal["pred"] == 1].groupby("model")["row"].apply(set)
+    models = sorted(set(one["model"]))
+    every = set.intersection(*[wrong.get(m, set()) for m in models]) if models else set()
+    anyone = set().union(*wrong.values) if len(wrong) else set()
+    tm = res[(res["model"] == "TM") & (res["format"] == "keras")]
+    capped = int((tm["epochs_trained"] >= teacher_epochs).sum()) if teacher_epochs and "epochs_trained" in tm else None
+    tm_acc = res[(res["model"] == "TM") & (res["format"] == "tflite")]["accuracy"].mean()
+    pos = int((one.drop_duplicates("row")["y"] == 1).sum())
+    n = int(one["row"].nunique())
+    return {"normals": int(normal["row"].nunique()), "cancers": pos, "rows": n, "models": len(models),
+            "wrong_by_every": sorted(int(x) for x in every), "wrong_by_any": sorted(int(x) for x in anyone),
+            "teacher_capped": capped, "teacher_splits": int(len(tm)), "teacher_epochs": teacher_epochs,
+            "teacher_accuracy": float(tm_acc), "majority": max(pos, n - pos) / n if n else float("nan")}
+
+
 def mcnemar_table(pred: pd.DataFrame, pairs=(("SM", "TM"), ("SM", "SM_scratch"), ("SM_INT8", "SM"))) -> pd.DataFrame:
     """McNemar's exact test per split for each pair (same test rows): b = rows only A gets right, c = only B."""
     rows = []
@@ -336,44 +440,41 @@ def mcnemar_table(pred: pd.DataFrame, pairs=(("SM", "TM"), ("SM", "SM_scratch"),
     return pd.DataFrame(rows)
 
 
-SLOPE_LIMIT = 20.0
+def platt_scores(pred: pd.DataFrame, res: pd.DataFrame) -> pd.Series | None:
+    """The scores of ``pred`` (one model's rows) mapped by each split's Platt scaling (``cal_a``, ``cal_b`` of the
+    model's results row of that split, fitted on its out-of-fold scores; :mod:`lib.core.calibration`); None when
+    the results carry none."""
+    if not {"cal_a", "cal_b"} <= set(res.columns) or pred.empty:
+        return None
+    m = pred["model"].iloc[0]
+    rows = res[(res["model"] == m) & res["format"].isin(["tflite", "sklearn"]) & res["cal_a"].notna()]
+    ab = rows.drop_duplicates("fold").set_index("fold")[["cal_a", "cal_b"]]
+    if ab.empty or not set(pred["fold"]) <= set(ab.index):
+        return None
+    a, b = ab.loc[pred["fold"], "cal_a"].to_numpy(), ab.loc[pred["fold"], "cal_b"].to_numpy()
+    return pd.Series(calibration_.apply_platt(pred["score"].to_numpy(), a, b), index=pred.index)
 
 
-def calibration_line(y, score, eps: float = 1e-6) -> tuple[float, float]:
-    """Calibration intercept and slope: the logistic regression of the outcome on the logit of the predicted
-    probability (perfect calibration: intercept 0, slope 1; slope < 1: too extreme, > 1: too timid). NaN when one
-    class is absent or the scores (nearly) separate the classes: no finite maximum-likelihood fit, which shows as
-    a slope of :data:`SLOPE_LIMIT` or more."""
-    y = np.asarray(y, float)
-    p = np.clip(np.asarray(score, float), eps, 1 - eps)
-    if len(np.unique(y)) < 2:
-        return float("nan"), float("nan")
-    x = np.log(p / (1 - p))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = sm.GLM(y, sm.add_constant(x), family=sm.families.Binomial()).fit()
-    except Exception:  # perfect separation or no convergence
-        return float("nan"), float("nan")
-    a, b = (float(v) for v in fit.params)
-    # |slope| >= SLOPE_LIMIT: the scores (nearly) separate the rows, the likelihood has no finite maximum and the
-    # fitted line is an artefact of where the optimiser stopped (e.g. 225 on 86 rows of one paper-protocol split)
-    ok = np.isfinite(a) and np.isfinite(b) and abs(b) < SLOPE_LIMIT
-    return (a, b) if ok else (float("nan"), float("nan"))
-
-
-def calibration(pred: pd.DataFrame, protocol: str, models=DIAG_MODELS, bins: int = 10) -> pd.DataFrame:
+def calibration(pred: pd.DataFrame, protocol: str, models=DIAG_MODELS, bins: int = 10,
+                res: pd.DataFrame | None = None) -> pd.DataFrame:
     """Brier score and its decomposition (reliability - resolution + uncertainty) of each model, first pass, and
-    the calibration intercept and slope (:func:`calibration_line`)."""
+    the calibration intercept and slope (:func:`lib.core.calibration.intercept_slope`); with ``res`` carrying
+    Platt scaling (``cal_a``, ``cal_b``), the same after it (``*_platt``)."""
     one = first_pass(pred, protocol)
     rows = []
     for m in models:
         p = one[one["model"] == m]
         if len(p):
-            a, b = calibration_line(p["y"], p["score"])
-            rows.append({"run": pred["run"].iloc[0], "model": m, "n": len(p),
-                         **stats.brier_decomposition(p["y"].to_numpy(), p["score"].to_numpy(), bins=bins),
-                         "calibration_intercept": a, "calibration_slope": b})
+            row = {"run": pred["run"].iloc[0], "model": m, "n": len(p),
+                   **stats.brier_decomposition(p["y"].to_numpy(), p["score"].to_numpy(), bins=bins),
+                   **calibration_.intercept_slope(p["y"], p["score"])}
+            after = None if res is None else platt_scores(p, res)
+            if after is not None:
+                fit = calibration_.intercept_slope(p["y"], after)
+                row.update({"brier_platt": float(np.mean((after.to_numpy() - p["y"].to_numpy()) ** 2)),
+                            "calibration_intercept_platt": fit["calibration_intercept"],
+                            "calibration_slope_platt": fit["calibration_slope"]})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

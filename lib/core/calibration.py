@@ -68,16 +68,31 @@ def apply_platt(score, a: float, b: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+SLOPE_LIMIT = 20.0  # |slope| at or above it: the scores (nearly) separate the rows, no finite fit
+
+
 def intercept_slope(y, p) -> dict:
-    """Calibration intercept (calibration-in-the-large, slope fixed at 1) and slope of probabilities ``p`` on
-    labels ``y``, both from logistic regressions on ``logit(p)`` (statsmodels GLM, no penalty). NaN where the
-    rows hold one class only."""
+    """Calibration intercept (calibration-in-the-large: the logistic intercept with ``logit(p)`` as an offset,
+    slope fixed at 1) and calibration slope (the coefficient of ``logit(p)``) of probabilities ``p`` on labels
+    ``y`` (statsmodels GLM, no penalty). NaN where the rows hold one class only, or where the scores (nearly)
+    separate the rows: the likelihood has no finite maximum, and a fitted slope of :data:`SLOPE_LIMIT` or more
+    (e.g. 225 on 86 rows of one paper-protocol split) is where the optimiser stopped, not a property."""
+    import warnings
+
     import statsmodels.api as sm
 
+    nan = {"calibration_intercept": float("nan"), "calibration_slope": float("nan")}
     y, p = _check(y, p)
     if len(np.unique(y)) < 2:
-        return {"calibration_intercept": float("nan"), "calibration_slope": float("nan")}
+        return nan
     lp = logit(p)
-    slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit().params[1]
-    intercept = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit().params[0]
-    return {"calibration_intercept": float(intercept), "calibration_slope": float(slope)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slope = float(sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit().params[1])
+            intercept = float(sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit().params[0])
+    except Exception:  # perfect separation or no convergence
+        return nan
+    if not (np.isfinite(slope) and np.isfinite(intercept) and abs(slope) < SLOPE_LIMIT):
+        return nan
+    return {"calibration_intercept": intercept, "calibration_slope": slope}

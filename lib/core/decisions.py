@@ -1,6 +1,8 @@
 """The report's decisions made in advance (``params/report/decisions.yaml``): the margins, the transfer cell and
-rule, the latency tie rule and the interval, each with its rationale and when it was stated. Notebooks 06 and 08
-read them here; changing one is a visible commit, so the history shows when each was made.
+rule, the latency tie rule, the interval, the primary family, PBCNT's role, the operating-point rule and its
+pooling, the calibration method, the prevalences of PPV and NPV and the sample-size settings, each with its
+rationale, when it was stated and (where written) its date. Notebooks 06 and 08 read them here; changing one is a
+visible commit, so the history shows when each was made.
 
 A ``pending:`` block holds decisions written down before the results they will judge exist and not applied yet
 (each with a value, a rationale, ``stated`` and a ``date``); :attr:`Decisions.pending` carries them, checked but
@@ -18,7 +20,22 @@ from lib.core import paths
 DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
 # Every decision the report needs, and the type of its value.
 DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfer_cell": dict,
-                 "transfer_rule": str, "latency_tie": str, "interval": str}
+                 "transfer_rule": str, "latency_tie": str, "interval": str, "primary_family": dict,
+                 "pbcnt_role": str, "operating_point": dict, "operating_point_pooling": str, "calibration": str,
+                 "prevalences": dict, "sample_size": dict}
+# How the report names each decision in words ("How to read": which were set before, which after the results).
+WORDS = {"margin_accuracy": "the accuracy margin", "margin_sensitivity": "the sensitivity margin",
+         "transfer_cell": "the cross-dataset cell", "transfer_rule": "the cross-dataset rule",
+         "latency_tie": "the latency tie rule", "interval": "the corrected interval",
+         "primary_family": "the primary family and its Holm adjustment", "pbcnt_role": "PBCNT as descriptive",
+         "operating_point": "the operating-point rule", "operating_point_pooling": "its pooling over the first pass",
+         "calibration": "the calibration method", "prevalences": "the prevalences of PPV and NPV",
+         "sample_size": "the sample-size settings", "training_seeds": "the training seeds",
+         "verdict_stability": "the verdict stability rule"}
+PRIMARY_KEYS = {"comparison", "metrics", "runs", "test", "adjustment", "alpha"}
+OPERATING_KEYS = {"source", "rule", "target_sensitivity", "models", "none"}
+CALIBRATIONS = ("platt",)
+PBCNT_ROLES = ("descriptive", "confirmatory")
 # When each decision was written down, relative to the results it judges (the history shows the date).
 STATED = ("before any result", "after earlier results")
 LATENCY_TIE_RULES = ("overlapping repeat ranges", "overlapping repeat ranges, widened by the spread of one network")
@@ -37,10 +54,22 @@ class Decisions:
     transfer_rule: str
     latency_tie: str
     interval: str
+    primary_family: dict
+    pbcnt_role: str
+    operating_point: dict
+    operating_point_pooling: str
+    calibration: str
+    prevalences: dict
+    sample_size: dict
     rationale: dict = field(default_factory=dict)
     stated: dict = field(default_factory=dict)
     source: str = str(DECISIONS_FILE)
     pending: dict = field(default_factory=dict)  # name -> {value, rationale, stated, date}: decided, not applied yet
+    dates: dict = field(default_factory=dict)  # name -> ISO date, where the file gives one
+
+    def in_words(self, when: str) -> list[str]:
+        """The applied decisions stated ``when`` (one of :data:`STATED`), in the report's words."""
+        return [WORDS.get(k, k) for k in DECISION_KEYS if self.stated.get(k) == when]
 
 
 def load_decisions(path: str | Path | None = None) -> Decisions:
@@ -63,7 +92,7 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
     unknown = sorted(set(block) - set(DECISION_KEYS))
     if unknown:
         raise DecisionsError(f"{p}: unknown decision(s) {unknown}; known: {sorted(DECISION_KEYS)}")
-    values, why, when = {}, {}, {}
+    values, why, when, dates = {}, {}, {}, {}
     for key, kind in DECISION_KEYS.items():
         entry = block.get(key)
         if not isinstance(entry, dict) or "value" not in entry or not str(entry.get("rationale", "")).strip():
@@ -78,6 +107,8 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
         if entry.get("stated") not in STATED:
             raise DecisionsError(f"{p}: decision '{key}' needs 'stated:' one of {STATED}")
         values[key], why[key], when[key] = v, str(entry["rationale"]).strip(), entry["stated"]
+        if "date" in entry:
+            dates[key] = _date(p, key, entry["date"])
     cell = values["transfer_cell"]
     if set(cell) != {"features", "k", "model"}:
         raise DecisionsError(f"{p}: transfer_cell needs exactly features, k and model, got {sorted(cell)}")
@@ -85,7 +116,8 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
         raise DecisionsError(f"{p}: latency_tie must be one of {LATENCY_TIE_RULES}")
     if values["interval"] not in INTERVALS:
         raise DecisionsError(f"{p}: interval must be one of {INTERVALS}")
-    return Decisions(**values, rationale=why, stated=when, pending=pending, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
+    _check_structured(p, values)
+    return Decisions(**values, rationale=why, stated=when, pending=pending, dates=dates, source=str(p.relative_to(paths.ROOT) if p.is_relative_to(paths.ROOT) else p))
 
 
 def _pending(p: Path, block, applied: dict) -> dict:
@@ -100,11 +132,41 @@ def _pending(p: Path, block, applied: dict) -> dict:
             raise DecisionsError(f"{p}: pending decision '{key}' needs a value and a one-line rationale")
         if entry.get("stated") not in STATED:
             raise DecisionsError(f"{p}: pending decision '{key}' needs 'stated:' one of {STATED}")
-        try:
-            day = date.fromisoformat(str(entry.get("date")))
-        except ValueError:
-            raise DecisionsError(f"{p}: pending decision '{key}' needs 'date:' as YYYY-MM-DD, got "
-                                 f"{entry.get('date')!r}") from None
         out[key] = {"value": entry["value"], "rationale": str(entry["rationale"]).strip(),
-                    "stated": entry["stated"], "date": day.isoformat()}
+                    "stated": entry["stated"], "date": _date(p, key, entry.get("date"), "pending decision")}
     return out
+
+
+def _date(p: Path, key: str, value, what: str = "decision") -> str:
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise DecisionsError(f"{p}: {what} '{key}' needs 'date:' as YYYY-MM-DD, got {value!r}") from None
+
+
+def _check_structured(p: Path, v: dict):
+    """The structured decisions: their keys and the values the report can apply."""
+    fam = v["primary_family"]
+    if set(fam) != PRIMARY_KEYS:
+        raise DecisionsError(f"{p}: primary_family needs exactly {sorted(PRIMARY_KEYS)}, got {sorted(fam)}")
+    if fam["test"] != "non-inferiority" or fam["adjustment"] != "holm" or not 0 < float(fam["alpha"]) < 1:
+        raise DecisionsError(f"{p}: primary_family: the report applies test 'non-inferiority', adjustment 'holm' "
+                             f"and an alpha in (0, 1), got {fam['test']!r}, {fam['adjustment']!r}, {fam['alpha']!r}")
+    if " - " not in str(fam["comparison"]) or not fam["metrics"] or not fam["runs"]:
+        raise DecisionsError(f"{p}: primary_family needs a comparison 'A - B', metrics and runs")
+    op = v["operating_point"]
+    if not set(op) <= OPERATING_KEYS or op.get("source") != "oof" or op.get("rule") != "conformal":
+        raise DecisionsError(f"{p}: operating_point: the study applies source 'oof' and rule 'conformal' "
+                             f"(keys {sorted(OPERATING_KEYS)}), got {op!r}")
+    if v["calibration"] not in CALIBRATIONS:
+        raise DecisionsError(f"{p}: calibration must be one of {CALIBRATIONS}, got {v['calibration']!r}")
+    if v["pbcnt_role"] not in PBCNT_ROLES:
+        raise DecisionsError(f"{p}: pbcnt_role must be one of {PBCNT_ROLES}, got {v['pbcnt_role']!r}")
+    prev = v["prevalences"]
+    if not prev or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < 1 for x in prev.values()):
+        raise DecisionsError(f"{p}: prevalences must map each setting to a number in (0, 1), got {prev!r}")
+    ss = v["sample_size"]
+    if set(ss) != {"power", "alpha_one_sided", "discordance"} or not 0 < ss["power"] < 1 \
+            or not 0 < ss["alpha_one_sided"] < 0.5:
+        raise DecisionsError(f"{p}: sample_size needs power in (0, 1), alpha_one_sided in (0, 0.5) and "
+                             f"discordance, got {ss!r}")

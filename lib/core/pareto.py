@@ -77,6 +77,22 @@ def front(table: pd.DataFrame, cost: str, noise: float = 1.0) -> list[str]:
     return out
 
 
+def front_fragility(table: pd.DataFrame, cost: str, rows_per_unit: float, cap: int = 200) -> int:
+    """The fewest test rows whose change alters the front in (accuracy, ``cost``) when they all fall on one
+    model: its mean accuracy moves by ``1 / rows_per_unit`` per row (``rows_per_unit`` = splits x test rows per
+    split). ``cap + 1`` when no model's ``cap`` rows change it."""
+    d = table.reset_index(drop=True)
+    now = front(d, cost)
+    for k in range(1, cap + 1):
+        for i in range(len(d)):
+            for sign in (1, -1):
+                moved = d.copy()
+                moved.loc[i, "accuracy"] = min(1.0, max(0.0, d.loc[i, "accuracy"] + sign * k / rows_per_unit))
+                if front(moved, cost) != now:
+                    return k
+    return cap + 1
+
+
 def front_flags(table: pd.DataFrame, tie_rule: str, same_network=SAME_NETWORK) -> tuple:
     """Per row of ``table`` (one row per model, with ``accuracy``, ``size_bytes``, ``median_us`` and its range
     over repeats): (on the size front, on the latency front under ``tie_rule``) as two boolean arrays."""

@@ -78,6 +78,42 @@ def paired(a, b, n_train: int, n_test: int, level: float = 0.95) -> dict:
     return out
 
 
+def corrected_bounds(d, n_train: int, n_test: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Nadeau-Bengio corrected interval of the mean of each row of ``d`` (candidates x splits), vectorised:
+    what :func:`paired` computes for one row, for many at once (the same formula)."""
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    J = d.shape[1]
+    mean, sd = d.mean(axis=1), d.std(axis=1, ddof=1)
+    half = st.t.ppf(0.5 + level / 2, J - 1) * np.sqrt((1 / J + n_test / n_train)) * sd
+    return mean - half, mean + half
+
+
+def fragility(d, rows, n_train: int, n_test: int, gap, level: float = 0.95, cap: int = 200) -> int | None:
+    """The fewest test rows whose change flips a verdict read from the corrected interval of the per-split
+    differences ``d``: one row of split j moves its difference by ``1 / rows[j]`` either way (one patient more or
+    less right for one of the two models). ``gap(low, high)`` is positive when the verdict holds and negative
+    when it does not (vectorised over arrays of bounds). Greedy: each step takes the single move that brings the
+    verdict nearest to flipping (in ``gap``); the count is exact for a shift of the mean and an upper bound
+    otherwise. ``cap + 1`` when no ``cap`` rows flip it ("more than cap"); None with fewer than 2 splits."""
+    d = np.asarray(d, dtype=float)
+    step = 1.0 / np.asarray(rows, dtype=float)
+    keep = ~np.isnan(d) & np.isfinite(step)
+    d, step = d[keep], step[keep]
+    J = len(d)
+    if J < 2:
+        return None
+    holds = bool(gap(*corrected_bounds(d, n_train, n_test, level))[0] > 0)
+    moves = np.vstack([np.diag(step), -np.diag(step)])  # (2J, J): one row more or less in one split
+    for k in range(1, cap + 1):
+        cand = np.clip(d[None, :] + moves, -1, 1)
+        g = gap(*corrected_bounds(cand, n_train, n_test, level))
+        if ((g > 0) != holds).any():
+            return k
+        best = int(np.argmin(g) if holds else np.argmax(g))
+        d = cand[best]
+    return cap + 1
+
+
 # =============================================================================================================
 # Added for notebook 08: proportions, rank tests over splits, paired per-sample tests, repeated-measures and
 # mixed models, calibration, and the paper-vs-rigorous inflation of a headline number.
@@ -232,6 +268,25 @@ def mcnemar(correct_a, correct_b) -> dict:
     return {"b": b, "c": c, "n": int(len(a)), "accuracy_a": float(a.mean()) if len(a) else float("nan"),
             "accuracy_b": float(b_.mean()) if len(a) else float("nan"), "p_exact": min(p_exact, 1.0),
             "chi2": chi2, "p_chi2": p_chi2}
+
+
+def mcnemar_flip(b: int, c: int, alpha: float = 0.05, cap: int = 200) -> int:
+    """How many rows decide "A better than B" by McNemar's exact test (p < ``alpha`` and b > c): the fewest
+    rows whose change flips it. One changed row of A moves b up by one (a row both got wrong) or c down by one (a
+    row only B got right), or the reverse to undo a verdict; each step takes the move that gets nearer. ``cap +
+    1`` when ``cap`` rows do not flip it."""
+    def better(b, c):
+        return b > c and b + c > 0 and st.binomtest(b, b + c, 0.5).pvalue < alpha
+
+    now = better(b, c)
+    for k in range(1, cap + 1):
+        # towards "better": as many of the k moves as possible take c down (each also shrinks b + c), the rest
+        # raise b; away from it: the reverse
+        options = [(b + k - j, c - j) for j in range(0, min(k, c) + 1)] if not now else \
+                  [(b - j, c + k - j) for j in range(0, min(k, b) + 1)]
+        if any(better(bb, cc) != now for bb, cc in options if bb >= 0 and cc >= 0):
+            return k
+    return cap + 1
 
 
 # ------------------------------------------------------------------------------------------------- ANOVA / mixed
