@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lib.core import decisions, pareto, paths
+from lib.core import decisions, pareto, paths, stats
 from lib.transfer import target_only
 from lib.analysis import claims
 
@@ -97,13 +97,13 @@ def test_primary_family_is_holm_adjusted_one_sided():
 
 def test_sample_size_and_predictive_values():
     # 33 discordant of 569 at a 2-point margin, 80% power, one-sided 2.5%: about 1,140 patients
-    assert claims.sample_size(33 / 569, 0.02, 0.025, 0.8) == pytest.approx(1140, abs=3)
-    assert claims.sample_size(0.0, 0.02, 0.025, 0.8) is None
-    assert claims.sample_size(0.1, 0.02, 0.025, 0.8) > claims.sample_size(0.05, 0.02, 0.025, 0.8)
-    ppv, npv = claims.ppv_npv(0.95, 0.9, 0.044)
+    assert stats.sample_size(33 / 569, 0.02, 0.025, 0.8) == pytest.approx(1140, abs=3)
+    assert stats.sample_size(0.0, 0.02, 0.025, 0.8) is None
+    assert stats.sample_size(0.1, 0.02, 0.025, 0.8) > stats.sample_size(0.05, 0.02, 0.025, 0.8)
+    ppv, npv = stats.ppv_npv(0.95, 0.9, 0.044)
     assert ppv == pytest.approx(0.95 * 0.044 / (0.95 * 0.044 + 0.1 * 0.956))
     assert npv == pytest.approx(0.9 * 0.956 / (0.9 * 0.956 + 0.05 * 0.044))
-    assert claims.ppv_npv(0.95, 0.9, 0.31)[0] > ppv  # higher prevalence, higher PPV
+    assert stats.ppv_npv(0.95, 0.9, 0.31)[0] > ppv  # higher prevalence, higher PPV
 
 
 def test_student_matches_teacher_answers():

@@ -83,7 +83,7 @@ def test_paired_degenerate_cases_are_flagged_not_p0():
 
 
 def test_holm_by_hand():
-    adj = tables.holm([0.01, 0.04, np.nan, 0.03])
+    adj = stats.holm([0.01, 0.04, np.nan, 0.03])
     # sorted 0.01, 0.03, 0.04 with m = 3: 0.03, 0.06, 0.06 (monotone)
     assert adj[0] == pytest.approx(0.03) and adj[3] == pytest.approx(0.06) and adj[1] == pytest.approx(0.06)
     assert math.isnan(adj[2])

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from lib.analysis.tables import holm
 from lib.core import stats
 
 
@@ -211,7 +210,7 @@ def primary(claims: list[Claim], alpha: float, **per_claim) -> list[Claim]:
     (the others held fixed). ``per_claim``: {claim name: kwargs of :func:`judge`} (split differences and rows)."""
     level = alpha / 2
     p = np.array([ni_p(c) for c in claims], dtype=float)
-    adj = holm(p)
+    adj = stats.holm(p)
     ok = np.flatnonzero(~np.isnan(p))
     order = ok[np.argsort(p[ok])]
     rank = {int(i): r for r, i in enumerate(order)}
@@ -229,28 +228,6 @@ def primary(claims: list[Claim], alpha: float, **per_claim) -> list[Claim]:
             j = judge(c, "non_inferiority", "primary", **kw)
         out.append(j)
     return out
-
-
-def sample_size(discordant: float, margin: float, alpha_one_sided: float, power: float,
-                expected_difference: float = 0.0) -> int | None:
-    """Patients (pairs) a paired non-inferiority test of a difference of proportions needs (Connor 1987, the
-    normal approximation of McNemar's test): n = (z_(1-alpha) + z_power)^2 (p_disc - d^2) / (d + margin)^2, with
-    p_disc the share of discordant pairs and d the expected difference (0: no true difference). None when there
-    is no discordance to go on."""
-    if not discordant > 0 or margin <= 0:
-        return None
-    z = st.norm.ppf(1 - alpha_one_sided) + st.norm.ppf(power)
-    d = expected_difference
-    return int(math.ceil(z ** 2 * (discordant - d ** 2) / (d + margin) ** 2))
-
-
-def ppv_npv(sensitivity: float, specificity: float, prevalence: float) -> tuple[float, float]:
-    """Positive and negative predictive values at ``prevalence`` (Bayes' rule on sensitivity and specificity)."""
-    se, sp, pi = sensitivity, specificity, prevalence
-    tp, fp, fn, tn = se * pi, (1 - sp) * (1 - pi), (1 - se) * pi, sp * (1 - pi)
-    ppv = tp / (tp + fp) if tp + fp > 0 else float("nan")
-    npv = tn / (tn + fn) if tn + fn > 0 else float("nan")
-    return float(ppv), float(npv)
 
 
 def _min_fragility(claims: list[Claim]) -> float:

@@ -211,21 +211,6 @@ def per_split(res: pd.DataFrame, metric: str, fmt: str = "tflite") -> pd.DataFra
     return d.pivot(index="fold", columns="model", values=metric)
 
 
-def holm(p) -> np.ndarray:
-    """Holm's step-down adjustment of a family of p-values (NaN stays NaN)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(len(p), np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    if len(ok):
-        order = ok[np.argsort(p[ok])]
-        m = len(ok)
-        running = 0.0
-        for rank, i in enumerate(order):
-            running = max(running, min(1.0, (m - rank) * p[i]))
-            out[i] = running
-    return out
-
-
 def split_rows(res: pd.DataFrame, model: str, metric: str) -> pd.Series:
     """Per split, the test rows behind one step of ``metric`` for ``model``'s deployable rows (TFLite or
     scikit-learn): all test rows (accuracy), the cancers (sensitivity), the normal rows (specificity, also at the
@@ -268,7 +253,7 @@ def comparisons(res: pd.DataFrame, n_train: int, n_test: int, metrics_=COMPARED_
             block.append({"run": run, "metric": metric, "a": a, "b": b, "question": q,
                           **stats.paired(both[a], both[b], n_train, n_test),
                           "detectable_80": minimum_detectable(both[a], both[b], n_train, n_test)})
-        adj = holm([r["corrected_p"] for r in block])
+        adj = stats.holm([r["corrected_p"] for r in block])
         for r, p in zip(block, adj):
             r["corrected_p_holm"] = p
         rows += block
@@ -354,16 +339,14 @@ def predictive_values(opt: pd.DataFrame, prevalences: dict, models=("TM", "SM_IN
     point, from the pooled first-pass sensitivity and specificity of :func:`operating_point` (Bayes' rule). The
     bounds put both Wilson bounds in (PPV and NPV rise with sensitivity and with specificity): a conservative
     box, not an exact interval. ``skip_runs``: runs without a specificity to speak of (descriptive runs)."""
-    from lib.analysis.claims import ppv_npv
-
     rows = []
     if opt is None or not len(opt):
         return pd.DataFrame(rows)
     for o in opt[opt["model"].isin(models) & ~opt["run"].isin(skip_runs)].to_dict("records"):
         for setting, pi in prevalences.items():
-            est = ppv_npv(o["sensitivity_op"], o["specificity_op"], pi)
-            lo = ppv_npv(o["sensitivity_op_low"], o["specificity_op_low"], pi)
-            hi = ppv_npv(o["sensitivity_op_high"], o["specificity_op_high"], pi)
+            est = stats.ppv_npv(o["sensitivity_op"], o["specificity_op"], pi)
+            lo = stats.ppv_npv(o["sensitivity_op_low"], o["specificity_op_low"], pi)
+            hi = stats.ppv_npv(o["sensitivity_op_high"], o["specificity_op_high"], pi)
             rows.append({"run": o["run"], "model": o["model"], "setting": setting, "prevalence": float(pi),
                          "sensitivity": o["sensitivity_op"], "specificity": o["specificity_op"],
                          "ppv": est[0], "ppv_low": lo[0], "ppv_high": hi[0],
@@ -375,9 +358,7 @@ def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -
     """For each primary comparison A - B (decisions.yaml ``primary_family``) on each of its runs: the share of
     discordant pairs in the first pass (rows where exactly one of the two is right; for sensitivity, among the
     cancers) and the patients a paired non-inferiority test at the margin would need for the stated power at the
-    stated one-sided level (:func:`lib.analysis.claims.sample_size`), against the patients the run has."""
-    from lib.analysis.claims import sample_size
-
+    stated one-sided level (:func:`lib.core.stats.sample_size`), against the patients the run has."""
     a, b = (x.strip() for x in family["comparison"].split(" - "))
     rows = []
     for r in runs:
@@ -391,7 +372,7 @@ def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -
         for metric in family["metrics"]:
             keep = y == 1 if metric == "sensitivity" else pd.Series(True, index=wide.index)
             disc = float((wide.loc[keep, a] != wide.loc[keep, b]).mean())
-            n = sample_size(disc, margins[metric], setting["alpha_one_sided"], setting["power"])
+            n = stats.sample_size(disc, margins[metric], setting["alpha_one_sided"], setting["power"])
             share = float(keep.mean())
             rows.append({"run": r, "comparison": f"{a} - {b}", "metric": metric, "margin": margins[metric],
                          "rows": int(keep.sum()), "discordant": int((wide.loc[keep, a] != wide.loc[keep, b]).sum()),

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -76,6 +77,43 @@ def paired(a, b, n_train: int, n_test: int, level: float = 0.95) -> dict:
                     f"{name}_p": float(2 * st.t.sf(abs(mean / se), J - 1))})
     out["note"] = ""
     return out
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(len(p), np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if len(ok):
+        order = ok[np.argsort(p[ok])]
+        m = len(ok)
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * p[i]))
+            out[i] = running
+    return out
+
+
+def sample_size(discordant: float, margin: float, alpha_one_sided: float, power: float,
+                expected_difference: float = 0.0) -> int | None:
+    """Patients (pairs) a paired non-inferiority test of a difference of proportions needs (Connor 1987, the
+    normal approximation of McNemar's test): n = (z_(1-alpha) + z_power)^2 (p_disc - d^2) / (d + margin)^2, with
+    p_disc the share of discordant pairs and d the expected difference (0: no true difference). None when there
+    is no discordance to go on."""
+    if not discordant > 0 or margin <= 0:
+        return None
+    z = st.norm.ppf(1 - alpha_one_sided) + st.norm.ppf(power)
+    d = expected_difference
+    return int(math.ceil(z ** 2 * (discordant - d ** 2) / (d + margin) ** 2))
+
+
+def ppv_npv(sensitivity: float, specificity: float, prevalence: float) -> tuple[float, float]:
+    """Positive and negative predictive values at ``prevalence`` (Bayes' rule on sensitivity and specificity)."""
+    se, sp, pi = sensitivity, specificity, prevalence
+    tp, fp, fn, tn = se * pi, (1 - sp) * (1 - pi), (1 - se) * pi, sp * (1 - pi)
+    ppv = tp / (tp + fp) if tp + fp > 0 else float("nan")
+    npv = tn / (tn + fn) if tn + fn > 0 else float("nan")
+    return float(ppv), float(npv)
 
 
 def corrected_bounds(d, n_train: int, n_test: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
