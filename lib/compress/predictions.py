@@ -1,10 +1,11 @@
-"""Per-row predictions of every TFLite model on its split's test rows.
+"""Per-row predictions of every TFLite model and every baseline on its split's test rows.
 
 ``results.csv`` holds one row of metrics per split and model; paired per-sample tests (McNemar), ROC curves and
-reliability curves need the individual scores. Notebook 06 runs every converted model of every split in LiteRT
-once more on the split's test rows and writes ``outputs/<run>/predictions.csv`` (:data:`COLUMNS`); notebook 08
-reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded (``lib.data.datasets``), so the same
-patient can be followed across models, splits and repeats.
+reliability curves need the individual scores. Notebook 03 writes the baselines' (LR, RF) test scores to
+``outputs/<run>/predictions_03.csv`` (:func:`write_stage`); notebook 06 runs every converted model of every split
+in LiteRT once more on the split's test rows, adds the baselines' rows and writes ``outputs/<run>/predictions.csv``
+(:data:`COLUMNS`); notebook 08 reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded
+(``lib.data.datasets``), so the same patient can be followed across models, splits and repeats.
 """
 from __future__ import annotations
 
@@ -24,25 +25,54 @@ class PredictionsError(ValueError):
     """A predictions file is missing, unreadable or breaks its columns; the message names the file."""
 
 
+def frame(run: str, split, y_test, model: str, score) -> pd.DataFrame:
+    """The rows of one model on split ``split``'s test rows: its malignancy scores (P(malignant)) and the
+    predicted class (score > 0.5, the argmax)."""
+    score = np.asarray(score, dtype=float)
+    return pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
+                         "y": np.asarray(y_test, dtype=int), "model": model, "score": score,
+                         "pred": (score > 0.5).astype(int)})[COLUMNS]
+
+
 def split_rows(run: str, split, prep, names) -> pd.DataFrame:
     """Malignancy score (lib.core.metrics.malignancy_score) and predicted class of each model in ``names`` (its
     ``.tflite`` of this split, in LiteRT) on the split's test rows."""
-    parts = []
-    for name in names:
-        out = litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)
-        score = metrics.malignancy_score(out)
-        parts.append(pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
-                                   "y": np.asarray(prep.y_test, dtype=int), "model": name,
-                                   "score": score.astype(float), "pred": (score > 0.5).astype(int)}))
+    parts = [frame(run, split, prep.y_test, name,
+                   metrics.malignancy_score(litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)))
+             for name in names]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def write(run: str, df: pd.DataFrame):
-    """Write ``outputs/<run>/predictions.csv`` atomically (scores to 7 significant digits: float32 precision)."""
+def write(run: str, df: pd.DataFrame, name: str = FILE):
+    """Write ``outputs/<run>/<name>`` (``predictions.csv``) atomically (scores to 7 significant digits: float32
+    precision)."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise PredictionsError(f"predictions for run '{run}': missing column(s) {missing}")
-    return write_csv(df[COLUMNS], paths.run_dir(run) / FILE, float_format="%.7g")
+    return write_csv(df[COLUMNS], paths.run_dir(run) / name, float_format="%.7g")
+
+
+def stage_file(stage: str) -> str:
+    return f"predictions_{stage}.csv"
+
+
+def write_stage(run: str, stage: str, parts: list[pd.DataFrame]):
+    """Write a notebook's own predictions, ``outputs/<run>/predictions_<stage>.csv`` (a header only when
+    ``parts`` is empty: the run has no such models)."""
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    return write(run, df, stage_file(stage))
+
+
+def read_stage(run: str, stage: str) -> pd.DataFrame:
+    """``outputs/<run>/predictions_<stage>.csv`` (:func:`write_stage`)."""
+    path = paths.run_dir(run) / stage_file(stage)
+    if not path.exists():
+        raise PredictionsError(f"{path} not found: run notebook {stage} for run '{run}' first (make reproduce)")
+    df = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise PredictionsError(f"{path}: missing column(s) {missing}; expected {COLUMNS}")
+    return df[COLUMNS]
 
 
 def load(run: str) -> pd.DataFrame:
@@ -75,9 +105,9 @@ def load(run: str) -> pd.DataFrame:
 
 
 def agreement_with_results(pred: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy recomputed from the predictions next to the contract's (tflite rows of ``res``), per fold and
-    model: the check that both files describe the same models."""
+    """Accuracy recomputed from the predictions next to the contract's (the tflite and sklearn rows of ``res``),
+    per fold and model: the check that both files describe the same models."""
     acc = pred.assign(correct=pred["y"] == pred["pred"]).groupby(["fold", "model"])["correct"].mean()
-    ref = res[res["format"] == "tflite"].set_index(["fold", "model"])["accuracy"]
+    ref = res[res["format"].isin(["tflite", "sklearn"])].set_index(["fold", "model"])["accuracy"]
     both = pd.DataFrame({"from_predictions": acc, "from_results": ref}).dropna()
     return both.assign(equal=np.isclose(both["from_predictions"], both["from_results"], atol=1e-12))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.core import paths
+from lib.core import operating, paths
 from lib.core.formatting import write_csv
 from lib.core.metrics import METRICS, SIGNED
 
@@ -22,8 +22,8 @@ COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, *SIGNED, "params", "size_bytes", "s
 MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ",
           "TM_PTQ_INT8", "TM_QAT", "SM_INT8", "SM_DEPLOY", "LR", "RF")
 FORMATS = ("keras", "tflite", "sklearn")
-# The operating point (lib.core.operating), on every row of a run with a target sensitivity.
-OPERATING = ("op_threshold", "op_source", "op_sensitivity", "op_specificity", "op_missed", "op_false_alarms")
+# The operating point and its calibration, on the rows of a run with a target sensitivity whose model has one.
+OPERATING = operating.COLUMNS
 
 
 @dataclass
