@@ -1,5 +1,10 @@
 """lib.core.operating: the split-conformal threshold, the Platt calibration fitted on the same out-of-fold scores,
-what a results row carries and inherits; and predictions.csv's baseline rows."""
+what a results row carries and inherits; and where the study carries them on: the deployable contract and
+lib.device.classify's calibrated column, predictions.csv's baseline rows."""
+import csv
+import io
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,7 +131,49 @@ def test_int8_rule_decides_as_the_dequantized_score():
     assert np.array_equal(by_rule[keep], (metrics.malignancy_score(deq) >= t)[keep])
 
 
-# ------------------------------------------------------------------------------------------------ the export
+# ------------------------------------------------------------------------------------------------ the contract
+def test_the_contract_carries_the_calibration_and_classify_applies_it(tmp_path, capsys):
+    import tf_keras
+
+    from lib.compress import deploy, tflite
+    from lib.device import classify
+    from lib.train import architectures
+
+    tf_keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(40, 9)).astype("float32")
+    content = tflite.strip(tflite.convert(architectures.build_student(9), "int8", X[..., None]))
+    spec = deploy.contract(content, model="SM_INT8", run="r", split="r0f0", features=None, units="u", threshold=0.3,
+                           calibration=(1.7, -0.4))
+    c = spec["calibration"]
+    assert (c["method"], c["a"], c["b"], c["fitted_on"]) == ("platt", 1.7, -0.4,
+                                                              "out-of-fold scores of the training part")
+    assert "uncalibrated" in c["note"] and "threshold applies to the raw score" in c["note"]
+    for none in (None, (float("nan"), float("nan"))):  # no calibration: no key (a run without an operating point)
+        assert "calibration" not in deploy.contract(content, model="SM_INT8", run="r", split="s", features=None,
+                                                    units="u", threshold=None, calibration=none)
+    (tmp_path / "m.tflite").write_bytes(content)
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    names = [f"input_{i + 1}" for i in range(9)]
+    (tmp_path / "x.csv").write_text(",".join(names) + "\n" + "\n".join(",".join(f"{v:.6f}" for v in r) for r in X[:12]))
+    r = classify.run(tmp_path / "m.tflite", tmp_path / "x.csv")
+    assert np.allclose(r.p_calibrated, calibration.apply_platt(r.p, 1.7, -0.4), atol=1e-12)
+    assert np.array_equal(r.decision, (r.p >= 0.3).astype(int))  # the threshold applies to the raw score
+    assert classify.main([str(tmp_path / "m.tflite"), str(tmp_path / "x.csv")]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["row", "p_malignant", "p_malignant_calibrated", "malignant", "label"]
+    assert [float(v["p_malignant_calibrated"]) for v in rows] == pytest.approx(r.p_calibrated, abs=1e-6)
+    (tmp_path / "m.json").write_text(json.dumps({k: v for k, v in spec.items() if k != "calibration"}))
+    assert classify.output_columns(classify.read_contract(tmp_path / "m.json")) == [
+        "row", "p_malignant", "malignant", "label"]
+    assert classify.run(tmp_path / "m.tflite", tmp_path / "x.csv").p_calibrated is None
+    for bad in ({"a": 1.0}, {"a": "1", "b": 0.0}, {"a": 1.0, "b": float("inf")}, {"a": 1.0, "b": 0.0, "clip": 0.7}, [1, 2]):
+        (tmp_path / "m.json").write_text(json.dumps({**spec, "calibration": bad}))
+        with pytest.raises(classify.InputError, match="'calibration' must be"):
+            classify.read_contract(tmp_path / "m.json")
+    (tmp_path / "m.json").write_text(json.dumps({**spec, "threshold": 0.0}))  # too few cancers: every row flagged
+    assert classify.run(tmp_path / "m.tflite", tmp_path / "x.csv").decision.all()
+
+
 def test_the_export_passes_each_deployable_models_point():
     from lib.compress import export
 
