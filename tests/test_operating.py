@@ -193,10 +193,10 @@ def test_baseline_predictions_join_the_tflite_ones(scratch_outputs):
 
     split = type("S", (), {"seed": 7, "id": "r0f0", "test": np.array([3, 5, 8, 9])})()
     y = np.array([1, 0, 1, 0])
-    parts = [predictions.frame("wdbc", split, y, "LR", np.array([0.9, 0.2, 0.4, 0.6])),
-             predictions.frame("wdbc", split, y, "RF", np.array([0.7, 0.1, 0.8, 0.3]))]
-    predictions.write_stage("wdbc", "03", parts)
-    back = predictions.read_stage("wdbc", "03")
+    parts = [results.prediction_rows("wdbc", split, y, "LR", np.array([0.9, 0.2, 0.4, 0.6])),
+             results.prediction_rows("wdbc", split, y, "RF", np.array([0.7, 0.1, 0.8, 0.3]))]
+    results.write_predictions("wdbc", "03", parts)
+    back = results.read_predictions("wdbc", "03")
     assert list(back.columns) == predictions.COLUMNS and back["pred"].tolist() == [1, 0, 0, 1, 1, 0, 1, 0]
     assert back["row"].tolist() == [3, 5, 8, 9] * 2 and set(back["model"]) == {"LR", "RF"}
     res = pd.DataFrame({"fold": "r0f0", "model": ["LR", "RF", "LR"], "format": ["sklearn", "sklearn", "keras"],
@@ -205,8 +205,10 @@ def test_baseline_predictions_join_the_tflite_ones(scratch_outputs):
     assert chk.equal.all() and len(chk) == 2
     wrong = predictions.agreement_with_results(back, res.assign(accuracy=[0.75, 1.0, 0.0]))
     assert not wrong.equal.all()
-    predictions.write_stage("wdbc", "03", [])  # a run without baselines: a header only
-    assert predictions.read_stage("wdbc", "03").empty
+    predictions.write("wdbc", back)  # the merged file takes them as they are
+    assert predictions.load("wdbc").equals(back)
+    results.write_predictions("wdbc", "03", [])  # a run without baselines: a header only
+    assert results.read_predictions("wdbc", "03").empty
     (scratch_outputs / "wdbc" / "predictions_03.csv").unlink()
-    with pytest.raises(predictions.PredictionsError, match="run notebook 03"):
-        predictions.read_stage("wdbc", "03")
+    with pytest.raises(FileNotFoundError, match="run notebook 03"):
+        results.read_predictions("wdbc", "03")

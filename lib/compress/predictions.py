@@ -2,7 +2,7 @@
 
 ``results.csv`` holds one row of metrics per split and model; paired per-sample tests (McNemar), ROC curves and
 reliability curves need the individual scores. Notebook 03 writes the baselines' (LR, RF) test scores to
-``outputs/<run>/predictions_03.csv`` (:func:`write_stage`); notebook 06 runs every converted model of every split
+``outputs/<run>/predictions_03.csv`` (:func:`lib.core.results.write_predictions`); notebook 06 runs every converted model of every split
 in LiteRT once more on the split's test rows, adds the baselines' rows and writes ``outputs/<run>/predictions.csv``
 (:data:`COLUMNS`); notebook 08 reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded
 (``lib.data.datasets``), so the same patient can be followed across models, splits and repeats.
@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lib.core import metrics, paths
+from lib.core import metrics, paths, results
 from lib.core.formatting import write_csv
 from lib.device import litert
 from lib.compress import tflite
 
-COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
+COLUMNS = results.PREDICTION_COLUMNS
 FILE = "predictions.csv"
 
 
@@ -25,54 +25,21 @@ class PredictionsError(ValueError):
     """A predictions file is missing, unreadable or breaks its columns; the message names the file."""
 
 
-def frame(run: str, split, y_test, model: str, score) -> pd.DataFrame:
-    """The rows of one model on split ``split``'s test rows: its malignancy scores (P(malignant)) and the
-    predicted class (score > 0.5, the argmax)."""
-    score = np.asarray(score, dtype=float)
-    return pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
-                         "y": np.asarray(y_test, dtype=int), "model": model, "score": score,
-                         "pred": (score > 0.5).astype(int)})[COLUMNS]
-
-
 def split_rows(run: str, split, prep, names) -> pd.DataFrame:
     """Malignancy score (lib.core.metrics.malignancy_score) and predicted class of each model in ``names`` (its
     ``.tflite`` of this split, in LiteRT) on the split's test rows."""
-    parts = [frame(run, split, prep.y_test, name,
+    parts = [results.prediction_rows(run, split, prep.y_test, name,
                    metrics.malignancy_score(litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)))
              for name in names]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
-def write(run: str, df: pd.DataFrame, name: str = FILE):
-    """Write ``outputs/<run>/<name>`` (``predictions.csv``) atomically (scores to 7 significant digits: float32
-    precision)."""
+def write(run: str, df: pd.DataFrame):
+    """Write ``outputs/<run>/predictions.csv`` atomically (scores to 7 significant digits: float32 precision)."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise PredictionsError(f"predictions for run '{run}': missing column(s) {missing}")
-    return write_csv(df[COLUMNS], paths.run_dir(run) / name, float_format="%.7g")
-
-
-def stage_file(stage: str) -> str:
-    return f"predictions_{stage}.csv"
-
-
-def write_stage(run: str, stage: str, parts: list[pd.DataFrame]):
-    """Write a notebook's own predictions, ``outputs/<run>/predictions_<stage>.csv`` (a header only when
-    ``parts`` is empty: the run has no such models)."""
-    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
-    return write(run, df, stage_file(stage))
-
-
-def read_stage(run: str, stage: str) -> pd.DataFrame:
-    """``outputs/<run>/predictions_<stage>.csv`` (:func:`write_stage`)."""
-    path = paths.run_dir(run) / stage_file(stage)
-    if not path.exists():
-        raise PredictionsError(f"{path} not found: run notebook {stage} for run '{run}' first (make reproduce)")
-    df = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise PredictionsError(f"{path}: missing column(s) {missing}; expected {COLUMNS}")
-    return df[COLUMNS]
+    return write_csv(df[COLUMNS], paths.run_dir(run) / FILE, float_format="%.7g")
 
 
 def load(run: str) -> pd.DataFrame:

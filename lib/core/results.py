@@ -105,6 +105,46 @@ def read_stages(run: str, *stages: str) -> pd.DataFrame:
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
+# Per-row test predictions (``outputs/<run>/predictions.csv``, :mod:`lib.compress.predictions`): the columns, and
+# the stage files a notebook writes for notebook 06 to merge (notebook 03: the baselines' scores).
+PREDICTION_COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
+
+
+def prediction_rows(run: str, split, y_test, model: str, score) -> pd.DataFrame:
+    """The per-row predictions of one model on split ``split``'s test rows: its malignancy scores
+    (P(malignant)) and the predicted class (score > 0.5, the argmax)."""
+    score = np.asarray(score, dtype=float)
+    return pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
+                         "y": np.asarray(y_test, dtype=int), "model": model, "score": score,
+                         "pred": (score > 0.5).astype(int)})[PREDICTION_COLUMNS]
+
+
+def predictions_file(run: str, stage: str) -> Path:
+    return paths.run_dir(run) / f"predictions_{stage}.csv"
+
+
+def write_predictions(run: str, stage: str, parts: list) -> Path:
+    """Write a notebook's per-row predictions (:func:`prediction_rows` frames) as
+    ``outputs/<run>/predictions_<stage>.csv``, scores to 7 significant digits; a header only when ``parts`` is
+    empty (the run has no such models)."""
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    path = predictions_file(run, stage)
+    write_csv(df[PREDICTION_COLUMNS], path, float_format="%.7g")
+    return path
+
+
+def read_predictions(run: str, stage: str) -> pd.DataFrame:
+    """``outputs/<run>/predictions_<stage>.csv`` (:func:`write_predictions`)."""
+    path = predictions_file(run, stage)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run notebook {stage} for run '{run}' first (make reproduce)")
+    df = pd.read_csv(path)
+    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise ContractError(f"{path}: missing column(s) {missing}; expected {PREDICTION_COLUMNS}")
+    return df[PREDICTION_COLUMNS]
+
+
 def gather(run: str) -> Path:
     """Merge ``outputs/<run>/results_*.csv`` into ``outputs/<run>/results.csv`` (validated)."""
     d = paths.outputs_root() / run

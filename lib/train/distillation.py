@@ -29,7 +29,7 @@ with that fold's rows weighted 0, and predicts them: the out-of-fold predictions
 Platt calibration. These students distil from the split's teacher, which was fitted on every training row (the
 held-out rows' soft targets come from a teacher that saw them). The out-of-fold SMs are saved (``SM_oof<j>``)
 for SM_INT8's operating point in notebook 05. The baselines' test scores go to ``predictions_03.csv``
-(:mod:`lib.compress.predictions`), which notebook 06 merges into ``predictions.csv``.
+(:func:`lib.core.results.write_predictions`), which notebook 06 merges into ``predictions.csv``.
 ``train_time_s`` of a banked student is the bank's wall time divided by its members (docs/results.md).
 """
 from __future__ import annotations
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import tf_keras as keras
 
-from lib.compress import predictions
 from lib.core import metrics, operating, repro, results
 from lib.data import preprocess
 from lib.train import architectures, baselines, fitting, student_bank
@@ -229,6 +228,6 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
         for r in rows:
             out.rows.append(r)
             line.append(f"{r['model']} {r['accuracy']:.4f}")
-        out.predictions += [predictions.frame(P.run, s, prep.y_test, name, score) for name, score in scores.items()]
+        out.predictions += [results.prediction_rows(P.run, s, prep.y_test, name, score) for name, score in scores.items()]
     out.line = f"alpha {alpha}, T {T}: " + ", ".join(line) + f" (bank of {len(ms)}: {sm.seconds:.1f} s)"
     return out
