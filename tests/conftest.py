@@ -59,5 +59,11 @@ def repo_copy(tmp_path):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / item)
     (dst / ".venv").symlink_to(ROOT / ".venv")  # make runs there with -o .venv/.installed: never reinstall it
-    # (a kernel registered from the copy would point into this temporary folder)
+    # (a kernel registered from the copy would point into this temporary folder). -o does not reach a recursive
+    # make (make run calls one), so the copy's requirements.txt is also dated before the venv's stamp: a checkout
+    # newer than the shared venv (a fresh git worktree) would otherwise reinstall it and re-register its kernel.
+    stamp = ROOT / ".venv" / ".installed"
+    if stamp.exists():
+        t = stamp.stat().st_mtime_ns - 1_000_000_000
+        os.utime(dst / "requirements.txt", ns=(t, t))
     return dst

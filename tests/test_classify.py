@@ -368,7 +368,7 @@ def test_each_bad_model_or_contract_names_its_cause(wdbc, export, tmp_path, caps
     bad = {"{ not json": "not valid JSON",
            json.dumps([1, 2]): "not a model contract",
            json.dumps({k: v for k, v in doc.items() if k != "threshold"}): r"missing key\(s\) \['threshold'\]",
-           json.dumps({**doc, "threshold": 1.5}): r"'threshold' must be a number in \(0, 1\)",
+           json.dumps({**doc, "threshold": 1.5}): r"'threshold' must be a number in \[0, 1\)",
            json.dumps({**doc, "features": []}): "'features' must be a non-empty list",
            json.dumps({**doc, "features": uci[:29] + uci[:1]}): r"'features' names \['radius_mean'\] more than once",
            json.dumps({**doc, "synonyms": {"nope": ["x"]}}): "'synonyms' must map features of the contract",

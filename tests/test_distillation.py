@@ -76,8 +76,10 @@ def test_split_outcome_and_sm_is_the_chosen_cell_continued(split_with_teacher, m
     scr_row = next(r for r in o.rows if r["model"] == "SM_scratch")
     assert (scr_row["student_lr"], scr_row["student_epochs"]) == (last_lr, last_epochs)
     assert len(o.scratch_grid) == len(distillation.scratch_grid_points(P))
-    assert {r["op_source"] for r in o.rows} == {"oof", "val"}
-    assert next(r for r in o.rows if r["model"] == "SM_paperloss")["op_source"] == "val"
+    # every model's operating point from out-of-fold predictions (SM_paperloss too), with its calibration
+    assert {r["op_source"] for r in o.rows} == {"oof"} and {r["op_rule"] for r in o.rows} == {"conformal"}
+    assert all(np.isfinite(r["cal_a"]) and np.isfinite(r["cal_b"]) for r in o.rows)
+    assert [(p["model"].iloc[0], len(p)) for p in o.predictions] == [("LR", len(s.test)), ("RF", len(s.test))]
     assert len(o.grid) == len(distillation.kd_grid_points(P)) and {g["scored_on"] for g in o.grid} == {"val"}
     best = o.grid[-1]
     assert (best["alpha"], best["temperature"]) == distillation.kd_grid_points(P)[-1]
@@ -132,22 +134,25 @@ def _poisoned(ds, s):
 
 
 def test_thresholds_never_read_the_test_part(split_with_teacher):
-    """Poisoning the test part (labels flipped, features shuffled) changes every test metric and no threshold:
-    the teacher's (inner validation), the students' and baselines' (out of fold) and SM_INT8's (out-of-fold
-    students quantized)."""
+    """Poisoning the test part (labels flipped, features shuffled) changes every test metric and no operating
+    point: the teacher's (out-of-fold teachers), the students' and baselines' (out of fold), SM_INT8's
+    (out-of-fold students quantized) and TM_PTQ_INT8's (out-of-fold teachers quantized)."""
     from lib.compress import quantization
 
     P, ds, s, prep = split_with_teacher
     bad = _poisoned(ds, s)
     clean, dirty = (distillation.students_of_split(P, d, s, "val").rows for d in (ds, bad))
-    assert [r["op_threshold"] for r in clean] == [r["op_threshold"] for r in dirty]
+    point = lambda r: (r["op_threshold"], r["cal_a"], r["cal_b"])  # noqa: E731
+    assert [point(r) for r in clean] == [point(r) for r in dirty]
     assert [r["accuracy"] for r in clean] != [r["accuracy"] for r in dirty]
-    t_clean = quantization.sm_int8_oof_threshold(P, ds, s, prep)
-    t_dirty = quantization.sm_int8_oof_threshold(P, bad, s, preprocess.prepare(P, bad, s))
-    assert t_clean == t_dirty and 0 < t_clean < 1
+    t_clean = quantization.oof_point(P, ds, s, prep, "SM_INT8")
+    t_dirty = quantization.oof_point(P, bad, s, preprocess.prepare(P, bad, s), "SM_INT8")
+    assert t_clean == t_dirty and 0 < t_clean.threshold < 1 and np.isfinite(t_clean.cal_a)
     tm_clean, tm_dirty = (teacher.teacher_split(P, d, s).rows[0] for d in (ds, bad))
-    assert tm_clean["op_threshold"] == tm_dirty["op_threshold"] and tm_clean["op_source"] == "val"
+    assert point(tm_clean) == point(tm_dirty) and tm_clean["op_source"] == "oof"
     assert tm_clean["accuracy"] != tm_dirty["accuracy"]
+    assert (quantization.oof_point(P, ds, s, prep, "TM_PTQ_INT8")  # the out-of-fold teachers of the last call
+            == quantization.oof_point(P, bad, s, preprocess.prepare(P, bad, s), "TM_PTQ_INT8"))
     fitting.save(fitting.train_teacher(P, prep, seed=s.seed).model, P.run, "TM", s.id)  # as the fixture left it
 
 

@@ -103,7 +103,7 @@ def test_write_deployables_rebuilds_the_committed_export(scratch_outputs, capsys
     committed = paths.ROOT / "outputs" / "wdbc"
     res = pd.concat([pd.read_csv(committed / f"results_{k}.csv") for k in ("02", "03", "04", "05", "06")])
     out = scratch_outputs / "wdbc" / "export"
-    assert export.write_deployables(P, ds, "r0f0", int8, export.thresholds(res), out, 65536) == {
+    assert export.write_deployables(P, ds, "r0f0", int8, export.points(res), out, 65536) == {
         "sm_int8": "SM_INT8", "sm_deploy": "SM_DEPLOY"}
     # what notebook 06 printed (outputs/wdbc/06_tflite_export.ipynb) and wrote
     printed = [line for cell in nbformat.read(committed / "06_tflite_export.ipynb", as_version=4).cells

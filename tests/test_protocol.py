@@ -73,45 +73,6 @@ def test_contract_checks_mcc_range():
         results.validate(pd.DataFrame([{**row, "mcc": 1.5}]))
 
 
-# ------------------------------------------------------------------------------------------------ threshold
-def test_threshold_is_the_highest_meeting_the_target():
-    y = np.array([1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])  # 19 cancers
-    score = np.linspace(0.99, 0.01, len(y))
-    t = operating.threshold(y, score, 0.95)
-    sens = operating.at(y, score, t)["op_sensitivity"]
-    assert sens >= 0.95
-    higher = score[score > t].min()
-    assert operating.at(y, score, higher)["op_sensitivity"] < 0.95  # any higher threshold misses the target
-    assert operating.threshold(np.zeros(5, int), np.full(5, 0.3), 0.95) == 0.5  # no cancer: argmax
-    with pytest.raises(ValueError, match="target sensitivity"):
-        operating.threshold(y, score, 1.0)
-    with pytest.raises(ValueError, match="labels"):
-        operating.threshold(y[:3], score, 0.9)
-
-
-def test_operating_fields_and_int8_rule():
-    y = np.array([1, 0, 1, 0])
-    out = np.array([[0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.9, 0.1]])
-    f = operating.fields(y, out, 0.35, "oof")
-    assert f == {"op_threshold": 0.35, "op_source": "oof", "op_sensitivity": 0.5, "op_specificity": 0.5,
-                 "op_missed": 1, "op_false_alarms": 1}
-    assert operating.fields(y, out, None, "val") == {}
-    with pytest.raises(ValueError, match="source"):
-        operating.fields(y, out, 0.5, "test")
-    # the int8 rule decides exactly as score >= t on dequantized outputs
-    rng = np.random.default_rng(0)
-    q = rng.integers(-128, 128, (500, 2))
-    zp, t = -128, 0.3
-    rule = operating.int8_rule(t, zp)
-    a, b = (float(v) for v in rule.replace("malignant if ", "").replace(" * (q1 - (-128)) >= ", " ").replace(
-        " * (q0 - (-128))", "").split())
-    by_rule = a * (q[:, 1] - zp) >= b * (q[:, 0] - zp)
-    deq = (q - zp).astype(float)
-    keep = (deq.sum(1) > 0) & (np.abs(metrics.malignancy_score(deq) - t) > 1e-9)  # exact ties: float rounding
-    assert keep.sum() > 400
-    assert np.array_equal(by_rule[keep], (metrics.malignancy_score(deq) >= t)[keep])
-
-
 # ------------------------------------------------------------------------------------------------ training
 def test_class_weights_and_weighted_bce():
     P = params.load("wdbc-fast")
@@ -196,11 +157,15 @@ def test_baselines_are_tuned_on_validation_and_deterministic():
     s = splits.make_splits(P, ds.y)[0]
     prep = preprocess.prepare(P, ds, s)
     fold = operating.oof_folds(prep.y_train, None, P.oof_folds, s.seed)
-    rows = baselines.rows_of_split(P, s, prep, fold)
+    rows, scores = baselines.rows_of_split(P, s, prep, fold)
     assert [r["model"] for r in rows] == ["LR", "RF"] and {r["format"] for r in rows} == {"sklearn"}
     assert rows[0]["params"] == prep.n_features + 1
-    assert all(r["accuracy"] > 0.85 and r["op_source"] == "oof" for r in rows)
-    again = baselines.rows_of_split(P, s, prep, fold)
+    assert all(r["accuracy"] > 0.85 and r["op_source"] == "oof" and r["op_rule"] == "conformal" for r in rows)
+    assert all(np.isfinite(r["cal_a"]) and np.isfinite(r["cal_b"]) for r in rows)
+    for r in rows:  # the test scores are the row's: the same accuracy at the argmax
+        assert list(scores) == ["LR", "RF"] and len(scores[r["model"]]) == len(prep.y_test)
+        assert np.mean((scores[r["model"]] > 0.5) == prep.y_test) == pytest.approx(r["accuracy"])
+    again, _ = baselines.rows_of_split(P, s, prep, fold)
     strip = lambda r: {k: v for k, v in r.items() if k != "train_time_s"}  # noqa: E731
     assert [strip(r) for r in again] == [strip(r) for r in rows]
     results.validate(__import__("pandas").DataFrame(rows))

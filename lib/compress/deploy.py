@@ -23,6 +23,7 @@ import tensorflow as tf
 import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
+from lib.core import calibration as cal
 from lib.core import operating
 from lib.compress import runtimes
 from lib.compress.tflite import keras_converter, representative_dataset
@@ -95,14 +96,17 @@ def c_array(content: bytes, symbol: str, comment: list[str]) -> str:
 
 def contract(content: bytes, *, model: str, run: str, split: str, features: list[str] | None, units: str,
              threshold: float | None, labels: tuple[str, str] = ("benign", "malignant"),
-             id_column: str | None = None) -> dict:
+             id_column: str | None = None, calibration: tuple[float, float] | None = None) -> dict:
     """The input contract of an exported model, written beside its C array and read by :mod:`lib.device.classify`
     (its keys ``features``, ``threshold``, ``output``): what goes in (feature order, dtype, scale), what comes
     out, and the decision at the run's operating point, also in the output's int8 scale for an int8 output.
     ``features`` None: the model takes preprocessed inputs (SM_INT8), named ``input_1..`` (``lib.device.classify``
     then points to ``sm_deploy.tflite`` beside it). ``labels`` (class 0, class 1) word the output and the
     decision; other labels than benign / malignant are written as ``label`` (what classify's output calls them);
-    ``id_column``: the sample-ID column of the run's table, which classify copies to its output."""
+    ``id_column``: the sample-ID column of the run's table, which classify copies to its output. ``calibration``:
+    the (a, b) of the Platt map fitted with the threshold (:mod:`lib.core.operating`), written as the contract's
+    ``calibration`` (classify then adds the calibrated probability); the model's output stays the raw,
+    uncalibrated score, and the threshold applies to it."""
     q = runtimes.io_details(content)
     int_in, int_out = (np.issubdtype(q[k], np.integer) for k in ("input_dtype", "output_dtype"))
     have = threshold is not None and np.isfinite(threshold)
@@ -127,6 +131,14 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
     if int_in:
         out["input"].update(scale=q["input_scale"], zero_point=q["input_zero_point"],
                             quantize="q = clip(round(x / scale) + zero_point, -128, 127)")
+    if calibration is not None and all(v is not None and np.isfinite(v) for v in calibration):
+        a, b = (float(v) for v in calibration)
+        out["calibration"] = {
+            "method": "platt", "a": a, "b": b, "fitted_on": "out-of-fold scores of the training part",
+            "clip": cal.EPS,
+            "formula": f"P({pos}), calibrated = sigmoid(a * logit(p) + b), p = the raw p1 / (p0 + p1) clipped to "
+                       f"[clip, 1 - clip]",
+            "note": "the model's output is the raw, uncalibrated score; the threshold applies to the raw score"}
     if int_out:
         out["output_tensor"].update(scale=q["output_scale"], zero_point=q["output_zero_point"])
         out["decision_int8"] = operating.int8_rule(t, q["output_zero_point"], pos)

@@ -7,9 +7,10 @@ artefacts.
 - :func:`pareto_table` and :func:`plot_pareto`: the Pareto-optimal models in (accuracy, size) and (accuracy,
   latency) by :func:`lib.core.pareto.front`, the rule notebook 08's report uses (``pareto_06.csv`` and
   ``figures/06_pareto.png``).
-- :func:`thresholds` and :func:`write_deployables`: the int8 student (and the deployable model with its
-  preprocessing inside, when small enough) of one split as a C array for TensorFlow Lite Micro, its input
-  contract and its ``.tflite`` file, in ``outputs/<run>/export/``.
+- :func:`points`, :func:`thresholds` and :func:`write_deployables`: the int8 student (and the deployable model
+  with its preprocessing inside, when small enough) of one split as a C array for TensorFlow Lite Micro, its
+  input contract (with the operating point's threshold and calibration) and its ``.tflite`` file, in
+  ``outputs/<run>/export/``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
-from lib.core import pareto, plots
+from lib.core import operating, pareto, plots
 from lib.core.decisions import load_decisions
 from lib.device import pi_runner
 from lib.data import datasets
@@ -106,23 +107,29 @@ def plot_pareto(table: pd.DataFrame, run: str):
 
 
 # ------------------------------------------------------------------------------------------------ artefacts
+def points(res: pd.DataFrame) -> dict:
+    """``{(split, model): operating point}`` of the deployable models (:data:`DEPLOYABLE`): each one's threshold
+    and Platt calibration per split from the results (:func:`lib.core.operating.point_of`), None where it has
+    none."""
+    rows = res[res.model.isin(DEPLOYABLE)]
+    return {(r["fold"], r["model"]): operating.point_of(r) for r in rows.to_dict("records")}
+
+
 def thresholds(res: pd.DataFrame) -> dict:
-    """``{(split, model): threshold}`` of the deployable models (:data:`DEPLOYABLE`): each one's operating-point
-    threshold per split from the results (``op_threshold``), None where it has none."""
-    thr = res[res.model.isin(DEPLOYABLE)]
-    return {(f, m): (None if pd.isna(t) else float(t))
-            for f, m, t in zip(thr.fold, thr.model, thr["op_threshold"] if "op_threshold" in thr else [np.nan] * len(thr))}
+    """``{(split, model): threshold}`` of the deployable models (:func:`points`), None where it has none."""
+    return {k: None if p is None else p.threshold for k, p in points(res).items()}
 
 
-def write_deployables(P, ds, split_id: str, int8: bytes, thresholds: dict, out: Path, max_bytes: int) -> dict:
+def write_deployables(P, ds, split_id: str, int8: bytes, operating_points: dict, out: Path, max_bytes: int) -> dict:
     """Write the deployable models of split ``split_id`` to ``out`` (created if missing), printing one line each:
     SM_INT8 (``int8``: its TFLite bytes) as ``sm_int8``, and SM_DEPLOY (notebook 05's file, if any) as
     ``sm_deploy`` unless it is over ``max_bytes`` (then it stays in ``outputs/<run>/models/``). Each as
     ``<symbol>_model.h`` (a C array for TensorFlow Lite Micro), ``<symbol>.json`` (its input contract, with the
-    operating-point threshold of ``thresholds``) and ``<symbol>.tflite``. Returns ``{symbol: model name}``."""
+    operating point of ``operating_points``, :func:`points`: threshold and calibration) and ``<symbol>.tflite``.
+    Returns ``{symbol: model name}``."""
     out = Path(out)
     out.mkdir(exist_ok=True)
-    thr0 = {m: thresholds.get((split_id, m)) for m in DEPLOYABLE}
+    op = {m: operating_points.get((split_id, m)) for m in DEPLOYABLE}
     exports = {"sm_int8": ("SM_INT8", int8, None, INT8_UNITS)}
     deploy_bytes = (len(tflite.load(P.run, "SM_DEPLOY", split_id))
                     if tflite.model_file(P.run, "SM_DEPLOY", split_id).exists() else None)
@@ -133,12 +140,21 @@ def write_deployables(P, ds, split_id: str, int8: bytes, thresholds: dict, out: 
         exports["sm_deploy"] = ("SM_DEPLOY", tflite.load(P.run, "SM_DEPLOY", split_id), ds.feature_names,
                                 datasets.units_of(P, ds))
     for symbol, (name, content, features, units) in exports.items():
+        point = op[name]
         spec = deploy.contract(content, model=name, run=P.run, split=split_id, features=features, units=units,
-                               threshold=thr0[name], labels=datasets.contract_labels(P), id_column=P.id_column)
-        (out / f"{symbol}_model.h").write_text(deploy.c_array(content, f"{symbol}_model", [
-            f"{name} of run {P.run}, split {split_id}: {len(content)} bytes, {spec['input']['dtype']} input / {spec['output_tensor']['dtype']} output.",
-            f"C++ (TensorFlow Lite Micro): tflite::GetModel({symbol}_model). Input contract: {symbol}.json.",
-            f"Decision: {spec.get('decision_int8', spec['decision'])}"]))
+                               threshold=None if point is None else point.threshold,
+                               labels=datasets.contract_labels(P), id_column=P.id_column,
+                               calibration=None if point is None else (point.cal_a, point.cal_b))
+        comment = [f"{name} of run {P.run}, split {split_id}: {len(content)} bytes, {spec['input']['dtype']} input / "
+                   f"{spec['output_tensor']['dtype']} output.",
+                   f"C++ (TensorFlow Lite Micro): tflite::GetModel({symbol}_model). Input contract: {symbol}.json.",
+                   f"Decision: {spec.get('decision_int8', spec['decision'])}"]
+        if "calibration" in spec:
+            c = spec["calibration"]
+            sign = "+" if c["b"] >= 0 else "-"
+            comment.append(f"Calibrated probability: sigmoid({c['a']:.6g} * logit(p) {sign} {abs(c['b']):.6g}), "
+                           f"p = the raw p1 / (p0 + p1) (Platt, {c['fitted_on']}); the decision uses the raw p.")
+        (out / f"{symbol}_model.h").write_text(deploy.c_array(content, f"{symbol}_model", comment))
         (out / f"{symbol}.json").write_text(json.dumps(spec, indent=2) + "\n")
         (out / f"{symbol}.tflite").write_bytes(content)  # what python -m lib.device.classify and a Pi load
         print(f"{symbol}_model.h: {name}, {len(content):,} bytes; input {spec['input']['dtype']} {tuple(spec['input']['shape'])}; "

@@ -1,22 +1,23 @@
-"""Per-row predictions of every TFLite model on its split's test rows.
+"""Per-row predictions of every TFLite model and every baseline on its split's test rows.
 
 ``results.csv`` holds one row of metrics per split and model; paired per-sample tests (McNemar), ROC curves and
-reliability curves need the individual scores. Notebook 06 runs every converted model of every split in LiteRT
-once more on the split's test rows and writes ``outputs/<run>/predictions.csv`` (:data:`COLUMNS`); notebook 08
-reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded (``lib.data.datasets``), so the same
-patient can be followed across models, splits and repeats.
+reliability curves need the individual scores. Notebook 03 writes the baselines' (LR, RF) test scores to
+``outputs/<run>/predictions_03.csv`` (:func:`lib.core.results.write_predictions`); notebook 06 runs every converted model of every split
+in LiteRT once more on the split's test rows, adds the baselines' rows and writes ``outputs/<run>/predictions.csv``
+(:data:`COLUMNS`); notebook 08 reads it with :func:`load`. ``row`` is the row's index in the dataset as loaded
+(``lib.data.datasets``), so the same patient can be followed across models, splits and repeats.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from lib.core import metrics, paths
+from lib.core import metrics, paths, results
 from lib.core.formatting import write_csv
 from lib.device import litert
 from lib.compress import tflite
 
-COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
+COLUMNS = results.PREDICTION_COLUMNS
 FILE = "predictions.csv"
 
 
@@ -27,13 +28,9 @@ class PredictionsError(ValueError):
 def split_rows(run: str, split, prep, names) -> pd.DataFrame:
     """Malignancy score (lib.core.metrics.malignancy_score) and predicted class of each model in ``names`` (its
     ``.tflite`` of this split, in LiteRT) on the split's test rows."""
-    parts = []
-    for name in names:
-        out = litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)
-        score = metrics.malignancy_score(out)
-        parts.append(pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
-                                   "y": np.asarray(prep.y_test, dtype=int), "model": name,
-                                   "score": score.astype(float), "pred": (score > 0.5).astype(int)}))
+    parts = [results.prediction_rows(run, split, prep.y_test, name,
+                   metrics.malignancy_score(litert.LiteModel(tflite.load(run, name, split.id)).predict(prep.X_test)))
+             for name in names]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
@@ -75,9 +72,9 @@ def load(run: str) -> pd.DataFrame:
 
 
 def agreement_with_results(pred: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy recomputed from the predictions next to the contract's (tflite rows of ``res``), per fold and
-    model: the check that both files describe the same models."""
+    """Accuracy recomputed from the predictions next to the contract's (the tflite and sklearn rows of ``res``),
+    per fold and model: the check that both files describe the same models."""
     acc = pred.assign(correct=pred["y"] == pred["pred"]).groupby(["fold", "model"])["correct"].mean()
-    ref = res[res["format"] == "tflite"].set_index(["fold", "model"])["accuracy"]
+    ref = res[res["format"].isin(["tflite", "sklearn"])].set_index(["fold", "model"])["accuracy"]
     both = pd.DataFrame({"from_predictions": acc, "from_results": ref}).dropna()
     return both.assign(equal=np.isclose(both["from_predictions"], both["from_results"], atol=1e-12))

@@ -5,7 +5,8 @@
   (the frequency drops to half the fine-tuning steps when there are fewer than 200, as in the fast profile);
 - ``polynomial``: PolynomialDecay from 0 to the target over the first ~70% of fine-tuning steps, then held.
 
-:func:`prune_split` is the notebook's per-split worker (run through :func:`lib.core.parallel.map`).
+:func:`prune_split` is the notebook's per-split worker (run through :func:`lib.core.parallel.map`). The pruned
+teachers have no operating point (:mod:`lib.core.operating`): they are compared at 0.5.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from lib.core import metrics, operating, params, repro, results
+from lib.core import metrics, params, repro, results
 from lib.core.results import Outcome
 from lib.data import preprocess
 from lib.train import fitting
@@ -88,7 +89,7 @@ def prune(P, prep, start: keras.Model, kind: str, target: float, epochs: int, lr
 
 def prune_split(P, ds, s) -> Outcome:
     """Notebook 04: every pruning variant of the split's teacher (or of a 1-epoch model, as the authors), saved,
-    evaluated in Keras and as float TFLite; plus the per-layer sparsity."""
+    evaluated in Keras and as float TFLite (no operating point); plus the per-layer sparsity."""
     prep = preprocess.prepare(P, ds, s)
     if P.prune_from == "trained":
         start = fitting.load_model(P.run, "TM", s.id)
@@ -102,13 +103,11 @@ def prune_split(P, ds, s) -> Outcome:
         sp = overall_sparsity(t.model)
         extra = dict(params=t.model.count_params(), sparsity=sp, nonzero_params=nonzero_params(t.model),
                      train_time_s=round(t.seconds, 2))
-        thr = operating.choose(P, prep.y_val, fitting.predict(t.model, prep.X_val))  # inner validation part
         mk = metrics.classify(prep.y_test, keras_out)  # = fitting.evaluate, without predicting twice
-        mk.update(operating.fields(prep.y_test, keras_out, thr, "val"))
         out.rows.append(results.row(P, s, name, "keras", mk, **extra))
         content = tflite.convert(t.model, "float")
         tflite.save(content, P.run, name, s.id)
-        m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, thr, "inherited")
+        m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out)
         out.rows.append(results.row(P, s, name, "tflite", m, **extra))
         out.extra["layers"] += [{"split": s.id, "model": name, "layer": k, "sparsity": v}
                                 for k, v in layer_sparsity(t.model).items()]

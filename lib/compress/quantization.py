@@ -6,7 +6,9 @@ BatchNormalization that follows a Conv1D (it only folds BN after Conv2D). :class
 (per-tensor symmetric int8 kernel, like the authors', and a moving-average activation quantizer) and
 :class:`OutputOnlyQuantizeConfig` (BN: quantize the output only) fill the gap.
 
-:func:`quantize_split` is the notebook's per-split worker (run through :func:`lib.core.parallel.map`).
+:func:`quantize_split` is the notebook's per-split worker (run through :func:`lib.core.parallel.map`). TM_PTQ,
+TM_PTQ_INT8 and SM_INT8 get their operating points from their out-of-fold copies converted alike
+(:func:`oof_point`); TM_QAT has none (:mod:`lib.core.operating`).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from lib.core import metrics, operating, repro, results
 from lib.core.results import Outcome
 from lib.device import litert
 from lib.data import preprocess
-from lib.train import architectures, distillation, fitting
+from lib.train import architectures, fitting
 from lib.compress import deploy, tflite
 
 quant = tfmot.quantization.keras
@@ -137,10 +139,29 @@ def qat_from_scratch(P, prep, seed: int, epochs: int, lr: float) -> fitting.Trai
                           authors=True)
 
 
+def _dynamic(model: keras.Model, rep: np.ndarray) -> bytes:
+    return tflite.convert(model, "dynamic")
+
+
+def _int8(model: keras.Model, rep: np.ndarray) -> bytes:
+    return tflite.convert(model, "int8", rep)
+
+
+def _int8_stripped(model: keras.Model, rep: np.ndarray) -> bytes:
+    return tflite.strip(_int8(model, rep))
+
+
+# The converted models that have an operating point: their Keras source and how they are made from it, given
+# representative rows of the source's training rows. The same function converts the split's model and the
+# out-of-fold copies that set its operating point (:func:`oof_point`).
+CONVERSIONS = {"TM_PTQ": ("TM", _dynamic), "TM_PTQ_INT8": ("TM", _int8), "SM_INT8": ("SM", _int8_stripped)}
+
+
 def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     """Notebook 05: weight-only and full-integer PTQ of the teacher, its QAT model, and the full-integer student
-    (stripped of its names, checked to give identical outputs), saved and evaluated. With ``inventory`` (the
-    first split) also each model's tensor inventory and size breakdown."""
+    (stripped of its names, checked to give identical outputs), saved and evaluated; TM_PTQ, TM_PTQ_INT8 and
+    SM_INT8 with their operating points (:func:`oof_point`; an int8 output adds ``op_int8_rule``), TM_QAT
+    without one. With ``inventory`` (the first split) also each model's tensor inventory and size breakdown."""
     prep = preprocess.prepare(P, ds, s)
     rep_index = tflite.calibration_index(len(prep.X_train), P.calibration_rows, s.seed)
     rep = prep.X_train[rep_index]
@@ -153,13 +174,11 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
         qat = qat_from_scratch(P, prep, s.seed, P.qat_epochs, P.qat_lr)
     qat_out = fitting.predict(qat.model, prep.X_test)
     out = Outcome(extra={"breakdown": [], "inventories": {}})
-    mq = metrics.classify(prep.y_test, qat_out)
-    mq.update(operating.fields(prep.y_test, qat_out,
-                               operating.choose(P, prep.y_val, fitting.predict(qat.model, prep.X_val)), "val"))
+    mq = metrics.classify(prep.y_test, qat_out)  # no operating point (lib.core.operating)
     out.rows.append(results.row(P, s, "TM_QAT", "keras", mq, params=qat.model.count_params(),
                                 train_time_s=round(qat.seconds, 2)))
-    sm_int8_full = tflite.convert(sm, "int8", rep)
-    sm_int8 = tflite.strip(sm_int8_full)
+    sm_int8_full = _int8(sm, rep)
+    sm_int8 = tflite.strip(sm_int8_full)  # = CONVERSIONS["SM_INT8"], in two steps for the check below
     same = np.array_equal(litert.LiteModel(sm_int8).predict(prep.X_test),
                           litert.LiteModel(sm_int8_full).predict(prep.X_test))
     if not same:
@@ -167,32 +186,28 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     out.extra["strip_check"] = {"split": s.id, "before": len(sm_int8_full), "after": len(sm_int8),
                                 "identical_outputs": same}
     converted = {
-        "TM_PTQ": (tflite.convert(tm, "dynamic"), tm_out, tm.count_params()),
-        "TM_PTQ_INT8": (tflite.convert(tm, "int8", rep), tm_out, tm.count_params()),
+        "TM_PTQ": (_dynamic(tm, rep), tm_out, tm.count_params()),
+        "TM_PTQ_INT8": (_int8(tm, rep), tm_out, tm.count_params()),
         "TM_QAT": (tflite.convert(qat.model, "int8", rep), qat_out, tm.count_params()),
         "SM_INT8": (sm_int8, sm_out, sm.count_params()),
     }
     line = []
     for name, (content, keras_out, n_params) in converted.items():
         tflite.save(content, P.run, name, s.id)
+        point = oof_point(P, ds, s, prep, name) if name in CONVERSIONS else None
         extra = {}
-        if P.target_sensitivity is None:
-            thr, src = None, "val"
-        elif name == "SM_INT8":
-            thr, src = sm_int8_oof_threshold(P, ds, s, prep), "oof"
-            zp = int(litert.LiteModel(content).output["quantization"][1])
-            extra = {"op_int8_rule": operating.int8_rule(thr, zp)}
-        else:  # the teacher's compressed variants: their own outputs on the inner validation part
-            thr, src = operating.choose(P, prep.y_val, litert.LiteModel(content).predict(prep.X_val)), "val"
-        m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, thr, src)
+        output = litert.LiteModel(content).output
+        if point is not None and np.issubdtype(output["dtype"], np.integer):
+            extra = {"op_int8_rule": operating.int8_rule(point.threshold, int(output["quantization"][1]))}
+        m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, point)
         out.rows.append(results.row(P, s, name, "tflite", m, params=n_params, **extra))
         if inventory:
             out.extra["inventories"][name] = tflite.inventory(content)
             out.extra["breakdown"].append({"model": name, **tflite.size_breakdown(content)})
         line.append(f"{name} {m['accuracy']:.4f} ({len(content):,} B)")
-    if not P.is_paper:  # the deployable model: raw measurements in (lib.compress.deploy), SM_INT8's threshold
+    if not P.is_paper:  # the deployable model: raw measurements in (lib.compress.deploy), SM_INT8's operating point
         sm_int8_row = next(r for r in out.rows if r["model"] == "SM_INT8")
-        content, row = deploy_split(P, ds, s, prep, sm, rep_index, sm_int8, sm_int8_row.get("op_threshold"))
+        content, row = deploy_split(P, ds, s, prep, sm, rep_index, sm_int8, operating.point_of(sm_int8_row))
         tflite.save(content, P.run, "SM_DEPLOY", s.id)
         out.rows.append(row)
         line.append(f"SM_DEPLOY {row['accuracy']:.4f} ({len(content):,} B)")
@@ -202,25 +217,30 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     return out
 
 
-def sm_int8_oof_threshold(P, ds, s, prep) -> float:
-    """SM_INT8's threshold from out-of-fold predictions of the training rows: each out-of-fold SM of notebook 03
-    (``SM_oof<j>``) converted to full integer exactly as SM_INT8 (calibrated on its own training rows) and run
-    in LiteRT on the rows it did not learn from."""
-    fold = distillation.oof_fold(P, ds, s, prep.y_train)
+def oof_point(P, ds, s, prep, name: str) -> operating.Point | None:
+    """The operating point of ``name`` (a key of :data:`CONVERSIONS`) from out-of-fold predictions of the
+    training rows: each out-of-fold copy of its Keras source (``TM_oof<j>`` of notebook 02, ``SM_oof<j>`` of
+    notebook 03) converted exactly as ``name`` is (int8: calibrated on that copy's own training rows, as the
+    split's model on the split's) and run in LiteRT on the rows it did not learn from. None in a run without a
+    target sensitivity."""
+    if P.target_sensitivity is None:
+        return None
+    source, convert = CONVERSIONS[name]
+    fold = operating.oof_fold(P, ds, s, prep.y_train)
     pred = np.zeros((len(prep.y_train), 2), np.float32)
     for j in range(int(fold.max()) + 1):
-        model = fitting.load_model(P.run, f"SM_oof{j}", s.id)
+        model = fitting.load_model(P.run, f"{source}_oof{j}", s.id)
         rep = tflite.calibration_rows(prep.X_train[fold != j], P.calibration_rows, s.seed)
-        content = tflite.strip(tflite.convert(model, "int8", rep))
-        pred[fold == j] = litert.LiteModel(content).predict(prep.X_train[fold == j])
-    return operating.choose(P, prep.y_train, pred)
+        pred[fold == j] = litert.LiteModel(convert(model, rep)).predict(prep.X_train[fold == j])
+    return operating.fit(P, prep.y_train, pred)
 
 
-def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, threshold):
+def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, point: operating.Point | None):
     """SM_DEPLOY of split ``s`` (:mod:`lib.compress.deploy`): the split's fitted preprocessing as one float affine map in
     front of the full-integer SM, calibrated on the same training rows as SM_INT8 (raw), evaluated in LiteRT on
     the complete raw test rows (the model needs complete rows: BCD's incomplete ones, imputed inside the split's
-    pipeline for every other model, are counted in ``rows_incomplete`` and left out), with SM_INT8's threshold.
+    pipeline for every other model, are counted in ``rows_incomplete`` and left out), with SM_INT8's operating
+    point (``point``, inherited: threshold and calibration).
     ``agreement``: the share of those rows where it decides as SM_INT8 with separate preprocessing."""
     X_raw = ds.X.to_numpy(dtype=float)
     train_raw, test_raw = X_raw[s.train], X_raw[s.test]
@@ -234,8 +254,7 @@ def deploy_split(P, ds, s, prep, sm, rep_index, sm_int8: bytes, threshold):
     if not np.array_equal(litert.LiteModel(content).predict(X_keep), litert.LiteModel(full).predict(X_keep)):
         raise AssertionError(f"stripping changed SM_DEPLOY's outputs on split {s.id}")
     int8_out = litert.LiteModel(sm_int8).predict(prep.X_test[keep])
-    m = tflite.evaluate(content, test_raw[keep].astype(np.float32), prep.y_test[keep], int8_out, threshold,
-                        "inherited")
+    m = tflite.evaluate(content, test_raw[keep].astype(np.float32), prep.y_test[keep], int8_out, point)
     row = results.row(P, s, "SM_DEPLOY", "tflite", m, params=sm.count_params(),
                       rows_incomplete=int((~keep).sum()),
                       max_output_difference=float(np.abs(litert.LiteModel(content).predict(

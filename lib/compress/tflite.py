@@ -222,13 +222,13 @@ def _compact(m) -> None:
 
 # ------------------------------------------------------------------------------------------------ evaluation
 def evaluate(content: bytes, X: np.ndarray, y: np.ndarray, keras_outputs: np.ndarray | None = None,
-             threshold: float | None = None, source: str = "val") -> dict:
+             point: operating.Point | None = None) -> dict:
     """Contract metrics of a .tflite model in LiteRT on (X, y), its sizes and, given the Keras source's
-    outputs, the share of rows where both predict the same class (``agreement``); given a ``threshold``, the
-    operating point's columns (:func:`lib.core.operating.fields`, ``source``: where the threshold came from)."""
+    outputs, the share of rows where both predict the same class (``agreement``); given an operating ``point``,
+    its columns (:func:`lib.core.operating.fields`)."""
     out = LiteModel(content).predict(X)
     m = metrics.classify(y, out)
-    m.update(operating.fields(y, out, threshold, source))
+    m.update(operating.fields(y, out, point))
     m.update({"size_bytes": len(content), "size_gzip_bytes": gzip_size(content)})
     if keras_outputs is not None:
         m["agreement"] = float(np.mean(out.argmax(1) == np.asarray(keras_outputs).argmax(1)))

@@ -1,40 +1,63 @@
 """The operating point: a threshold on P(malignant) chosen for a target sensitivity on training rows only, then
-applied to the test part.
+applied to the test part; and the Platt calibration fitted on the same rows.
 
 At argmax (0.5) a model may miss one cancer in ten; a screening tool fixes the share of cancers it must find
 (``target_sensitivity`` in params, 0.95 in the rigorous runs) and clears as many benign cases as it can at that
-sensitivity. The threshold is the highest score t with ``sensitivity(score >= t) >= target`` on rows the model
-was not fitted on and that are not test rows:
+sensitivity. The threshold comes from the split-conformal rule (:data:`RULE`, :func:`threshold`) on out-of-fold
+predictions of the split's training part: with n cancers among those rows, it is the k-th highest cancer score,
+k = ceil(target (n + 1)), so that a new cancer, exchangeable with them, scores at or above it with probability at
+least the target whatever n is. With fewer than target / (1 - target) cancers (k > n: fewer than 19 at 0.95) no
+score is low enough: the threshold is then 0.0 and every row is flagged.
 
-- ``oof``: out-of-fold predictions of the training part (``oof_folds`` folds; grouped like the run's splits) for
-  the models that are cheap to refit: the students, SM_INT8 and the baselines. An inner validation part of a
-  PBCNT split holds about one normal row, too few to place a threshold;
-- ``val``: the inner validation part, for the teacher, SM_paperloss and the teacher's compressed variants (refitting a 748k-parameter
-  teacher per inner fold would cost more than the whole study): with ~13 cancers in a PBCNT validation part
-  (~26 in WDBC, ~29 in BCD), the threshold lands on one of few positives and the test sensitivity varies more.
+Sources (``op_source``):
+
+- ``oof``: out-of-fold predictions of the training part (``oof_folds`` folds, :func:`oof_fold`; grouped like the
+  run's splits), each fold's rows predicted by a copy of the model trained as the model itself on the other
+  training rows: TM (notebook 02: teachers ``TM_oof<j>``), SM, SM_scratch and SM_paperloss (notebook 03),
+  LR and RF (the baselines), TM_PTQ, TM_PTQ_INT8 and SM_INT8 (notebook 05: the out-of-fold teachers and students
+  converted as the model is, run in LiteRT);
+- ``inherited``: a float TFLite conversion keeps its Keras source's point (same outputs to float rounding), and
+  SM_DEPLOY keeps SM_INT8's.
+
+The pruned teachers (TM_pruned, TM_pruned80, TM_pruned90) and TM_QAT have no operating point: their out-of-fold
+copies would need every fine-tuning repeated per fold; they are compared at 0.5 only.
 
 Limits of ``oof``: the out-of-fold students distil from the split's teacher, fitted on every training row (the
-held-out rows included); the held-out rows' features join the BatchNorm batch statistics while the other rows
-train (their labels do not reach the members that hold them out); the preprocessing is fitted on all training
-rows. ``inherited``: a float TFLite conversion keeps its Keras source's threshold, and SM_DEPLOY keeps SM_INT8's.
+held-out rows included); the held-out rows' features join the BatchNorm batch statistics of the students while the
+other rows train (their labels do not reach the members that hold them out); the preprocessing is fitted on all
+training rows. The out-of-fold teachers stop early on the split's inner validation part, as the teacher does.
+
+Calibration (``cal_a``, ``cal_b``): :func:`lib.core.calibration.platt` fitted on the same out-of-fold scores as the
+threshold, so a row's calibrated probability is ``sigmoid(cal_a * logit(score) + cal_b)``; the threshold applies to
+the raw score. :func:`fit` makes both from one set of out-of-fold outputs (a :class:`Point`), and :func:`fields`
+gives a results row's columns from it.
 
 The decision is ``score >= threshold`` (at 0.5 the study's argmax is ``score > 0.5``; the two differ only on
-exact ties). :func:`fields` returns the contract's ``op_*`` columns (docs/results.md).
+exact ties). :func:`fields` returns the contract's ``op_*`` and ``cal_*`` columns (docs/results.md).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from lib.core import calibration
 from lib.core.metrics import malignancy_score
 
-SOURCES = ("oof", "val", "inherited")
+RULE = "conformal"
+SOURCES = ("oof", "inherited")
+WITHOUT = ("TM_pruned", "TM_pruned80", "TM_pruned90", "TM_QAT")  # the models that have no operating point
+# the columns of a results row that has an operating point, in the order :func:`fields` gives them
+COLUMNS = ("op_threshold", "op_source", "op_rule", "op_sensitivity", "op_specificity", "op_missed",
+           "op_false_alarms", "cal_a", "cal_b")
 
 
 def threshold(y, outputs, target: float) -> float:
-    """The highest threshold t on P(malignant) whose sensitivity on (y, outputs) is at least ``target``;
-    0.5 when y holds no cancer (nothing to set it on)."""
+    """The split-conformal threshold on P(malignant) of (y, outputs): with n cancers, the k-th highest cancer
+    score, k = ceil(target (n + 1)). 0.0 (every row flagged) when k > n, too few cancers for the target; 0.5
+    when y holds no cancer (nothing to set it on)."""
     if not 0 < target < 1:
         raise ValueError(f"target sensitivity must be in (0, 1), got {target}")
     y = np.asarray(y, dtype=int)
@@ -44,8 +67,41 @@ def threshold(y, outputs, target: float) -> float:
     pos = np.sort(score[y == 1])[::-1]
     if not len(pos):
         return 0.5
-    need = int(np.ceil(target * len(pos) - 1e-9))  # cancers that must score >= t
-    return float(pos[max(need, 1) - 1])
+    k = int(np.ceil(target * (len(pos) + 1) - 1e-9))  # 1e-9: 0.55 * 100 is 55.00000000000001 in floats
+    return 0.0 if k > len(pos) else float(pos[k - 1])
+
+
+@dataclass(frozen=True)
+class Point:
+    """An operating point: the threshold, where it came from (:data:`SOURCES`), the rule that set it and the Platt
+    map (``cal_a``, ``cal_b``; NaN where the rows held one class) fitted on the same scores."""
+    threshold: float
+    source: str = "oof"
+    cal_a: float = float("nan")
+    cal_b: float = float("nan")
+    rule: str = RULE
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"threshold source must be one of {SOURCES}, got {self.source!r}")
+
+    def inherited(self) -> "Point":
+        """The same point, as a model with the same outputs carries it (a float conversion, SM_DEPLOY)."""
+        return replace(self, source="inherited")
+
+
+def fit(P, y, outputs, source: str = "oof") -> Point | None:
+    """The operating point of a model from its out-of-fold outputs on the training rows (y, outputs): the
+    conformal threshold for ``P.target_sensitivity`` and the Platt map of the same scores. None in a run without
+    a target sensitivity."""
+    if P.target_sensitivity is None:
+        return None
+    y = np.asarray(y, dtype=int)
+    t = threshold(y, outputs, P.target_sensitivity)
+    a = b = float("nan")
+    if len(np.unique(y)) == 2:
+        a, b = calibration.platt(y, malignancy_score(outputs))
+    return Point(t, source, a, b)
 
 
 def at(y, outputs, t: float) -> dict:
@@ -59,19 +115,34 @@ def at(y, outputs, t: float) -> dict:
             "op_missed": fn, "op_false_alarms": fp}
 
 
-def fields(y_test, out_test, t: float | None, source: str) -> dict:
-    """The ``op_*`` columns of one results row: the threshold, where it came from, and the test part's numbers
-    at it. ``t`` None (a run without a target sensitivity): no columns."""
-    if t is None:
+def fields(y_test, out_test, point: Point | None) -> dict:
+    """The operating point's columns of one results row (:data:`COLUMNS`): the threshold, its source and rule,
+    the test part's numbers at it, and the Platt map. ``point`` None (a run without a target sensitivity, or a
+    model without an operating point): no columns."""
+    if point is None:
         return {}
-    if source not in SOURCES:
-        raise ValueError(f"threshold source must be one of {SOURCES}, got {source!r}")
-    return {"op_threshold": float(t), "op_source": source, **at(y_test, out_test, t)}
+    return {"op_threshold": float(point.threshold), "op_source": point.source, "op_rule": point.rule,
+            **at(y_test, out_test, point.threshold), "cal_a": float(point.cal_a), "cal_b": float(point.cal_b)}
 
 
-def choose(P, y_fit, out_fit) -> float | None:
-    """The run's threshold from training-only predictions (None without ``target_sensitivity``)."""
-    return None if P.target_sensitivity is None else threshold(y_fit, out_fit, P.target_sensitivity)
+def point_of(row) -> Point | None:
+    """The operating point a results row (a dict or a Series) carries, as a model with the same outputs inherits
+    it (source ``inherited``); None where the row has none."""
+    t = row.get("op_threshold", np.nan)
+    if t is None or pd.isna(t):
+        return None
+    a, b = (float(v) if v is not None and not pd.isna(v) else float("nan")
+            for v in (row.get("cal_a"), row.get("cal_b")))
+    rule = row.get("op_rule")
+    return Point(float(t), "inherited", a, b, rule if isinstance(rule, str) else RULE)
+
+
+def oof_fold(P, ds, s, y_train) -> np.ndarray:
+    """Out-of-fold part of each training row of split ``s`` (:func:`oof_folds` with the run's ``oof_folds`` and
+    the split's seed, grouped by sample ID where the data have IDs): the folds every model's out-of-fold copies
+    share."""
+    groups = None if ds.groups is None else np.asarray(ds.groups)[s.train]
+    return oof_folds(y_train, groups, P.oof_folds, s.seed)
 
 
 def oof_folds(y, groups, k: int, seed: int) -> np.ndarray:
@@ -97,12 +168,35 @@ def int8_rule(t: float, zero_point: int, positive: str = "malignant") -> str:
 
 
 def thresholds_of(rows) -> dict:
-    """{(fold, model): threshold} of results rows (a DataFrame) that carry one: what a float TFLite conversion
-    inherits from its Keras source (same outputs to float rounding)."""
+    """{(fold, model): :class:`Point`} of results rows (a DataFrame) that carry an operating point, as inherited
+    (:func:`point_of`): what a float TFLite conversion takes from its Keras source (same outputs to float
+    rounding)."""
     if "op_threshold" not in rows:
         return {}
     have = rows[rows["op_threshold"].notna()]
-    return {(f, m): float(t) for f, m, t in zip(have["fold"], have["model"], have["op_threshold"])}
+    return {(r["fold"], r["model"]): point_of(r) for r in have.to_dict("records")}
+
+
+def check(rows, target: bool) -> None:
+    """Raise ValueError, naming the first offending row, unless results rows (a DataFrame) carry operating points
+    as this module says: with a ``target`` sensitivity every row of a model outside :data:`WITHOUT` has a
+    threshold, a source of :data:`SOURCES`, the rule :data:`RULE` and a finite ``cal_a`` and ``cal_b``, and no row
+    of :data:`WITHOUT` has a threshold; without a target no row has one."""
+    has = rows["op_threshold"].notna() if "op_threshold" in rows else pd.Series(False, index=rows.index)
+    want = ~rows["model"].isin(WITHOUT) & target
+    name = lambda r: f"{r['model']} ({r['format']}, split {r['fold']})"  # noqa: E731
+    for i in rows.index[has != want]:
+        r = rows.loc[i]
+        raise ValueError(f"{name(r)}: " + ("no operating point" if want[i] else
+                                           "an operating point, where " + ("the model has none (WITHOUT)" if target
+                                                                           else "the run has no target sensitivity")))
+    for i in rows.index[has]:
+        r = rows.loc[i]
+        if r.get("op_source") not in SOURCES or r.get("op_rule") != RULE:
+            raise ValueError(f"{name(r)}: op_source {r.get('op_source')!r} / op_rule {r.get('op_rule')!r}; expected "
+                             f"one of {SOURCES} and {RULE!r}")
+        if not all(np.isfinite(float(r.get(c, np.nan))) for c in ("cal_a", "cal_b")):
+            raise ValueError(f"{name(r)}: an operating point without its calibration (cal_a, cal_b)")
 
 
 def pool(g) -> dict:

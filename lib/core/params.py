@@ -105,7 +105,7 @@ class Params:
     scratch_epochs: list = field(default_factory=list)  # empty: the fixed (student_lr, student_epochs)
     baselines: bool = False  # LR and RF on the same splits and preprocessing, tuned on inner validation
     target_sensitivity: Optional[float] = None  # operating point: threshold for this sensitivity (None: 0.5 only)
-    oof_folds: int = 5  # out-of-fold predictions of the training part that set the cheap models' thresholds
+    oof_folds: int = 5  # out-of-fold predictions of the training part that set every operating point
 
     # ------------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:

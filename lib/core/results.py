@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lib.core import paths
+from lib.core import operating, paths
 from lib.core.formatting import write_csv
 from lib.core.metrics import METRICS, SIGNED
 
@@ -22,8 +22,8 @@ COLUMNS = KEY_COLUMNS + ["n_test", *METRICS, *SIGNED, "params", "size_bytes", "s
 MODELS = ("TM", "SM_scratch", "SM", "SM_paperloss", "TM_pruned", "TM_pruned80", "TM_pruned90", "TM_PTQ",
           "TM_PTQ_INT8", "TM_QAT", "SM_INT8", "SM_DEPLOY", "LR", "RF")
 FORMATS = ("keras", "tflite", "sklearn")
-# The operating point (lib.core.operating), on every row of a run with a target sensitivity.
-OPERATING = ("op_threshold", "op_source", "op_sensitivity", "op_specificity", "op_missed", "op_false_alarms")
+# The operating point and its calibration, on the rows of a run with a target sensitivity whose model has one.
+OPERATING = operating.COLUMNS
 
 
 @dataclass
@@ -103,6 +103,46 @@ def read_stages(run: str, *stages: str) -> pd.DataFrame:
         raise FileNotFoundError(f"outputs/{run}: {', '.join(missing)} missing: run the notebooks that write them first "
                                 f"(make reproduce runs them in order)")
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+# Per-row test predictions (``outputs/<run>/predictions.csv``, :mod:`lib.compress.predictions`): the columns, and
+# the stage files a notebook writes for notebook 06 to merge (notebook 03: the baselines' scores).
+PREDICTION_COLUMNS = ["run", "fold", "seed", "row", "y", "model", "score", "pred"]
+
+
+def prediction_rows(run: str, split, y_test, model: str, score) -> pd.DataFrame:
+    """The per-row predictions of one model on split ``split``'s test rows: its malignancy scores
+    (P(malignant)) and the predicted class (score > 0.5, the argmax)."""
+    score = np.asarray(score, dtype=float)
+    return pd.DataFrame({"run": run, "fold": split.id, "seed": split.seed, "row": split.test,
+                         "y": np.asarray(y_test, dtype=int), "model": model, "score": score,
+                         "pred": (score > 0.5).astype(int)})[PREDICTION_COLUMNS]
+
+
+def predictions_file(run: str, stage: str) -> Path:
+    return paths.run_dir(run) / f"predictions_{stage}.csv"
+
+
+def write_predictions(run: str, stage: str, parts: list) -> Path:
+    """Write a notebook's per-row predictions (:func:`prediction_rows` frames) as
+    ``outputs/<run>/predictions_<stage>.csv``, scores to 7 significant digits; a header only when ``parts`` is
+    empty (the run has no such models)."""
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    path = predictions_file(run, stage)
+    write_csv(df[PREDICTION_COLUMNS], path, float_format="%.7g")
+    return path
+
+
+def read_predictions(run: str, stage: str) -> pd.DataFrame:
+    """``outputs/<run>/predictions_<stage>.csv`` (:func:`write_predictions`)."""
+    path = predictions_file(run, stage)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run notebook {stage} for run '{run}' first (make reproduce)")
+    df = pd.read_csv(path)
+    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise ContractError(f"{path}: missing column(s) {missing}; expected {PREDICTION_COLUMNS}")
+    return df[PREDICTION_COLUMNS]
 
 
 def gather(run: str) -> Path:

@@ -33,9 +33,11 @@ so and names the raw-input model beside it (``"raw_input_model"`` of the contrac
 command prints ``classify: <message>`` on standard error and exits with status 2.
 
 **Output.** One CSV line per input row: ``row`` (1 = the first line after the header), the ID if one is copied,
-``p_<positive>`` (P(malignant)), ``<positive>`` (the decision at the contract's threshold, 1 or 0) and ``label``
-(its name). The names come from the contract's optional ``"label": {"positive": ..., "negative": ...}``, by
-default malignant / benign: ``row,id,p_malignant,malignant,label``.
+``p_<positive>`` (P(malignant), the model's raw score), ``p_<positive>_calibrated`` when the contract holds a
+``calibration`` (the raw score through its Platt map, ``sigmoid(a * logit(p) + b)``), ``<positive>`` (the decision
+at the contract's threshold on the raw score, 1 or 0) and ``label`` (its name). The names come from the contract's
+optional ``"label": {"positive": ..., "negative": ...}``, by default malignant / benign:
+``row,id,p_malignant,p_malignant_calibrated,malignant,label``.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ CONTRACT_KEYS = ("features", "threshold", "output")
 DEFAULT_LABEL = {"positive": "malignant", "negative": "benign"}
 RAW_INPUT_MODEL = "sm_deploy.tflite"  # what notebook 06 exports beside sm_int8.tflite when the preprocessing is affine
 DELIMITERS = (",", ";", "\t")
+CLIP = 1e-6  # scores clipped before the logit of the calibration (lib.core.calibration.EPS), if the contract says none
 ID_NAMES = ("id", "sample_id")  # normalised names of a column copied to the output without --id-column
 MISSING_TOKENS = ("", "na", "n/a", "#n/a", "nan", "null", "none", "?")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -96,6 +99,7 @@ class Result:
     decision: np.ndarray  # 1 when p >= threshold
     contract: dict
     table: Table
+    p_calibrated: np.ndarray | None = None  # p through the contract's calibration, if it has one
 
 
 # ---------------------------------------------------------------------------------------------------- the contract
@@ -120,8 +124,13 @@ def read_contract(path) -> dict:
     if len(set(feats)) != len(feats):
         raise InputError(f"{p}: 'features' names {_dupes(feats)} more than once")
     t = doc["threshold"]
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1:
-        raise InputError(f"{p}: 'threshold' must be a number in (0, 1), got {t!r}")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 1:
+        raise InputError(f"{p}: 'threshold' must be a number in [0, 1), got {t!r}")
+    cal = doc.get("calibration")
+    if cal is not None and not (isinstance(cal, dict) and all(_finite(cal.get(k)) for k in ("a", "b"))
+                                and _finite(cal.get("clip", CLIP)) and 0 < cal.get("clip", CLIP) < 0.5):
+        raise InputError(f"{p}: 'calibration' must be {{\"a\": number, \"b\": number}} (with an optional "
+                         f"\"clip\" in (0, 0.5)), got {cal!r}")
     syn = doc.get("synonyms", {})
     if not isinstance(syn, dict) or not all(
             k in feats and isinstance(v, list) and all(isinstance(s, str) for s in v) for k, v in syn.items()):
@@ -143,6 +152,19 @@ def read_contract(path) -> dict:
     if not isinstance(doc.get("raw_input_model", ""), str):
         raise InputError(f"{p}: 'raw_input_model' must be a file name")
     return doc
+
+
+def _finite(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def calibrated(p: np.ndarray, calibration: dict) -> np.ndarray:
+    """The contract's Platt map of raw scores ``p``: ``sigmoid(a * logit(p) + b)``, p clipped to [clip, 1 - clip]
+    (lib.core.calibration.apply_platt, written here with NumPy alone)."""
+    clip = calibration.get("clip", CLIP)
+    q = np.clip(np.asarray(p, dtype=np.float64), clip, 1 - clip)
+    z = calibration["a"] * np.log(q / (1 - q)) + calibration["b"]
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def labels(contract: dict) -> tuple[str, str]:
@@ -457,8 +479,10 @@ def run(model_path, csv_path, contract_path=None, *, strict: bool = False, id_co
     # clinic's Pi does not have
     s = out[:, 0] + out[:, 1]
     p = np.where(s > 0, out[:, 1] / np.where(s > 0, s, 1), 0.5)
-    # lib.core.operating's decision: score >= threshold
-    return Result(p, (p >= contract["threshold"]).astype(int), contract, table)
+    # lib.core.operating's decision: raw score >= threshold
+    cal = contract.get("calibration")
+    return Result(p, (p >= contract["threshold"]).astype(int), contract, table,
+                  None if cal is None else calibrated(p, cal))
 
 
 def _preprocessed_message(model_path: Path, contract: dict, contract_path: Path) -> str:
@@ -484,10 +508,12 @@ def classify(model_path, csv_path, contract_path=None, *, strict: bool = False,
 
 
 def output_columns(contract: dict, id_name: str | None = None) -> list[str]:
-    """``row, [id], p_<positive>, <positive>, label`` (the ID under its own name)."""
+    """``row, [id], p_<positive>, [p_<positive>_calibrated], <positive>, label`` (the ID under its own name; the
+    calibrated probability when the contract has a calibration)."""
     pos = labels(contract)[0]
     key = "_".join(re.findall(r"[^\W_]+", pos)) or "positive"
-    return ["row", *([id_name] if id_name else []), f"p_{key}", key, "label"]
+    cal = [f"p_{key}_calibrated"] if contract.get("calibration") is not None else []
+    return ["row", *([id_name] if id_name else []), f"p_{key}", *cal, key, "label"]
 
 
 def write_csv(f, r: Result) -> None:
@@ -496,7 +522,8 @@ def write_csv(f, r: Result) -> None:
     w.writerow(output_columns(r.contract, r.table.id_name))
     ids = r.table.ids
     for k, (row, pi, di) in enumerate(zip(r.table.rows, r.p, r.decision)):
-        w.writerow([row, *([ids[k]] if ids is not None else []), f"{pi:.6f}", int(di), pos if di else neg])
+        cal = [f"{r.p_calibrated[k]:.6f}"] if r.p_calibrated is not None else []
+        w.writerow([row, *([ids[k]] if ids is not None else []), f"{pi:.6f}", *cal, int(di), pos if di else neg])
 
 
 def main(argv=None) -> int:

@@ -78,20 +78,22 @@ def oof(P, name: str, cfg: dict, prep, fold: np.ndarray, seed: int) -> np.ndarra
     return out
 
 
-def rows_of_split(P, s, prep, fold: np.ndarray | None) -> list[dict]:
-    """Contract rows of LR and RF on split ``s`` (``fold``: the out-of-fold assignment of the training rows,
-    None without an operating point)."""
-    rows = []
+def rows_of_split(P, s, prep, fold: np.ndarray | None) -> tuple[list[dict], dict]:
+    """Contract rows of LR and RF on split ``s`` and their malignancy scores on its test rows (``{name:
+    scores}``, for ``predictions.csv``). ``fold``: the out-of-fold assignment of the training rows that sets each
+    one's operating point (:func:`lib.core.operating.fit` on :func:`oof`), None without one."""
+    rows, scores = [], {}
     for name in NAMES:
         t0 = time.perf_counter()
         model, cfg = fit(P, name, prep, s.seed)
         out = outputs(model, prep.X_test)
         m = metrics.classify(prep.y_test, out)
         if fold is not None:
-            t = operating.choose(P, prep.y_train, oof(P, name, cfg, prep, fold, s.seed))
-            m.update(operating.fields(prep.y_test, out, t, "oof"))
+            m.update(operating.fields(prep.y_test, out, operating.fit(P, prep.y_train,
+                                                                      oof(P, name, cfg, prep, fold, s.seed))))
         rows.append(results.row(P, s, name, "sklearn", m, params=n_params(model),
                                 train_accuracy=metrics.classify(prep.y_train, outputs(model, prep.X_train))["accuracy"],
                                 train_time_s=round(time.perf_counter() - t0, 2),
                                 baseline_config=" ".join(f"{k}={v}" for k, v in cfg.items())))
-    return rows
+        scores[name] = metrics.malignancy_score(out)
+    return rows, scores

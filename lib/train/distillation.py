@@ -24,11 +24,12 @@ statistics (grid snapshots before scoring included) are recomputed on the traini
 (:func:`lib.train.fitting.recompute_bn`); selection is by balanced accuracy when the run is class-weighted.
 
 **Operating point** (``target_sensitivity``, :mod:`lib.core.operating`): a second bank trains, for each of
-``oof_folds`` folds of the training rows, SM (the chosen alpha, T) and SM_scratch (the chosen cell) with that
-fold's rows weighted 0, and predicts them: the out-of-fold predictions that set SM's and SM_scratch's thresholds.
-These students distil from the split's teacher, which was fitted on every training row (the held-out rows'
-soft targets come from a teacher that saw them): refitting the teacher per fold would cost five teachers per
-split. The out-of-fold SMs are saved (``SM_oof<j>``) for SM_INT8's threshold in notebook 05.
+``oof_folds`` folds of the training rows, SM (the chosen alpha, T), SM_scratch (the chosen cell) and SM_paperloss
+with that fold's rows weighted 0, and predicts them: the out-of-fold predictions that set each one's threshold and
+Platt calibration. These students distil from the split's teacher, which was fitted on every training row (the
+held-out rows' soft targets come from a teacher that saw them). The out-of-fold SMs are saved (``SM_oof<j>``)
+for SM_INT8's operating point in notebook 05. The baselines' test scores go to ``predictions_03.csv``
+(:func:`lib.core.results.write_predictions`), which notebook 06 merges into ``predictions.csv``.
 ``train_time_s`` of a banked student is the bank's wall time divided by its members (docs/results.md).
 """
 from __future__ import annotations
@@ -36,11 +37,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import tf_keras as keras
 
 from lib.core import metrics, operating, repro, results
 from lib.data import preprocess
 from lib.train import architectures, baselines, fitting, student_bank
+
+
+OOF_MODELS = ("SM", "SM_scratch", "SM_paperloss")  # the students with out-of-fold copies (rigorous runs)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class SplitOutcome:
     curves: list[dict] = field(default_factory=list)   # per-epoch history of the saved models
     line: str = ""                                     # the progress line
     scratch_grid: list[dict] = field(default_factory=list)  # one row per SM_scratch (lr, epochs) cell
+    predictions: list[pd.DataFrame] = field(default_factory=list)  # the baselines' test scores
 
 
 def kd_grid_points(P) -> list[tuple[float, float]]:
@@ -118,17 +124,15 @@ def _score(P, weights, n_features: int, X, y, X_fit) -> dict:
             "selection": m["balanced_accuracy"] if P.class_weight else m["accuracy"]}
 
 
-def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int) -> list[student_bank.Member]:
-    """The second bank: per out-of-fold part j, SM (alpha, T, kd_epochs) and SM_scratch (its chosen cell)."""
+def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int,
+                names=OOF_MODELS) -> list[student_bank.Member]:
+    """The second bank: per out-of-fold part j, each of ``names`` as it was trained: SM (alpha, T, kd_epochs),
+    SM_scratch (its chosen cell), SM_paperloss (the authors' loss at kd_alpha, kd_temperature); grouped by
+    model, parts in order."""
     lr, epochs = scratch
-    return ([student_bank.Member(f"SM_oof{j}", P.kd_loss, P.kd_lr, P.kd_epochs, alpha, T) for j in range(k)]
-            + [student_bank.Member(f"SM_scratch_oof{j}", "bce", lr, epochs) for j in range(k)])
-
-
-def oof_fold(P, ds, s, y_train) -> np.ndarray:
-    """Out-of-fold part of each training row of split ``s`` (grouped by sample ID where the data have IDs)."""
-    groups = None if ds.groups is None else np.asarray(ds.groups)[s.train]
-    return operating.oof_folds(y_train, groups, P.oof_folds, s.seed)
+    spec = {"SM": (P.kd_loss, P.kd_lr, P.kd_epochs, alpha, T), "SM_scratch": ("bce", lr, epochs),
+            "SM_paperloss": ("paper", P.kd_lr, P.kd_epochs, P.kd_alpha, P.kd_temperature)}
+    return [student_bank.Member(f"{name}_oof{j}", *spec[name]) for name in names for j in range(k)]
 
 
 def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
@@ -178,21 +182,22 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     out = SplitOutcome(grid=grid, chosen={"split": s.id, "alpha": alpha, "temperature": T,
                                           "scratch_lr": scratch[0], "scratch_epochs": scratch[1]})
     out.scratch_grid = scratch_grid
-    thresholds, fold = {}, None
+    points, fold = {}, None
     if P.target_sensitivity is not None:
-        fold = oof_fold(P, ds, s, prep.y_train)
+        fold = operating.oof_fold(P, ds, s, prep.y_train)
         k = int(fold.max()) + 1
-        om = oof_members(P, alpha, T, scratch, k)
-        w = np.stack([(fold != j).astype(np.float32) for j in range(k)] * 2)
+        names = [n for n in OOF_MODELS if n in keep]
+        om = oof_members(P, alpha, T, scratch, k, names)
+        w = np.stack([(fold != j).astype(np.float32) for j in range(k)] * len(names))
         if row_w is not None:
             w = w * row_w[None]
         oof_trained = student_bank.train(om, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
                                  t_logits_train=t_logits, row_weights=w)
-        for name in ("SM", "SM_scratch"):
+        for name in names:
             pred = np.zeros((len(prep.y_train), 2), np.float32)
             for j in range(k):
                 weights, fit_rows = oof_trained[f"{name}_oof{j}"].weights, prep.X_train[fold != j]
-                # SM's out-of-fold students are saved (notebook 05 converts them), SM_scratch's only predict
+                # SM's out-of-fold students are saved (notebook 05 converts them), the others only predict
                 if name == "SM":
                     model = _student(P, weights, prep.n_features, name, fit_rows)
                     pred[fold == j] = fitting.predict(model, prep.X_train[fold == j])
@@ -200,7 +205,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
                 else:
                     pred[fold == j] = _scoring_predict(P, weights, prep.n_features, fit_rows,
                                                        prep.X_train[fold == j])
-            thresholds[name] = (operating.choose(P, prep.y_train, pred), "oof")
+            points[name] = operating.fit(P, prep.y_train, pred)
     per_member = sm.seconds / len(ms)
     line = []
     for name, (weights, history) in keep.items():
@@ -209,10 +214,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
         fitting.save(model, P.run, name, s.id)
         out_test = fitting.predict(model, prep.X_test)
         m = metrics.classify(prep.y_test, out_test)
-        if P.target_sensitivity is not None:
-            t, src = thresholds.get(name) or (operating.choose(P, prep.y_val, fitting.predict(model, prep.X_val)),
-                                              "val")
-            m.update(operating.fields(prep.y_test, out_test, t, src))
+        m.update(operating.fields(prep.y_test, out_test, points.get(name)))
         train_acc = fitting.evaluate(model, prep.X_train, prep.y_train)["accuracy"]
         out.rows.append(results.row(P, s, name, "keras", m, params=model.count_params(), train_accuracy=train_acc,
                                     train_time_s=round(per_member, 2), kd_alpha=alpha if name == "SM" else np.nan,
@@ -222,8 +224,10 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
         out.curves += fitting.history_rows(history, s.id, name)
         line.append(f"{name} {m['accuracy']:.4f}")
     if P.baselines:
-        for r in baselines.rows_of_split(P, s, prep, fold):
+        rows, scores = baselines.rows_of_split(P, s, prep, fold)
+        for r in rows:
             out.rows.append(r)
             line.append(f"{r['model']} {r['accuracy']:.4f}")
+        out.predictions += [results.prediction_rows(P.run, s, prep.y_test, name, score) for name, score in scores.items()]
     out.line = f"alpha {alpha}, T {T}: " + ", ".join(line) + f" (bank of {len(ms)}: {sm.seconds:.1f} s)"
     return out

@@ -1,5 +1,8 @@
-"""Notebook 02: the teacher (TM) of one split, trained, saved and evaluated; the BatchNorm check."""
+"""Notebook 02: the teacher (TM) of one split, trained, saved and evaluated; its out-of-fold copies for the
+operating point; the BatchNorm check."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -17,18 +20,41 @@ def bn_check(rows, limit: float) -> list[dict]:
             and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
 
 
+def oof_teachers(P, ds, s, prep) -> tuple[np.ndarray, int, float]:
+    """Out-of-fold outputs of the split's training rows, the number of parts and the seconds their teachers
+    trained. For each part j of :func:`lib.core.operating.oof_fold` (the parts the students' out-of-fold copies
+    use), a teacher trained exactly as the split's (:func:`lib.train.fitting.train_teacher`: the split's seed,
+    class weights of its own rows, BatchNorm statistics recomputed on its own rows, early stopping on the split's
+    inner validation part) on the training rows outside part j, saved as ``TM_oof<j>`` (notebook 05 converts
+    them), and run on part j's rows."""
+    fold = operating.oof_fold(P, ds, s, prep.y_train)
+    out = np.zeros((len(prep.y_train), 2), np.float32)
+    seconds = 0.0
+    for j in range(int(fold.max()) + 1):
+        part = dataclasses.replace(prep, X_train=prep.X_train[fold != j], y_train=prep.y_train[fold != j])
+        t = train_teacher(P, part, seed=s.seed)
+        save(t.model, P.run, f"TM_oof{j}", s.id)
+        out[fold == j] = predict(t.model, prep.X_train[fold == j])
+        seconds += t.seconds
+    return out, int(fold.max()) + 1, seconds
+
+
 def teacher_split(P, ds, s) -> Outcome:
-    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; its
-    threshold for the operating point from the inner validation part (:mod:`lib.core.operating`). The row carries
-    the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on, batch
-    statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs trained."""
+    """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; with a
+    target sensitivity, its operating point from :func:`oof_teachers` (:mod:`lib.core.operating`). The row
+    carries the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on,
+    batch statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs
+    trained."""
     prep = preprocess.prepare(P, ds, s)
     t = train_teacher(P, prep, seed=s.seed)
     save(t.model, P.run, "TM", s.id)
     out_test = predict(t.model, prep.X_test)
     m = metrics.classify(prep.y_test, out_test)
-    m.update(operating.fields(prep.y_test, out_test, operating.choose(P, prep.y_val, predict(t.model, prep.X_val)),
-                              "val"))
+    oof_note = ""
+    if P.target_sensitivity is not None:
+        oof_out, k, oof_seconds = oof_teachers(P, ds, s, prep)
+        m.update(operating.fields(prep.y_test, out_test, operating.fit(P, prep.y_train, oof_out)))
+        oof_note = f"; {k} out-of-fold teachers ({oof_seconds:.1f} s)"
     train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
     kept = (t.best_epoch or len(t.history["accuracy"])) - 1
     extra = {"fit_train_accuracy": t.history["accuracy"][kept], "epochs_trained": len(t.history["accuracy"]),
@@ -37,4 +63,4 @@ def teacher_split(P, ds, s) -> Outcome:
                       train_time_s=round(t.seconds, 2), **extra)
     return Outcome([row], {"curves": history_rows(t.history, s.id, "TM")},
                    f"test accuracy {m['accuracy']:.4f}, train accuracy {train_acc:.4f}, "
-                   f"{extra['epochs_trained']} epochs ({t.seconds:.1f} s)")
+                   f"{extra['epochs_trained']} epochs ({t.seconds:.1f} s){oof_note}")
