@@ -816,7 +816,8 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   ppv=[] if ppv is None or not len(ppv) else
                   ppv[(ppv["run"] == run) & (ppv["model"] == m)].to_dict("records"),
                   prevalence_why=(decisions.rationale.get("prevalences", "") if decisions is not None else ""),
-                  glossary=glossary.render_markdown("Glossary", level=2),
+                  glossary=glossary.render_markdown("Glossary", level=2, labels=None if P is None
+                                                    or P.dataset in STUDY_DATASETS else P.labels),
                   class_weight=getattr(P, "class_weight", None), **_data_words(P, contract))
 
 

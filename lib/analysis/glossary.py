@@ -161,10 +161,21 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(title: str | None = "Glossary", level: int = 1, terms=None) -> str:
+def in_words(text: str, neg: str, pos: str) -> str:
+    """A definition in a run's own class labels: the study's 'malignant' / 'benign' and 'cancer' become the
+    run's positive and negative labels (a user's table run, whose data may not be about cancer)."""
+    for old, new in (("P(malignant)", f"P({pos})"), ("malignant", pos), ("benign", neg), ("cancers", f"{pos} cases"),
+                     ("cancer", f"{pos} case"), ("patients", "rows")):
+        text = text.replace(old, new)
+    return text
+
+
+def render_markdown(title: str | None = "Glossary", level: int = 1, terms=None, labels=None) -> str:
     """The glossary as markdown: an optional heading (``level`` #) and one table, term and definition, in the
-    order of :data:`GLOSSARY` (models first, as written in results.csv, then the terms); ``terms``: only these."""
+    order of :data:`GLOSSARY` (models first, as written in results.csv, then the terms); ``terms``: only these;
+    ``labels``: (negative, positive) of a run whose classes are not the study's (:func:`in_words`)."""
     lines = [f"{'#' * level} {title}", ""] if title else []
     lines += ["| term | definition |", "|---|---|"]
-    lines += [f"| **{_cell(term)}** | {_cell(text)} |" for term, text in GLOSSARY if terms is None or term in terms]
+    word = (lambda t: in_words(t, *labels)) if labels else (lambda t: t)
+    lines += [f"| **{_cell(term)}** | {_cell(word(text))} |" for term, text in GLOSSARY if terms is None or term in terms]
     return "\n".join(lines) + "\n"

@@ -116,7 +116,8 @@ def contract(content: bytes, *, model: str, run: str, split: str, features: list
     out = {"model": model, "run": run, "split": split, "bytes": len(content),
            "features": list(features) if features is not None else [f"input_{i + 1}" for i in range(n_in)],
            "units": units, "threshold": t,
-           "threshold_source": "operating point: target sensitivity, chosen on training rows only" if have
+           "threshold_source": "operating point: the target sensitivity by the split-conformal rule on out-of-fold "
+                               "scores of the training rows only" if have
            else "argmax (0.5): this run has no operating point",
            "output": f"P({pos}) = p1 / (p0 + p1) of the two sigmoid outputs (P({neg}), P({pos})); "
                      f"{pos} when >= threshold",
