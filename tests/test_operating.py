@@ -212,3 +212,10 @@ def test_baseline_predictions_join_the_tflite_ones(scratch_outputs):
     (scratch_outputs / "wdbc" / "predictions_03.csv").unlink()
     with pytest.raises(FileNotFoundError, match="run notebook 03"):
         results.read_predictions("wdbc", "03")
+
+
+def test_the_models_without_an_operating_point_are_those_the_decision_names():
+    from lib.core.decisions import load_decisions
+    d = load_decisions().operating_point
+    assert set(d["none"]) == set(operating.WITHOUT) and not set(d["models"]) & set(operating.WITHOUT)
+    assert d["rule"] == operating.RULE and d["source"] in operating.SOURCES
