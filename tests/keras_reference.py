@@ -88,3 +88,61 @@ def close(a, b, rtol=2e-4, atol=2e-5, X=None):
     if X is not None:
         pa, pb = (student_bank.to_keras(w, X.shape[1]).predict(X[..., None], verbose=0) for w in (a, b))
         np.testing.assert_allclose(pa, pb, atol=1e-3)  # measured 3.4e-4: the moving means lag behind the shifts
+
+
+# ------------------------------------------------------------------------------------------------ the teacher
+def teacher_alone(P, X, y, X_val, y_val, seed: int, rows=None, epochs: int | None = None, dropout_off: bool = True):
+    """The Keras teacher of ``seed`` (``build_teacher`` after ``seed_everything(seed)``; dropout rates set to 0
+    when ``dropout_off``) trained alone as :func:`lib.train.fitting.train_teacher` trains it, on the batches of a
+    :mod:`lib.train.teacher_bank` member: its rows (sorted; None: all), one permutation per epoch from
+    ``np.random.default_rng(seed)``, batches of ``P.batch_size`` with ``train_on_batch``, and the run's
+    :class:`lib.train.fitting.BestOnValidation` callback driven epoch by epoch when ``train_teacher`` would
+    use it (else ``finish_bn`` at the end). Returns (model, history, best_epoch, per-step losses)."""
+    from lib.train import fitting, teacher_bank
+
+    n_features = X.shape[1]
+    X, X_val = np.asarray(X, np.float32).reshape(len(X), n_features, 1), np.asarray(X_val, np.float32).reshape(
+        len(X_val), n_features, 1)  # the model's input, as lib.data.preprocess prepares it
+    rows = np.arange(len(y)) if rows is None else np.sort(np.asarray(rows))
+    model = architectures.build_teacher(n_features)
+    if dropout_off:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = 0.0
+    model.set_weights(teacher_bank.initial_weights(n_features, seed))
+    # fitting.compiled without its steps_per_execution, which train_on_batch cannot use (the same updates)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=P.teacher_lr), loss=fitting.loss_for(P, y[rows]),
+                  metrics=["accuracy"])
+    cb = None
+    if (P.teacher_patience is not None or P.bn_recompute) and len(y_val):
+        cb = fitting.BestOnValidation(X[rows], X_val, y_val, P.teacher_patience, P.bn_recompute,
+                                      fitting.class_weights(P, y[rows]))
+        cb.set_model(model)
+        cb.on_train_begin()
+    Y = fitting.onehot(y)
+    rng = np.random.default_rng(seed)
+    hist, step_losses = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}, []
+    for epoch in range(epochs or P.teacher_epochs):
+        order = rows[rng.permutation(len(rows))]
+        total, correct = 0.0, 0.0
+        for b0 in range(0, len(order), P.batch_size):
+            idx = order[b0:b0 + P.batch_size]
+            m = model.train_on_batch(X[idx], Y[idx], return_dict=True)
+            step_losses.append(m["loss"])
+            total += len(idx) * m["loss"]
+            correct += len(idx) * m["accuracy"]
+        hist["loss"].append(total / len(rows))
+        hist["accuracy"].append(correct / len(rows))
+        if cb is not None:
+            logs = {}
+            cb.on_epoch_end(epoch, logs)
+            hist["val_loss"].append(logs["val_loss"])
+            hist["val_accuracy"].append(logs["val_accuracy"])
+            if model.stop_training:
+                break
+    if cb is not None:
+        cb.on_train_end()
+    else:
+        fitting.finish_bn(P, model, X[rows])
+    best = cb.best_epoch if cb is not None and P.teacher_patience is not None else 0
+    return model, {k: v for k, v in hist.items() if v}, best, step_losses

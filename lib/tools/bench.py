@@ -22,6 +22,9 @@
    the runs evaluated (:func:`saved_conversions`, the ``tflite`` rows of ``results.csv`` by model size; out-of-fold
    and size-only conversions are not saved and come on top).
 
+``--teacher-bank`` times only the teacher bank (:mod:`lib.train.teacher_bank`, K teachers side by side) against
+the Keras teacher trained alone, with the same floor (:func:`teacher_bank`), into ``outputs/bench/teacher_bank.md``.
+
 Writes ``outputs/bench/bench.csv`` (one row per measurement) and ``outputs/bench/bench.md``, and prints the
 tables. Times are measurements of the moment on this machine: no test compares them. A notebook that fails stops
 the benchmark with its name; the scratch tree is then kept (its path is printed) and nothing is written.
@@ -276,6 +279,82 @@ def per_notebook_table(times: pd.DataFrame) -> pd.DataFrame:
     return med.round(2)
 
 
+# ------------------------------------------------------------------------------------------------ teacher bank
+def teacher_bank(sizes=(1, 6, 30), epochs: int = 5, repeats: int = 3, n_train: int = 386, n_val: int = 68,
+                 n_features: int = 26) -> str:
+    """``--teacher-bank``: seconds per teacher-epoch of K teachers trained in the bank against the Keras teacher
+    trained alone (:func:`lib.train.fitting.train_teacher`), on WDBC-sized synthetic rows with the rigorous WDBC
+    settings (class weights, BatchNorm recompute and validation after every epoch, patience beyond ``epochs`` so
+    that all train ``epochs``), each timed over ``repeats`` calls after one warm-up call (which traces the bank's
+    graph). A bank of K = 6 is one seed's teacher and its five out-of-fold copies (each on 4/5 of the rows), K = 30 five
+    seeds of those. The floor is that of :func:`teacher_floor`: about three forward passes per real training row
+    at the float32 matrix-product throughput measured here; the per-epoch BatchNorm recompute (one forward pass
+    of the training rows) and validation come on top for both. Returns the markdown report (a measurement)."""
+    from types import SimpleNamespace
+
+    from lib.train import architectures, fitting
+    from lib.train.teacher_bank import Member, train
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_train + n_val, n_features)).astype(np.float32)
+    y = (X[:, :3].sum(axis=1) + rng.standard_normal(len(X)) > 0.5).astype(int)
+    X3 = X[..., None]
+    P = SimpleNamespace(teacher_lr=1e-4, teacher_epochs=epochs, teacher_patience=epochs + 5, batch_size=32,
+                        class_weight="balanced", bn_recompute=True)
+    prep = SimpleNamespace(X_train=X3[:n_train], y_train=y[:n_train], X_val=X3[n_train:], y_val=y[n_train:],
+                           n_features=n_features)
+    folds = np.arange(n_train) % 5
+
+    def members(k: int) -> list[Member]:
+        out = []
+        for seed in range(max(1, k // 6)):
+            out.append(Member(f"TM{seed}", seed))
+            out += [Member(f"TM{seed}_oof{f}", seed, rows=np.flatnonzero(folds != f)) for f in range(5)][:k - 1]
+        return out
+
+    mm = matmul_throughput()
+    flops_row = TRAIN_PASSES * forward_flops(architectures.build_teacher(n_features))
+    rows = []
+
+    def record(what, k, n_rows, secs):
+        floor = flops_row * n_rows * epochs / (mm["gflops_median"] * 1e9)
+        per = secs / (k * epochs)
+        q1, med, q3 = np.percentile(per, [25, 50, 75])
+        rows.append({"trained": what, "K": k, "real rows per epoch": n_rows,
+                     "s per teacher-epoch, median (IQR)": f"{med:.4f} ({q1:.4f}-{q3:.4f})",
+                     "s per call, median": f"{np.median(secs):.2f}", "x floor": f"{np.median(secs) / floor:.1f}"})
+        print(rows[-1], flush=True)
+
+    secs = timed_calls(lambda: fitting.train_teacher(P, prep, seed=0), 1, repeats)
+    record("Keras alone (train_teacher)", 1, n_train, secs)
+    for k in sizes:
+        ms = members(k)
+        n_rows = sum(n_train if m.rows is None else len(m.rows) for m in ms)
+        secs = timed_calls(lambda: train(P, ms, prep.X_train, prep.y_train, prep.X_val, prep.y_val), 1, repeats)
+        record("bank", k, n_rows, secs)
+    keras_per = float(rows[0]["s per teacher-epoch, median (IQR)"].split()[0])
+    for r in rows:
+        r["speed-up vs Keras"] = f"{keras_per / float(r['s per teacher-epoch, median (IQR)'].split()[0]):.1f}"
+    m = machine()
+    load = os.getloadavg()
+    return "\n".join([
+        f"# Teacher bank benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {m['cores']} cores, {m['processor']}, "
+        f"TensorFlow intra-op threads {mm['threads']})", "",
+        "`python -m lib.tools.bench --teacher-bank` (a measurement of the moment, no test compares it). WDBC-sized "
+        f"synthetic rows: {n_train} training, {n_val} validation, {n_features} features; the rigorous WDBC "
+        f"settings (batch 32, Adam 1e-4, class weights, BatchNorm recompute and validation after every epoch), "
+        f"{epochs} epochs (no early stop), dropout on. Each time: {repeats} calls after one warm-up call, wall "
+        "clock of the whole call (Keras: build, compile and fit; bank: initial weights from Keras and training). "
+        "K = 6: one seed's teacher and its five out-of-fold copies (4/5 of the rows each); K = 30: five seeds of "
+        "those. Floor: about 3 forward passes per real training row "
+        f"({forward_flops(architectures.build_teacher(n_features)) / 1e6:.2f} MFLOP each) at the float32 "
+        f"{mm['n']}x{mm['n']} matrix-product throughput measured in the same process, median "
+        f"{mm['gflops_median']:.1f} GFLOP/s (IQR {mm['gflops_q1']:.1f}-{mm['gflops_q3']:.1f}); the per-epoch "
+        "recompute and validation (about 1.2 more passes) are not in the floor, for either.", "",
+        f"Load average during the run: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min): the machine was shared.", "",
+        md_table(pd.DataFrame(rows)), ""])
+
+
 # ------------------------------------------------------------------------------------------------ main
 def machine() -> dict:
     return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
@@ -373,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
                          "else every full run with results)")
     ap.add_argument("--matmul-n", type=int, default=512)
     ap.add_argument("--out", type=Path, default=None, help="folder for bench.csv and bench.md (default outputs/bench)")
+    ap.add_argument("--teacher-bank", action="store_true",
+                    help="only time the teacher bank (lib.train.teacher_bank) against the Keras teacher trained alone, "
+                         "write outputs/bench/teacher_bank.md (or into --out), and stop (a few minutes)")
     ap.add_argument("--timeline", type=Path, default=None, metavar="CSV",
                     help="only write when each recorded notebook of --runs (default: every run) started and ended, "
                          "with its minutes, to CSV (e.g. after a fresh-clone make -j2 reproduce), and stop")
@@ -396,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(df)} notebooks, {df.minutes.sum():.1f} min added up -> {a.timeline}")
         return 0
     outputs = paths.outputs_root()
+    if a.teacher_bank:
+        md = teacher_bank()
+        out = a.out or (outputs / "bench")
+        out.mkdir(parents=True, exist_ok=True)
+        formatting.write_text(md, out / "teacher_bank.md")
+        print(md)
+        return 0
     print(">> matrix-product throughput", flush=True)
     mm = matmul_throughput(a.matmul_n)
     print(f"   {mm['gflops_median']:.1f} GFLOP/s (IQR {mm['gflops_q1']:.1f}-{mm['gflops_q3']:.1f})", flush=True)
