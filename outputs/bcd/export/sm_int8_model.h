@@ -1,6 +1,7 @@
 // SM_INT8 of run bcd, split r0f0: 2416 bytes, int8 input / int8 output.
 // C++ (TensorFlow Lite Micro): tflite::GetModel(sm_int8_model). Input contract: sm_int8.json.
-// Decision: malignant if 0.396491 * (q1 - (-128)) >= 0.603509 * (q0 - (-128))
+// Decision: malignant if 0.515152 * (q1 - (-128)) >= 0.484848 * (q0 - (-128))
+// Calibrated probability: sigmoid(0.66382 * logit(p) - 1.12728), p = the raw p1 / (p0 + p1) (Platt, out-of-fold scores of the training part); the decision uses the raw p.
 #include <stdint.h>
 alignas(16) const uint8_t sm_int8_model[] = {
   0x1c, 0x00, 0x00, 0x00, 0x54, 0x46, 0x4c, 0x33, 0x00, 0x00, 0x00, 0x00,

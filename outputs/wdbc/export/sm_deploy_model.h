@@ -1,6 +1,7 @@
 // SM_DEPLOY of run wdbc, split r0f0: 7176 bytes, float32 input / float32 output.
 // C++ (TensorFlow Lite Micro): tflite::GetModel(sm_deploy_model). Input contract: sm_deploy.json.
-// Decision: malignant if p1 / (p0 + p1) >= 0.465046
+// Decision: malignant if p1 / (p0 + p1) >= 0.45
+// Calibrated probability: sigmoid(1.85686 * logit(p) - 0.429675), p = the raw p1 / (p0 + p1) (Platt, out-of-fold scores of the training part); the decision uses the raw p.
 #include <stdint.h>
 alignas(16) const uint8_t sm_deploy_model[] = {
   0x18, 0x00, 0x00, 0x00, 0x54, 0x46, 0x4c, 0x33, 0x00, 0x00, 0x0e, 0x00,
