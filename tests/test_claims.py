@@ -173,7 +173,7 @@ def test_pending_decisions_are_checked_and_dated_but_not_applied(tmp_path):
     d = decisions.load_decisions()
     assert {"verdict_stability", "training_seeds"} <= set(d.pending)
     assert {"primary_family", "operating_point", "calibration", "prevalences", "sample_size", "pbcnt_role"} <= set(d.rationale)
-    assert d.dates["primary_family"] == "2026-12-06" and d.stated["primary_family"] == "before any result"
+    assert d.dates["primary_family"] == "2026-12-06" and d.stated["primary_family"] == "after earlier results"
     assert "the operating-point rule" in d.in_words("after earlier results")
     assert all(e["date"] and e["stated"] in decisions.STATED and len(e["rationale"]) > 20 for e in d.pending.values())
     assert not set(d.pending) & set(d.rationale)  # nothing is both applied and pending

@@ -95,7 +95,7 @@ def test_uci_wdbc_csv_as_downloaded(shared_data, capsys):
     code, out, err = _cli(capsys, EXPORT / "sm_deploy.tflite", path)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "row,id,p_malignant,malignant,label" and len(lines) == 570
+    assert lines[0] == "row,id,p_malignant,p_malignant_calibrated,malignant,label" and len(lines) == 570
     assert "classify: ignored 1 column(s) not used by the model: diagnosis" in err
     assert "copied the ID column 'id' to the output" in err and "recognised" not in err
     table = list(csv.reader(path.open()))[1:]
@@ -141,7 +141,7 @@ def test_scikit_learn_names(wdbc, tmp_path, capsys):
             "(e.g. 'mean radius' = radius_mean)") in err
     assert "ignored 1 column(s) not used by the model: target" in err
     got = pd.read_csv(io.StringIO(out))
-    assert list(got.columns) == ["row", "p_malignant", "malignant", "label"]
+    assert list(got.columns) == ["row", "p_malignant", "p_malignant_calibrated", "malignant", "label"]
     assert np.allclose(got.p_malignant, _want(X), atol=1e-6)
     code, out2, err = _cli(capsys, EXPORT / "sm_deploy.tflite", tmp_path / "sk_index.csv")
     assert code == 0 and out2 == out and "ignored 2 column(s) not used by the model: column 1 (no name), target" in err
@@ -220,20 +220,20 @@ def test_extra_columns_ignored_named_or_rejected_with_strict(wdbc, tmp_path, cap
     code, out, err = _cli(capsys, EXPORT / "sm_deploy.tflite", path)
     assert code == 0
     assert "classify: ignored 2 column(s) not used by the model: diagnosis, age" in err
-    assert out.splitlines()[0] == "row,sample_id,p_malignant,malignant,label"
+    assert out.splitlines()[0] == "row,sample_id,p_malignant,p_malignant_calibrated,malignant,label"
     assert out.splitlines()[1].startswith("1,s0,")
     code, out, err = _cli(capsys, EXPORT / "sm_deploy.tflite", path, "--strict")
     assert code == 2 and out == ""
     assert "2 column(s) not used by the model: 'diagnosis', 'age' (--strict: remove them" in err
     # --id-column copies another column (and is not an extra one under --strict); a missing one is an error
     code, out, err = _cli(capsys, EXPORT / "sm_deploy.tflite", path, "--id-column", "diagnosis")
-    assert code == 0 and out.splitlines()[0] == "row,diagnosis,p_malignant,malignant,label"
+    assert code == 0 and out.splitlines()[0] == "row,diagnosis,p_malignant,p_malignant_calibrated,malignant,label"
     assert "ignored 2 column(s) not used by the model: sample_id, age" in err
     code, _, err = _cli(capsys, EXPORT / "sm_deploy.tflite", path, "--id-column", "patient")
     assert code == 2 and "no column 'patient' for --id-column (the header: sample_id, diagnosis, radius_mean" in err
     only = _write(tmp_path / "only.csv", ["ID", *uci], [[1, *X[0]]])
     code, out, err = _cli(capsys, EXPORT / "sm_deploy.tflite", only, "--strict")
-    assert code == 0 and out.splitlines()[0] == "row,ID,p_malignant,malignant,label" and "ignored" not in err
+    assert code == 0 and out.splitlines()[0] == "row,ID,p_malignant,p_malignant_calibrated,malignant,label" and "ignored" not in err
 
 
 def test_preprocessed_model_points_to_the_raw_input_model(wdbc, export, tmp_path, capsys):
@@ -274,7 +274,7 @@ def test_output_columns_and_labels_from_the_contract(wdbc, export, tmp_path, cap
     code, out, err = _cli(capsys, export / "sm_deploy.tflite", path, "--out", out_csv)
     assert code == 0 and out == "" and "classify: 25 rows, " in err and " tumour tissue at threshold 0.5" in err
     got = list(csv.DictReader(out_csv.open()))
-    assert list(got[0]) == ["row", "p_tumour_tissue", "tumour_tissue", "label"]
+    assert list(got[0]) == ["row", "p_tumour_tissue", "p_tumour_tissue_calibrated", "tumour_tissue", "label"]
     p = _want(X[:25])
     assert [r["tumour_tissue"] for r in got] == [str(int(v >= 0.5)) for v in p]
     assert {r["label"] for r in got} == {"tumour tissue", "normal"}
@@ -440,7 +440,7 @@ def test_minimal_install_classifies_alone(wdbc, tmp_path):
                    for p in report["path"])
     assert report["lib_modules"] == ["lib", "lib.device", "lib.device.litert"] and report["heavy"] == []
     got = list(csv.DictReader((app / "out.csv").open()))
-    assert len(got) == 40 and list(got[0]) == ["row", "id", "p_malignant", "malignant", "label"]
+    assert len(got) == 40 and list(got[0]) == ["row", "id", "p_malignant", "p_malignant_calibrated", "malignant", "label"]
     assert np.allclose([float(r["p_malignant"]) for r in got], _want(X[:40]), atol=1e-6)
     # without the folder's own lib the driver finds none: the repository's is really out of reach
     shutil.rmtree(app / "lib")

@@ -200,7 +200,8 @@ def test_as_good_as_across_runs():
     from lib.analysis import claims
 
     def c(run, verdict, low=-0.01):
-        return claims.Claim("x", run, verdict, low=low, margin=0.02)
+        return claims.judge(claims.Claim("x", run, verdict, low=low, high=0.03, margin=0.02, n=10),
+                            "non_inferiority", "exploratory")
 
     assert claims.as_good_as([c("a", "equivalent"), c("b", "non_inferior")], "n", "A - B").verdict == "yes"
     no = claims.as_good_as([c("a", "equivalent"), c("b", "b_better", -0.05)], "n", "A - B")

@@ -407,7 +407,7 @@ def test_report_says_transfer_only_beyond_every_target_only_rule():
     v = _transfer_with_prespecified(0.968)
     md, c = _md(verdict=v, paired=_paired(3, 2))
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "no_more_than_target_only"
-    assert "Not shown: not better than every BCD-only rule" in md and "transfer beyond" in md
+    assert "Not shown (exploratory): not better than every BCD-only rule" in md and "transfer beyond" in md
     assert "the same CNNs transfer" not in md and "±1.3" not in md  # no unpaired Wilson reading any more
     md, c = _md(verdict=v, paired=_paired(40, 2))
     assert c[("wdbc_helps_on_bcd", "wdbc-to-bcd-fast")].verdict == "beats_target_only"
@@ -589,16 +589,16 @@ def test_a_detected_difference_says_when_it_does_not_survive_holm():
                           "naive_ci_low": 0.047, "naive_ci_high": 0.117, "corrected_ci_low": 0.012, "corrected_ci_high": 0.152,
                           "corrected_p": 0.026, "corrected_p_holm": p, "note": None, "detectable_80": 0.1} for p in (0.36,)])
     c = cl.judge(cl.difference(comp, "r", "SM_scratch", "TM", "accuracy", 0.02), "difference", "exploratory")
-    assert c.verdict == "a_better" and c.detail["p_holm"] == 0.36 and c.answer == "detected"
+    assert c.verdict == "a_better" and c.detail["p_holm_within_run"] == 0.36 and c.answer == "detected"
     w = documents._env().get_template("claims.j2").module
     assert str(w.reading(c, "SM_scratch", "TM")) == ("exploratory: difference detected, SM_scratch better (not after "
                                                      "Holm's adjustment over the run's comparisons, p = .360)")
-    assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better"
+    assert str(w.brief(c, "SM_scratch", "TM")) == "SM_scratch better, unadjusted"
     c2 = cl.judge(cl.difference(comp.assign(corrected_p_holm=0.01), "r", "SM_scratch", "TM", "accuracy", 0.02),
                   "difference", "exploratory")
     assert str(w.reading(c2, "SM_scratch", "TM")) == "exploratory: difference detected, SM_scratch better"
     c3 = cl.replace(c2, fragility=2.0)
-    assert str(w.brief(c3, "SM_scratch", "TM")) == "SM_scratch better (2 rows flip it)"
+    assert str(w.brief(c3, "SM_scratch", "TM")) == "SM_scratch better, unadjusted (2 rows flip it)"
     assert "2 changed test rows would flip it" in str(w.reading(c3, "SM_scratch", "TM"))
     assert "1 row flips it" in str(w.brief(cl.replace(c2, fragility=1.0), "SM_scratch", "TM"))
     assert str(w.brief(cl.replace(c2, answer="descriptive"), "SM_scratch", "TM")) == "descriptive"

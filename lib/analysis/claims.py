@@ -20,7 +20,8 @@ Each paired claim answers one question (:data:`QUESTIONS`) and belongs to one fa
 
 Its ``answer`` is "shown" / "not_shown" (non-inferiority, equivalence), "detected" / "not_detected" (difference),
 "descriptive" or "no_test"; ``verdict`` keeps the reading of the interval (:data:`VERDICTS`) that the answer comes
-from. ``fragility`` is the fewest test rows (patients) whose change flips the answer
+from ("descriptive" on a descriptive run, which gets no reading). A difference question has no margin (NaN): its
+verdict is only which model, if any, the interval shows better. ``fragility`` is the fewest test rows (patients) whose change flips the answer
 (:func:`lib.core.stats.fragility`).
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ VERDICTS = {
     "constant": "the same non-zero difference on every split (no variance, no test)",
     "untested": "fewer than 2 splits or no interval",
     "missing": "a model of the pair was not measured",
+    "descriptive": "a descriptive run: no reading of its interval",
 }
 
 
@@ -137,8 +139,8 @@ def difference(comp: pd.DataFrame, run: str, a: str, b: str, metric: str, margin
     det = r.get("detectable_80", float("nan"))
     holm = r.get("corrected_p_holm", float("nan"))
     detail = {} if pd.isna(det) else {"detectable_80": float(det)}
-    if not pd.isna(holm):  # Holm over the run's comparisons: the wording says when a verdict does not survive it
-        detail["p_holm"] = float(holm)
+    if not pd.isna(holm):  # Holm over the run's comparisons: the wording says when a difference does not survive it
+        detail["p_holm_within_run"] = float(holm)
     common = dict(value=float(r["mean_diff"]), naive_low=float(r["naive_ci_low"]), naive_high=float(r["naive_ci_high"]),
                   p=float(r["corrected_p"]), n=int(r["n_splits"]), margin=margin, subject=f"{a} - {b}", detail=detail)
     if note == "identical on every split":
@@ -185,8 +187,10 @@ def judge(c: Claim, question: str, family: str, level: float = 0.95, split_diffs
         raise ClaimsError(f"unknown family {family!r}; known: {FAMILIES}")
     gap = _gap(question, c.margin)
     out = replace(c, question=question, family=family)
-    if family == "descriptive":
-        return replace(out, answer="descriptive")
+    if family == "descriptive":  # no verdict: the interval's reading is not kept either
+        return replace(out, verdict="descriptive", answer="descriptive")
+    if question == "non_inferiority" and not math.isnan(ni_p(c)):
+        out = replace(out, detail={**out.detail, "p_one_sided": ni_p(c)})
     yes = {"non_inferiority": "shown", "equivalence": "shown", "difference": "detected"}[question]
     no = "not_" + yes
     if c.verdict in ("missing", "untested"):

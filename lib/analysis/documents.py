@@ -136,7 +136,8 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), 
     settings = settings or {}
     primary_runs, descriptive = _roles(prof, runs, decisions, settings)
     fam = decisions.primary_family
-    margins = {"accuracy": m, "balanced_accuracy": m, "sensitivity": ms, "op_specificity": m}
+    margins = {"accuracy": m, "balanced_accuracy": decisions.margin_balanced_accuracy, "sensitivity": ms,
+               "op_specificity": float("nan")}
 
     def split_kw(r, a, b, metric):
         if not res or r not in res or not sizes or r not in sizes:
@@ -155,8 +156,8 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), 
                  ("SM_scratch", "TM"): "difference"}
     out, primary_claims, primary_kw = {}, [], {}
 
-    def add(key, r, a, b, metric, question):
-        c = cl.difference(comp, r, a, b, metric, margins[metric])
+    def add(key, r, a, b, metric, question):  # a difference question has no margin
+        c = cl.difference(comp, r, a, b, metric, float("nan") if question == "difference" else margins[metric])
         is_primary = (r in primary_runs and f"{a} - {b}" == fam["comparison"] and metric in fam["metrics"])
         if is_primary:
             primary_claims.append(c)
@@ -174,7 +175,7 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), 
         add((r, "SM", "TM", "sensitivity"), r, "SM", "TM", "sensitivity", "non_inferiority")
         if r in prof.rigorous and r not in descriptive:
             for b in ("TM", "LR"):
-                c = cl.difference(comp, r, "SM_INT8", b, "op_specificity", m)
+                c = cl.difference(comp, r, "SM_INT8", b, "op_specificity", float("nan"))
                 if c.verdict != "missing":
                     out[(r, "SM_INT8", b, "op_specificity")] = cl.judge(c, "difference", "exploratory",
                                                                         **split_kw(r, "SM_INT8", b, "op_specificity"))
@@ -192,7 +193,8 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), 
 
 
 def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp: pd.DataFrame | None = None,
-                      tie_rule: str = "overlapping repeat ranges", sizes: dict | None = None) -> list[dict]:
+                      tie_rule: str = "overlapping repeat ranges", sizes: dict | None = None,
+                      descriptive=()) -> list[dict]:
     """Per run, among the ways to a small model (:data:`FRONT_MODELS`: the compressed teachers, SM and SM_INT8,
     and the same student trained without Hinton KD): the Pareto set in (accuracy, size); whether any accuracy
     difference between the student and a compressed teacher is detectable (``comp``: corrected intervals), since
@@ -214,7 +216,8 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
         di = d.set_index("model")
         same = di[di.index.isin(SMALL_NETWORKS)].dropna(subset=["median_us"])
         detectable = []
-        if comp is not None and len(comp):
+        compared = comp is not None and len(comp) > 0 and run not in descriptive  # a descriptive run: no test
+        if compared:
             c = comp[(comp["run"] == run) & (comp["metric"] == "accuracy") & (comp["a"] == "SM")
                      & comp["b"].isin(COMPRESSED_TEACHERS)]
             detectable = [f"SM − {r.b} {_pts(r.mean_diff, 1)} [{_pts(r.corrected_ci_low, 1)}, "
@@ -229,7 +232,7 @@ def efficiency_claims(eff: pd.DataFrame, latency: dict, diag: pd.DataFrame, comp
             "front_fragility": front_fragility,
             "front_size_detail": [f"{x} ({100 * di.loc[x, 'accuracy']:.1f}%, {di.loc[x, 'size_bytes']:,.0f} B)" for x in front],
             "front_spread": float(100 * (acc.max() - acc.min())) if len(acc) else float("nan"),
-            "compared": comp is not None and len(comp) > 0, "detectable": detectable,
+            "compared": compared, "detectable": detectable, "descriptive": run in descriptive,
             "fastest_detail": [f"{x} ({di.loc[x, 'median_us']:.1f} µs, repeats {di.loc[x, 'median_us_min']:.1f}-"
                                f"{di.loc[x, 'median_us_max']:.1f})" for x in fast],
             "noise": noise, "noise_widened": "widened" in tie_rule,
@@ -286,8 +289,8 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
                      + ("The WDBC-trained cell beats every one of them on every seed." if verdict_word == "beats_target_only"
                         else "The cell does not beat every one of them (McNemar, on every seed). So nothing is shown to "
                              "transfer beyond what BCD's own feature distribution gives."))
-        glance = ("Yes: beats every BCD-only rule" if verdict_word == "beats_target_only" else
-                  "Not shown: not better than every BCD-only rule")
+        glance = ("Exploratory: beats every BCD-only rule" if verdict_word == "beats_target_only" else
+                  "Not shown (exploratory): not better than every BCD-only rule")
         gdiff = (f"cell − best BCD-only rule ({best_rule}) {100 * gain:+.1f} points, McNemar p "
                  f"{_p_range(per_rule.loc[best_rule, 'p_min'], per_rule.loc[best_rule, 'p_max'])} over seeds")
         low = paired[paired["prevalence_target"] != "as is"]
@@ -449,14 +452,14 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
            "scratch_spec": _spec(diag, r, "SM_scratch"), "teacher_c": C[(r, "SM_scratch", "TM")],
            "edges": _grid_edges(res.get(r) if res else None, settings.get(r))} for r in runs]
     def teacher_runs(sign):  # the rigorous runs where SM_scratch - TM detects a difference of this sign
-        return [k["run"] + (" (not after Holm)" if k["teacher_c"].detail.get("p_holm", 0) >= 0.05 else "")
+        return [k["run"] + (" (not after Holm)" if k["teacher_c"].detail.get("p_holm_within_run", 0) >= 0.05 else "")
                 for k in kd if k["run"] in rig and k["teacher_c"].answer == "detected"
                 and k["teacher_c"].value * sign > 0]
     weaker_teacher, stronger_teacher = teacher_runs(1), teacher_runs(-1)
     paperloss = [{"run": r, "sm": acc_ci(table, r, "SM_paperloss"), "scratch": acc_ci(table, r, "SM_scratch"),
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
-    effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie, sizes)
+    effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie, sizes, descriptive_runs)
     labels = {"LR": "a logistic regression", "RF": "a random forest"}
     baselines = []
     for b in ("LR", "RF"):
@@ -527,6 +530,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   sample_size=[] if sample_size is None or not len(sample_size) else sample_size.to_dict("records"),
                   facts=descriptive_facts or {}, op_rule=decisions.operating_point,
                   op_spec=[c for k, c in C.items() if isinstance(k, tuple) and k[-1] == "op_specificity"],
+                  slopes=_slope_ranges(cal),
                   smallest=sorted({e["smallest"] for e in effc if e["smallest"]}), q1=C["student_matches_teacher"],
                   q2=C["kd_beats_scratch"], kd_budget=_group({r: _kd_grid_size(r) or "n/a" for r in rig}), paper_kd=paper_kd,
                   scratch_equal=bool(rig) and all(_scratch_grid_size(r) and _scratch_grid_size(r) == _kd_grid_size(r) for r in rig),
@@ -551,6 +555,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   diagnostic=_diagnostic_rows(prof, diag),
                   calibration=[{**c, "brier_splits": _ci_plain(table, c["run"], c["model"], "brier")} for c in cal.to_dict("records")],
                   ranks=[{"run": r, "p": ranks[r]["p"], "n_blocks": ranks[r]["n_blocks"], "k": ranks[r]["k"],
+                          "descriptive": r in descriptive_runs,
                           "cd": ranks[r]["critical_difference"],
                           "top": ", ".join(f"{m_} {v:.1f}" for m_, v in ranks[r]["avg_ranks"].head(4).items())}
                          for r in runs if ranks.get(r) is not None])
@@ -574,6 +579,19 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                                fragility=e["front_fragility"]))
     # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
     return text, stated
+
+
+def _slope_ranges(cal: pd.DataFrame | None) -> list[dict]:
+    """Per run, the range of the first pass's calibration slopes over its models before and after Platt scaling
+    (what the calibration section says in one line; NaN slopes, where the scores separate the rows, left out)."""
+    out = []
+    if cal is None or not len(cal) or "calibration_slope_platt" not in cal:
+        return out
+    for run, g in cal.groupby("run", sort=False):
+        b, a = g["calibration_slope"].dropna(), g["calibration_slope_platt"].dropna()
+        if len(b) and len(a):
+            out.append({"run": run, "before": (float(b.min()), float(b.max())), "after": (float(a.min()), float(a.max()))})
+    return out
 
 
 def _grid_edges(res: pd.DataFrame | None, P) -> list[str]:
@@ -736,12 +754,17 @@ def _diagnostic_rows(prof, diag) -> list[list[str]]:
 def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res=None, run_params=None,
                transfer_text: str | None = None, split_ranges: dict | None = None, operating=None,
                runtimes_table: pd.DataFrame | None = None, contract: dict | None = None,
-               latency: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None, decisions=None) -> str:
+               latency: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None, decisions=None,
+               sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
     tables of notebook 08; ``operating``: :func:`lib.analysis.tables.operating_point` rows; ``runtimes_table``: notebook
-    06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON)."""
+    06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON); ``ppv``:
+    :func:`lib.analysis.tables.predictive_values` rows; ``decisions``: for the sources of the prevalences;
+    ``sample_size``: :func:`lib.analysis.tables.sample_sizes` rows (the run's primary comparisons);
+    ``descriptive_facts``: {run: facts} of the descriptive runs. The card ends with the glossary the summary uses
+    (:mod:`lib.analysis.glossary`)."""
     run, m = prof.deploy_run, DEPLOYABLE
     op = None
     if operating is not None and len(operating):
@@ -816,6 +839,9 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                   ppv=[] if ppv is None or not len(ppv) else
                   ppv[(ppv["run"] == run) & (ppv["model"] == m)].to_dict("records"),
                   prevalence_why=(decisions.rationale.get("prevalences", "") if decisions is not None else ""),
+                  sample_size=[] if sample_size is None or not len(sample_size) else
+                  sample_size[sample_size["run"] == run].to_dict("records"),
+                  descriptive=descriptive_facts or {},
                   glossary=glossary.render_markdown("Glossary", level=2, labels=None if P is None
                                                     or P.dataset in STUDY_DATASETS else P.labels),
                   class_weight=getattr(P, "class_weight", None), **_data_words(P, contract))
@@ -836,7 +862,8 @@ def write_summary(text: str, md_path: Path, details: str) -> list[Path]:
 
 def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
     """The summary as a key-findings page and one page per question: ``(key page, {file name: page})``. The key
-    page keeps the title, the answers-at-a-glance table and its figure, and links to the pages (``details``: the
+    page keeps the title, the answers-at-a-glance table and its figure, where it comes from (below the table, so
+    that the answers fit the first screen), and links to the pages (``details``: the
     pages' folder relative to the key page); the rest of the glance section (what the answers rest on, the answers
     in words) and every other ``## `` section become pages of their own, each opening with its heading as title."""
     head, _, rest = text.partition("\n## Answers at a glance\n")
@@ -864,8 +891,12 @@ def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
     named = ("**Names.** " + "; ".join(f"{n}: {glossary.short(n)}" for n in names)
              + f" ([glossary]({details}/glossary.md)).\n\n") if names else ""
     heading, _, table_body = table.partition("\n")  # the names come before the table that uses them
-    key = (head.rstrip() + "\n\n" + heading + "\n\n" + named + table_body.strip() + "\n\n## The detail, one page each\n\n"
-           + index + "\n")
+    # the answers first: where the page comes from and which runs it covers go below the table
+    lines = head.rstrip().splitlines()
+    source = [ln for ln in lines if ln.startswith(("Generated by ", "Runs: "))]
+    top = "\n".join(ln for ln in lines if ln not in source).rstrip()
+    key = (top + "\n\n" + heading + "\n\n" + named + table_body.strip() + "\n\n" + " ".join(source)
+           + "\n\n## The detail, one page each\n\n" + index + "\n")
     pages = {name: _relink(page, details) for name, page in pages.items()}
     return key, pages
 

@@ -54,7 +54,8 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ("McNemar", "McNemar's exact test: do two models, scored on the same rows, err on different rows more often one "
                 "way than the other (the discordant rows b and c)."),
     ("Holm", "Holm's step-down adjustment of p-values for a family of tests, which keeps the chance of any false "
-             "positive in the family at 5%."),
+             "positive in the family at the family's level (the primary family: one-sided 2.5%, "
+             "params/report/decisions.yaml)."),
     ("pc1_sign", "A rule that uses no WDBC data: malignant when the standardised first principal component of BCD, "
                  "pointed towards 'more abnormal' by its loadings, is above 0 (lib/transfer/target_only.py)."),
     ("two_means", "A rule that uses no WDBC data: 2-means clustering of BCD's first principal component, the cluster "
@@ -68,7 +69,8 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ("corrected interval (Nadeau-Bengio)", "The 95% interval of a mean over resampled splits whose variance is "
                                            "inflated by (1/J + n_test/n_train), J the number of splits, to allow "
                                            "for the training rows the splits share (Nadeau & Bengio 2003). Every "
-                                           "verdict of the summary reads this interval."),
+                                           "paired comparison of the summary reads this interval (the operating "
+                                           "point reads Wilson intervals, the cross-dataset rule McNemar's test)."),
     ("naive interval", "The t-interval over the splits as if they were independent. They share most training "
                        "rows, so it is too narrow; the summary gives it second and summary.csv has both."),
     ("margin", "The smallest difference the verdicts treat as practical, one for accuracy and one for "
@@ -80,15 +82,16 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                     "of A - B lies within plus or minus the margin."),
     ("difference", "A and B differ at all. Detected when the corrected interval of A - B excludes 0; not detected "
                    "is not evidence of no difference."),
-    ("primary", "The comparisons fixed before the results as the study's question (params/report/decisions.yaml: "
-                "SM - TM, non-inferiority on accuracy and sensitivity on WDBC and BCD), tested together with "
-                "Holm's adjustment. Only these answer the question."),
+    ("primary", "The comparisons declared as the study's question in params/report/decisions.yaml (SM - TM, "
+                "non-inferiority on accuracy and sensitivity on WDBC and BCD; its entry says when and after which "
+                "results it was written), tested together with Holm's adjustment. Only these answer the question."),
     ("exploratory", "Every comparison outside the primary family: read at an unadjusted 95% interval. It suggests, "
                     "it does not answer."),
     ("descriptive", "A run whose design cannot support a verdict (PBCNT: 11 normal samples): numbers and "
                     "intervals, no answer."),
-    ("fragility", "The fewest test rows (patients) whose change would flip an answer. 1 or 2 means the data "
-                  "barely decide it."),
+    ("fragility", "The fewest changed predictions (one model's prediction on one test row of one split) that "
+                  "would flip an answer, the other splits held as they are. 1 or 2 means the data barely decide "
+                  "it. It does not count the variation between training seeds."),
     ("operating point", "Per split, the threshold on P(malignant) chosen for the run's target sensitivity on "
                         "training rows only: the out-of-fold predictions of the training part, split-conformal rule "
                         "(the k-th highest cancer score, k = ceil(target (n + 1)) of n cancers), the same for every model that "
@@ -99,9 +102,9 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                   "report gives them at the two prevalences of params/report/decisions.yaml (a screening recall "
                   "and a diagnostic clinic)."),
     ("Platt scaling", "A two-parameter logistic map of a score to a probability, fitted on out-of-fold scores of "
-                      "the training rows. Class-weighted training makes raw scores too extreme to read as "
-                      "probabilities; the map keeps the order of the scores, so decisions at the operating point do "
-                      "not change."),
+                      "the training rows. Class-weighted training distorts the scores (their calibration slopes are "
+                      "far from 1); the map keeps the order of the scores, so decisions at the operating point do "
+                      "not change. The summary's calibration section says how close to 1 it brings them."),
     ("calibration slope / intercept", "How far scores are from probabilities on test rows: a slope below 1 means "
                                       "too extreme, above 1 too timid; an intercept above 0 means the risk is "
                                       "underestimated on average. 1 and 0 are ideal."),

@@ -357,8 +357,10 @@ def predictive_values(opt: pd.DataFrame, prevalences: dict, models=("TM", "SM_IN
 def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -> pd.DataFrame:
     """For each primary comparison A - B (decisions.yaml ``primary_family``) on each of its runs: the share of
     discordant pairs in the first pass (rows where exactly one of the two is right; for sensitivity, among the
-    cancers) and the patients a paired non-inferiority test at the margin would need for the stated power at the
-    stated one-sided level (:func:`lib.core.stats.sample_size`), against the patients the run has."""
+    cancers), the first pass's difference, and the patients a paired (McNemar-type) non-inferiority test of one
+    fitted pair on one test set at the margin would need for the stated power at the stated one-sided level
+    (:func:`lib.core.stats.sample_size`), if the two did not differ and at the observed difference (None when that
+    difference lies beyond the margin). A yardstick of scale, not the power of the study's cross-validated test."""
     a, b = (x.strip() for x in family["comparison"].split(" - "))
     rows = []
     for r in runs:
@@ -372,12 +374,17 @@ def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -
         for metric in family["metrics"]:
             keep = y == 1 if metric == "sensitivity" else pd.Series(True, index=wide.index)
             disc = float((wide.loc[keep, a] != wide.loc[keep, b]).mean())
+            diff = float(wide.loc[keep, a].mean() - wide.loc[keep, b].mean())
             n = stats.sample_size(disc, margins[metric], setting["alpha_one_sided"], setting["power"])
+            n_obs = (stats.sample_size(disc, margins[metric], setting["alpha_one_sided"], setting["power"], diff)
+                     if diff + margins[metric] > 0 else None)
             share = float(keep.mean())
             rows.append({"run": r, "comparison": f"{a} - {b}", "metric": metric, "margin": margins[metric],
                          "rows": int(keep.sum()), "discordant": int((wide.loc[keep, a] != wide.loc[keep, b]).sum()),
                          "discordant_share": disc, "needed": n,
                          "needed_patients": None if n is None else int(math.ceil(n / share)),
+                         "observed_difference": diff, "needed_at_observed": n_obs,
+                         "needed_patients_at_observed": None if n_obs is None else int(math.ceil(n_obs / share)),
                          "patients": int(len(wide)), "power": setting["power"],
                          "alpha_one_sided": setting["alpha_one_sided"]})
     return pd.DataFrame(rows)

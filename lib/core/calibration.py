@@ -1,8 +1,8 @@
 """Calibration of scores read as probabilities: Platt scaling fitted on training rows only, and the calibration
 intercept and slope that say how far a score is from a probability.
 
-Class-weighted training pushes scores towards 0 and 1 (each class weighs as much as the other, whatever the
-prevalence), so a score of 0.9 is not a 90% chance of cancer. Platt scaling maps a score s to
+Class-weighted training distorts scores (each class weighs as much as the other, whatever the prevalence), so a
+score of 0.9 is not a 90% chance of cancer. Platt scaling maps a score s to
 ``sigmoid(a * logit(s) + b)``, two parameters fitted by maximum likelihood (no penalty) on out-of-fold scores of
 the split's training part, the same scores that set the operating point (:mod:`lib.core.operating`). It is
 monotone, so the operating point's decisions do not change; only the probabilities do.
@@ -40,8 +40,8 @@ def _check(y, score):
 def platt(y, score) -> tuple[float, float]:
     """(a, b) of ``sigmoid(a * logit(score) + b)`` fitted to labels ``y`` as Platt (1999) does it: maximum
     likelihood against the smoothed targets (N+ + 1) / (N+ + 2) for cancers and 1 / (N- + 2) for the others,
-    which keeps the fit finite when the scores separate the classes (common on out-of-fold scores of 9-11
-    normal rows). Raises ValueError when ``y`` holds one class only (nothing to fit)."""
+    which keeps the fit finite when the scores separate the classes (common on the out-of-fold scores of a
+    PBCNT training part, which holds 7-8 normal rows). Raises ValueError when ``y`` holds one class only (nothing to fit)."""
     from scipy.optimize import minimize
 
     y, score = _check(y, score)

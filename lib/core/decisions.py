@@ -19,12 +19,14 @@ from lib.core import paths
 
 DECISIONS_FILE = Path("params") / "report" / "decisions.yaml"
 # Every decision the report needs, and the type of its value.
-DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "transfer_cell": dict,
+DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "margin_balanced_accuracy": float,
+                 "transfer_cell": dict,
                  "transfer_rule": str, "latency_tie": str, "interval": str, "primary_family": dict,
                  "pbcnt_role": str, "operating_point": dict, "operating_point_pooling": str, "calibration": str,
                  "prevalences": dict, "sample_size": dict}
 # How the report names each decision in words ("How to read": which were set before, which after the results).
 WORDS = {"margin_accuracy": "the accuracy margin", "margin_sensitivity": "the sensitivity margin",
+         "margin_balanced_accuracy": "the balanced-accuracy margin",
          "transfer_cell": "the cross-dataset cell", "transfer_rule": "the cross-dataset rule",
          "latency_tie": "the latency tie rule", "interval": "the corrected interval",
          "primary_family": "the primary family and its Holm adjustment", "pbcnt_role": "PBCNT as descriptive",
@@ -50,6 +52,7 @@ class DecisionsError(ValueError):
 class Decisions:
     margin_accuracy: float
     margin_sensitivity: float
+    margin_balanced_accuracy: float
     transfer_cell: dict
     transfer_rule: str
     latency_tie: str
