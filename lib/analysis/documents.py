@@ -23,6 +23,7 @@ from lib.core.params import STUDY_DATASETS
 from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
 from lib.analysis import glossary
+from lib.analysis import tables
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -108,18 +109,14 @@ def _scratch_grid_size(run: str) -> int | None:
     return _grid_size(run, "scratch_grid_03.csv", ("lr", "epochs"))
 
 
-def _base(run: str) -> str:
-    return run[:-len("-fast")] if run.endswith("-fast") else run
-
-
 def _roles(prof: Profile, runs, decisions, settings: dict) -> tuple[list, list]:
     """(primary runs, descriptive runs) among ``runs``: the primary family's runs (a fast run stands in for its
     full run) under the rigorous protocol, and the runs of PBCNT when decisions.yaml calls it descriptive."""
     fam = decisions.primary_family
     rig = [r for r in prof.rigorous if r in runs]
-    primary = [r for r in rig if _base(r) in fam["runs"]]
+    primary = [r for r in rig if tables.base_run(r) in fam["runs"]]
     descriptive = [r for r in runs if decisions.pbcnt_role == "descriptive"
-                   and getattr(settings.get(r), "dataset", _base(r)) == "pbcnt"]
+                   and getattr(settings.get(r), "dataset", tables.base_run(r)) == "pbcnt"]
     return primary, descriptive
 
 
@@ -142,11 +139,10 @@ def report_claims(prof: Profile, runs, comp, diag, decisions, uninformative=(), 
     def split_kw(r, a, b, metric):
         if not res or r not in res or not sizes or r not in sizes:
             return {}
-        from lib.analysis import tables as tb
-        t = tb.per_split(res[r], metric)
+        t = tables.per_split(res[r], metric)
         if a not in t or b not in t:
             return {}
-        rows = tb.split_rows(res[r], b, metric).reindex(t.index)
+        rows = tables.split_rows(res[r], b, metric).reindex(t.index)
         return {"split_diffs": (t[a] - t[b]).to_numpy(float), "split_rows": rows.to_numpy(float),
                 "n_train": sizes[r]["n_train"], "n_test": sizes[r]["n_test"]}
 

@@ -354,6 +354,11 @@ def predictive_values(opt: pd.DataFrame, prevalences: dict, models=("TM", "SM_IN
     return pd.DataFrame(rows)
 
 
+def base_run(run: str) -> str:
+    """The full run a fast run stands in for (``wdbc-fast`` -> ``wdbc``); any other run is itself."""
+    return run[:-len("-fast")] if run.endswith("-fast") else run
+
+
 def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -> pd.DataFrame:
     """For each primary comparison A - B (decisions.yaml ``primary_family``) on each of its runs: the share of
     discordant pairs in the first pass (rows where exactly one of the two is right; for sensitivity, among the
@@ -364,7 +369,7 @@ def sample_sizes(pred: dict, runs, family: dict, margins: dict, setting: dict) -
     a, b = (x.strip() for x in family["comparison"].split(" - "))
     rows = []
     for r in runs:
-        if r not in pred or (r[:-5] if r.endswith("-fast") else r) not in family["runs"]:
+        if r not in pred or base_run(r) not in family["runs"]:
             continue
         one = first_pass(pred[r], "rigorous")
         wide = one.assign(correct=one["y"] == one["pred"]).pivot(index="row", columns="model", values="correct")

@@ -58,13 +58,19 @@ BETA_1, BETA_2, ADAM_EPS = 0.9, 0.999, 1e-7  # Keras' Adam defaults
 _CONV1, _CONV2 = 4, 8
 
 
+def conv_bn_shapes(conv1: int, conv2: int) -> list[tuple[str, tuple]]:
+    """The weights of two kernel-2 Conv1D - BatchNorm blocks (``conv1`` then ``conv2`` filters) in Keras'
+    ``get_weights()`` order, moving statistics last within each BatchNorm: the opening of both reference
+    architectures (the student's and, in :mod:`lib.train.teacher_bank`, the teacher's)."""
+    return [("conv1_kernel", (2, 1, conv1)), ("conv1_bias", (conv1,)),
+            ("bn1_gamma", (conv1,)), ("bn1_beta", (conv1,)), ("bn1_mean", (conv1,)), ("bn1_var", (conv1,)),
+            ("conv2_kernel", (2, conv1, conv2)), ("conv2_bias", (conv2,)),
+            ("bn2_gamma", (conv2,)), ("bn2_beta", (conv2,)), ("bn2_mean", (conv2,)), ("bn2_var", (conv2,))]
+
+
 def _shapes(n_features: int) -> list[tuple[str, tuple]]:
     flat = (n_features - 2) * _CONV2
-    return [("conv1_kernel", (2, 1, _CONV1)), ("conv1_bias", (_CONV1,)),
-            ("bn1_gamma", (_CONV1,)), ("bn1_beta", (_CONV1,)), ("bn1_mean", (_CONV1,)), ("bn1_var", (_CONV1,)),
-            ("conv2_kernel", (2, _CONV1, _CONV2)), ("conv2_bias", (_CONV2,)),
-            ("bn2_gamma", (_CONV2,)), ("bn2_beta", (_CONV2,)), ("bn2_mean", (_CONV2,)), ("bn2_var", (_CONV2,)),
-            ("logits_kernel", (flat, 2)), ("logits_bias", (2,))]
+    return conv_bn_shapes(_CONV1, _CONV2) + [("logits_kernel", (flat, 2)), ("logits_bias", (2,))]
 
 
 TRAINABLE = ("conv1_kernel", "conv1_bias", "bn1_gamma", "bn1_beta", "conv2_kernel", "conv2_bias", "bn2_gamma",

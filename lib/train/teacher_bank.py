@@ -63,7 +63,7 @@ import tf_keras as keras
 
 from lib.core import repro
 from lib.train import architectures, fitting
-from lib.train.student_bank import ADAM_EPS, BETA_1, BETA_2, BN_EPS, BN_MOMENTUM
+from lib.train.student_bank import ADAM_EPS, BETA_1, BETA_2, BN_EPS, BN_MOMENTUM, conv_bn_shapes
 
 _CONV1, _CONV2, _DENSE = 64, 448, 64
 _SEED_STRIDE = 1_000_003  # separates the layers' counters in a dropout seed
@@ -72,12 +72,8 @@ _SEED_STRIDE = 1_000_003  # separates the layers' counters in a dropout seed
 def _shapes(n_features: int) -> list[tuple[str, tuple]]:
     """The teacher's weights in Keras' ``get_weights()`` order: (name, shape given ``n_features``)."""
     flat = (n_features - 2) * _CONV2
-    return [("conv1_kernel", (2, 1, _CONV1)), ("conv1_bias", (_CONV1,)),
-            ("bn1_gamma", (_CONV1,)), ("bn1_beta", (_CONV1,)), ("bn1_mean", (_CONV1,)), ("bn1_var", (_CONV1,)),
-            ("conv2_kernel", (2, _CONV1, _CONV2)), ("conv2_bias", (_CONV2,)),
-            ("bn2_gamma", (_CONV2,)), ("bn2_beta", (_CONV2,)), ("bn2_mean", (_CONV2,)), ("bn2_var", (_CONV2,)),
-            ("dense_kernel", (flat, _DENSE)), ("dense_bias", (_DENSE,)),
-            ("logits_kernel", (_DENSE, 2)), ("logits_bias", (2,))]
+    return conv_bn_shapes(_CONV1, _CONV2) + [("dense_kernel", (flat, _DENSE)), ("dense_bias", (_DENSE,)),
+                                             ("logits_kernel", (_DENSE, 2)), ("logits_bias", (2,))]
 
 
 TRAINABLE = ("conv1_kernel", "conv1_bias", "bn1_gamma", "bn1_beta", "conv2_kernel", "conv2_bias", "bn2_gamma",
