@@ -37,7 +37,7 @@ export PBCNT_CSV
 PM_LOG ?= --log-output
 
 # The study's notebooks, in order; each run executes all of them.
-NOTEBOOKS := 01_data_exploration 02_teacher 03_distillation 04_pruning 05_quantization 06_tflite_export 07_pi_measurements
+NOTEBOOKS := 01_data_exploration 02_teacher 03_distillation 04_pruning 05_quantization 06_tflite_export 06b_seed_replicates 07_pi_measurements
 # The cross-dataset runs (train on WDBC, test on all of BCD) execute one notebook of their own.
 TRANSFER_NB := 03b_cross_dataset
 # Notebook 08 reads every run's results and writes outputs/summary.{csv,md} (fast profile: summary-fast).
@@ -75,6 +75,7 @@ after_03_distillation := 02_teacher
 after_04_pruning := 02_teacher
 after_05_quantization := 03_distillation
 after_06_tflite_export := 04_pruning 05_quantization
+after_06b_seed_replicates := 06_tflite_export
 after_07_pi_measurements := 06_tflite_export
 
 # params/<run>.yaml and the files it extends (PARAMS_<run> in .deps.mk, read by lib/tools/deps.py); every params file

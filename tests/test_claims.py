@@ -169,27 +169,39 @@ def test_the_repositorys_decisions_load_with_rationales():
     assert d.stated["transfer_cell"] == "before any result" and d.stated["margin_accuracy"] == "after earlier results"
 
 
-def test_pending_decisions_are_checked_and_dated_but_not_applied(tmp_path):
+def test_decisions_moved_from_pending_keep_their_date_and_are_checked(tmp_path):
     d = decisions.load_decisions()
-    assert {"verdict_stability", "training_seeds"} <= set(d.pending)
+    assert d.pending == {}  # training_seeds and verdict_stability were pending on 2026-12-06, applied since 2026-12-07
+    assert d.training_seeds == 5 and d.verdict_stability == {"agreement": 0.8, "min_fragility": 3}
+    assert d.stated["training_seeds"] == d.stated["verdict_stability"] == "before any result"
+    assert d.dates["training_seeds"] == d.dates["verdict_stability"] == "2026-12-06"
     assert {"primary_family", "operating_point", "calibration", "prevalences", "sample_size", "pbcnt_role"} <= set(d.rationale)
     assert d.dates["primary_family"] == "2026-12-06" and d.stated["primary_family"] == "after earlier results"
     assert "the operating-point rule" in d.in_words("after earlier results")
-    assert all(e["date"] and e["stated"] in decisions.STATED and len(e["rationale"]) > 20 for e in d.pending.values())
-    assert not set(d.pending) & set(d.rationale)  # nothing is both applied and pending
+    assert "the verdict stability rule" in d.in_words("before any result")
     good = (paths.ROOT / decisions.DECISIONS_FILE).read_text()
     with pytest.raises(decisions.DecisionsError, match="calibration.*date"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("date: 2026-12-06\n    rationale: \"Class", "date: soon\n    rationale: \"Class")))
     with pytest.raises(decisions.DecisionsError, match="verdict_stability.*date"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("date: 2026-12-06\n    rationale: \"A verdict is firm", "date: soon\n    rationale: \"A verdict is firm")))
+    with pytest.raises(decisions.DecisionsError, match="verdict_stability needs"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("{agreement: 0.8, min_fragility: 3}", "{agreement: 80, min_fragility: 3}")))
+    with pytest.raises(decisions.DecisionsError, match="training_seeds"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("value: 5\n", "value: 1\n")))
+    with pytest.raises(decisions.DecisionsError, match="training_seeds.*int"):
+        decisions.load_decisions(_decisions(tmp_path, good.replace("value: 5\n", "value: five\n")))
     with pytest.raises(decisions.DecisionsError, match="primary_family"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("test: non-inferiority", "test: superiority")))
     with pytest.raises(decisions.DecisionsError, match="calibration must be"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("value: platt", "value: isotonic")))
     with pytest.raises(decisions.DecisionsError, match="prevalences"):
         decisions.load_decisions(_decisions(tmp_path, good.replace("screening_recall: 0.044", "screening_recall: 4.4")))
+    both = good.replace("pending: {}", "pending:\n  interval:\n    value: x\n    stated: before any result\n    date: 2026-12-06\n    rationale: a rationale")
     with pytest.raises(decisions.DecisionsError, match="both applied and pending"):
-        decisions.load_decisions(_decisions(tmp_path, good + "  interval:\n    value: x\n    stated: before any result\n    date: 2026-12-06\n    rationale: a rationale\n"))
+        decisions.load_decisions(_decisions(tmp_path, both))
+    undated = good.replace("pending: {}", "pending:\n  later_rule:\n    value: 1\n    stated: before any result\n    rationale: a rationale")
+    with pytest.raises(decisions.DecisionsError, match="later_rule.*date"):
+        decisions.load_decisions(_decisions(tmp_path, undated))
     with pytest.raises(decisions.DecisionsError, match="unknown top-level"):
         decisions.load_decisions(_decisions(tmp_path, good + "later:\n  x: 1\n"))
 
@@ -266,3 +278,13 @@ def test_latency_noise_widens_the_ties():
     assert pareto.fastest_ties(e, pareto.latency_noise(e)) == ["SM_INT8", "SM_scratch", "SM"]
     assert "TM_PTQ" not in pareto.fastest_ties(e, pareto.latency_noise(e))  # 18x slower stays apart
     assert pareto.latency_noise(e[e["model"] != "SM_scratch"]) == 1.0  # one timed copy of the network: no measure
+
+
+def test_templates_read_only_detail_keys_the_answers_have():
+    """Every ``<x>.answer.detail.<key>`` the summary template reads is a key :func:`claims.as_good_as` writes
+    (a renamed key once broke the 'yes' branch, which no run had reached)."""
+    import re
+    text = (paths.ROOT / "lib" / "analysis" / "templates" / "summary.md.j2").read_text()
+    used = set(re.findall(r"answer\.detail\.(\w+)", text))
+    c = claims.as_good_as([_claim("w", "non_inferior")], "student_as_good_as_LR", "SM_INT8 - LR")
+    assert used and used <= set(c.detail), used - set(c.detail)

@@ -35,14 +35,15 @@ def test_closure_includes_the_packages_a_module_sits_in():
 def test_each_notebook_depends_only_on_its_stage_and_the_layers_below():
     """Editing a later stage (or the report) never re-runs an earlier notebook."""
     nb = paths.NOTEBOOKS
-    above = {"01_data_exploration": ("train", "compress", "transfer", "analysis", "tools"),
-             "02_teacher": ("compress", "transfer", "analysis", "tools"),
-             "03_distillation": ("compress", "transfer", "analysis", "tools"),
-             "04_pruning": ("transfer", "analysis", "tools"),
-             "05_quantization": ("transfer", "analysis", "tools"),
-             "06_tflite_export": ("transfer", "analysis", "tools"),
-             "07_pi_measurements": ("data", "train", "compress", "transfer", "analysis", "tools"),
-             "03b_cross_dataset": ("compress", "analysis", "tools"),
+    above = {"01_data_exploration": ("train", "compress", "transfer", "analysis", "tools", "replicate"),
+             "02_teacher": ("compress", "transfer", "analysis", "tools", "replicate"),
+             "03_distillation": ("compress", "transfer", "analysis", "tools", "replicate"),
+             "04_pruning": ("transfer", "analysis", "tools", "replicate"),
+             "05_quantization": ("transfer", "analysis", "tools", "replicate"),
+             "06_tflite_export": ("transfer", "analysis", "tools", "replicate"),
+             "06b_seed_replicates": ("transfer", "analysis", "tools"),
+             "07_pi_measurements": ("data", "train", "compress", "transfer", "analysis", "tools", "replicate"),
+             "03b_cross_dataset": ("compress", "analysis", "tools", "replicate"),
              "08_statistics": ("tools",)}
     for name, packages in above.items():
         files = deps.notebook_modules(nb / f"{name}.ipynb")

@@ -89,6 +89,10 @@ class Claim:
     answer: str = ""
     p_holm: float = float("nan")
     fragility: float = float("nan")  # test rows whose change flips the answer; NaN: not computable (or > 200)
+    seeds: int = 0  # training-seed replicates that state the claim (lib.replicate.stability.label)
+    agreeing: int = 0  # ... of which give its answer
+    stability: str = ""  # 'firm', 'unstable', 'not replicated', or '' (no verdict, or no training seed in it)
+    unstable_because: str = ""  # 'seeds' (too few agree) or 'rows' (too few rows flip it)
 
     def row(self) -> dict:
         d = asdict(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -24,6 +25,7 @@ from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
 from lib.analysis import glossary
 from lib.analysis import tables
+from lib.replicate import stability as rep_stability
 from lib.analysis.tables import COMPRESSED_TEACHERS, DEPLOYABLE, DIAG_MODELS, FRONT_MODELS, SMALL_NETWORKS, Profile, fmt_ci, fmt_p
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -288,7 +290,7 @@ def transfer_claim(verdict: dict, target_only: pd.DataFrame | None, paired: pd.D
         glance = ("Exploratory: beats every BCD-only rule" if verdict_word == "beats_target_only" else
                   "Not shown (exploratory): not better than every BCD-only rule")
         gdiff = (f"cell − best BCD-only rule ({best_rule}) {100 * gain:+.1f} points, McNemar p "
-                 f"{_p_range(per_rule.loc[best_rule, 'p_min'], per_rule.loc[best_rule, 'p_max'])} over seeds")
+                 f"{_p_range(per_rule.loc[best_rule, 'p_min'], per_rule.loc[best_rule, 'p_max'])} over its WDBC seeds")
         low = paired[paired["prevalence_target"] != "as is"]
         if len(low):
             g = low.groupby(["prevalence_target", "rule"]).agg(cell=("cell_accuracy", "mean"), rule_acc=("rule_accuracy", "mean"),
@@ -400,7 +402,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
              sizes: dict | None = None, forest_path=None, paired: pd.DataFrame | None = None,
              settings: dict | None = None, res: dict | None = None,
              operating: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None,
-             sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None) -> tuple[str, list]:
+             sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None,
+             stability: tuple | None = None, selection: pd.DataFrame | None = None) -> tuple[str, list]:
     """``summary.md`` rendered from ``templates/summary.md.j2``, and the list of claims it states (for
     ``claims.csv``). Everything is computed from the tables passed in; ``pi_reference`` is notebook 07's reading
     of the authors' Pi latency logs (optional); ``forest_path``: where to draw the figure of the answers at a
@@ -409,7 +412,10 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     the text quotes; ``res``: {run: results rows}, for the (alpha, T) the students used; ``operating``:
     :func:`lib.analysis.tables.operating_point` of the rigorous runs; ``ppv``, ``sample_size``,
     ``descriptive_facts``: :func:`lib.analysis.tables.predictive_values`, :func:`~lib.analysis.tables.sample_sizes`
-    and {run: :func:`~lib.analysis.tables.descriptive_facts`}."""
+    and {run: :func:`~lib.analysis.tables.descriptive_facts`}; ``stability``: (the replicates' claims indexed by
+    :func:`lib.replicate.stability.index`, the ``verdict_stability`` rule, {run: its replicates}): each claim
+    is labelled firm, unstable or not replicated (:func:`stable`); ``selection``:
+    :func:`lib.replicate.stability.selection_agreement` of the runs (how alike their seeds choose the cells)."""
     # how the text names the classes: the study's words, or a user's table run's own labels when it is alone
     P1 = (settings or {}).get(runs[0]) if prof.single and runs else None
     neg, pos = P1.labels if P1 is not None and P1.dataset not in STUDY_DATASETS else ("benign", "malignant")
@@ -424,6 +430,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     settings = settings or {}
     C = report_claims(prof, runs, comp, diag, decisions, uninformative=majority_runs("SM", "TM"), res=res,
                       sizes=sizes, settings=settings)
+    C = {k: stable(c, stability) for k, c in C.items()}
     primary_runs, descriptive_runs = _roles(prof, runs, decisions, settings)
 
     glance = [{"question": "Student matches teacher? (SM − TM)", "a": "SM", "b": "TM",
@@ -456,6 +463,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   "c": C[(r, "SM_paperloss", "SM_scratch")], "budget": _paperloss_budget(settings.get(r))} for r in runs
                  if C[(r, "SM_paperloss", "SM_scratch")].verdict != "missing"]
     effc = efficiency_claims(eff, latency or {}, diag, comp, decisions.latency_tie, sizes, descriptive_runs)
+    for e in effc:
+        e["claim"] = stable(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]},
+                                     question="front", fragility=e["front_fragility"]), stability)
     labels = {"LR": "a logistic regression", "RF": "a random forest"}
     baselines = []
     for b in ("LR", "RF"):
@@ -485,12 +495,23 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                              f"{'consistent with' if v == 'consistent' else v} the target")
             op_rows.append(o)
             if o["model"] in ("TM", DEPLOYABLE, "LR") and target is not None:
+                o["claim"] = stable(cl.Claim(
+                    f"operating_point_sensitivity:{o['model']}", o["run"], o["target_verdict"], value=o["sensitivity_op"],
+                    low=o["sensitivity_op_low"], high=o["sensitivity_op_high"], margin=o["target"],
+                    subject=f"{o['model']} pooled sensitivity at its threshold vs the target",
+                    question="target", family="descriptive" if o["descriptive"] else "exploratory",
+                    answer="descriptive" if o["descriptive"] else o["target_verdict"],
+                    fragility=float("nan") if o["descriptive"] else float(o["flip_rows"])), stability)
                 op_missed.append(o)
     targets = sorted({o["target"] for o in op_rows if o["target"] is not None})
     tr = None if verdict is None else {**transfer_claim(verdict, target_only, paired, transfer_confounds, decisions.transfer_cell),
                                        "lines": verdict["text"].splitlines(),
                                        "n_rows": (verdict.get("prespecified_wilson") or (0, 0, 0, "all"))[3],
                                        "target_only": [] if target_only is None else target_only.to_dict("records")}
+    tr_claim = None if tr is None else stable(cl.Claim(
+        "wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
+        subject=f"pre-specified cell ({decisions.transfer_cell['model']}) - best target-only rule", question="transfer",
+        fragility=tr["fragility"]), stability)
     if forest_path is not None:
         rest = ([{"a": "SM_scratch", "b": "TM", "claims": [k["teacher_c"] for k in kd if k["run"] in rig
                                                           and k["teacher_c"].verdict != "missing"]}]
@@ -537,7 +558,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   protocol_text=_protocol_text({r: settings.get(r) for r in rig}),
                   target_text=" / ".join(f"{100 * t:.0f}%" for t in targets) or "n/a",
                   paper_lr=paper_lr or {"kd": "n/a", "scratch": "n/a"}, efficiency=effc, transfer=tr,
-                  transfer_run=prof.transfer, teacher=teacher, kd=kd, paperloss=paperloss,
+                  transfer_run=prof.transfer, transfer_claim=tr_claim, teacher=teacher, kd=kd, paperloss=paperloss,
                   forest=f"{details}/figures/08_answers.png", forest_basis=f"{details}/figures/08_answers_basis.png", paper=prof.paper, paper_splits=n_paper,
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
                   claims_file=f"`{details}/claims.csv`", details=details, profile_name="summary" if prof.single else prof.name,
@@ -545,6 +566,10 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
                   inflation_answer=inflation_answer(infl_rows),
+                  replication={r: int(res[r]["seeds"].max()) for r in runs if res and r in res and "seeds" in res[r]
+                               and res[r]["seeds"].max() > 1},
+                  replicated_models=list(rep_stability.MODELS),
+                  selection=[] if selection is None or not len(selection) else selection.to_dict("records"),
                   paper_design=_paper_design(settings.get(prof.paper)),
                   majority=majority_rates(diag, runs),
                   fast_splits=" / ".join(sorted({str(n) for n in folds.values() if n})) or "a few",
@@ -557,24 +582,46 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                          for r in runs if ranks.get(r) is not None])
     stated = [c for c in C.values()]
     if infl_rows:
-        stated.append(cl.Claim("protocol_inflation", prof.paper, inflation_verdict(infl_rows),
-                               subject=f"{prof.paper} - {prof.paper_rigorous}"))
-    if tr is not None:
-        stated.append(cl.Claim("wdbc_helps_on_bcd", prof.transfer, tr["verdict"], value=tr["gain"],
-                               subject="pre-specified cell - best target-only rule", question="transfer",
-                               fragility=tr["fragility"]))
-    for o in op_missed:
-        stated.append(cl.Claim(f"operating_point_sensitivity:{o['model']}", o["run"], o["target_verdict"], value=o["sensitivity_op"],
-                               low=o["sensitivity_op_low"], high=o["sensitivity_op_high"], margin=o["target"],
-                               subject=f"{o['model']} pooled sensitivity at its threshold vs the target",
-                               question="target", family="descriptive" if o["descriptive"] else "exploratory",
-                               answer="descriptive" if o["descriptive"] else o["target_verdict"],
-                               fragility=float("nan") if o["descriptive"] else float(o["flip_rows"])))
-    for e in effc:
-        stated.append(cl.Claim("pareto_size", e["run"], "front", detail={"models": e["front_size"]}, question="front",
-                               fragility=e["front_fragility"]))
+        stated.append(stable(cl.Claim("protocol_inflation", prof.paper, inflation_verdict(infl_rows),
+                                      subject=f"{prof.paper} - {prof.paper_rigorous}"), stability))
+    if tr_claim is not None:
+        stated.append(tr_claim)
+    stated += [o["claim"] for o in op_missed]
+    stated += [e["claim"] for e in effc]
     # (the fastest models and their ties are a measurement of host latency at one moment: in the text, not here)
     return text, stated
+
+
+def stable(c: cl.Claim, stability: tuple | None) -> cl.Claim:
+    """The claim with its stability over training-seed replicates (:func:`lib.replicate.stability.label`):
+    ``stability`` is (the replicates' claims by :func:`lib.replicate.stability.index`, the rule, {run: its
+    replicates}); None leaves the claim as it is."""
+    if stability is None:
+        return c
+    index, rule, seeds_of = stability
+    replicated_runs = [r for r, ks in seeds_of.items() if len(ks) > 1]
+    lab = rep_stability.label(c.row(), index.get((c.name, c.run), []), rule, replicated_runs)
+    return replace(c, **lab)
+
+
+def frame_claims(prof: Profile, runs, missing, res: dict, sizes: dict, latency: dict, decisions, settings: dict,
+                 **fixed) -> pd.DataFrame:
+    """Every claim of :func:`markdown`, computed on one replicate's results (``res``: {run: results rows},
+    :func:`lib.replicate.stability.frames`): the tables that depend on the results (the summary table, the
+    comparisons, the operating points, efficiency) recomputed from them, the rest (``fixed``: diag, cal, infl,
+    verdict, ranks and the other keyword arguments of :func:`markdown`) as given. The text is not kept."""
+    table = pd.concat([tables.summary_table(res[r], sizes[r]["n_train"], sizes[r]["n_test"]) for r in runs],
+                      ignore_index=True)
+    comp = pd.concat([tables.comparisons(res[r], sizes[r]["n_train"], sizes[r]["n_test"]) for r in runs],
+                     ignore_index=True)
+    opt = pd.concat([tables.operating_point(res[r], sizes[r]["protocol"]) for r in runs], ignore_index=True)
+    eff = pd.concat([tables.efficiency(res[r], latency.get(r)) for r in runs], ignore_index=True)
+    pos = {k: fixed.pop(k) for k in ("diag", "cal", "infl", "verdict", "ranks", "pi_reference")}
+    _, stated = markdown(prof, runs, missing, table, comp, pos["diag"], pos["cal"], pos["infl"], eff,
+                         tables.best_compressed(eff), pos["verdict"], pos["ranks"], pos["pi_reference"],
+                         decisions=decisions, latency=latency, sizes=sizes, settings=settings, res=res,
+                         operating=opt, **fixed)
+    return cl.claims_table(stated)
 
 
 def _slope_ranges(cal: pd.DataFrame | None) -> list[dict]:
@@ -751,7 +798,8 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
                transfer_text: str | None = None, split_ranges: dict | None = None, operating=None,
                runtimes_table: pd.DataFrame | None = None, contract: dict | None = None,
                latency: pd.DataFrame | None = None, ppv: pd.DataFrame | None = None, decisions=None,
-               sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None) -> str:
+               sample_size: pd.DataFrame | None = None, descriptive_facts: dict | None = None,
+               seed_mean: tuple | None = None) -> str:
     """The model card of the deployable model (:data:`DEPLOYABLE` of ``prof.deploy_run``) rendered from
     ``templates/model_card.md.j2``: settings from the run's results (``res``: its results rows, for the (alpha,
     T) each split used and the parameter counts) and params (``run_params``: preprocessing), numbers from the
@@ -759,7 +807,9 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     06's ``runtimes.csv`` of the run; ``contract``: the exported SM_DEPLOY's input contract (its JSON); ``ppv``:
     :func:`lib.analysis.tables.predictive_values` rows; ``decisions``: for the sources of the prevalences;
     ``sample_size``: :func:`lib.analysis.tables.sample_sizes` rows (the run's primary comparisons);
-    ``descriptive_facts``: {run: facts} of the descriptive runs. The card ends with the glossary the summary uses
+    ``descriptive_facts``: {run: facts} of the descriptive runs; ``seed_mean``: (training seeds per split, the
+    summary table of the seed means), when the card's numbers (the exported model's seed) have replicates. The
+    card ends with the glossary the summary uses
     (:mod:`lib.analysis.glossary`)."""
     run, m = prof.deploy_run, DEPLOYABLE
     op = None
@@ -810,7 +860,10 @@ def model_card(prof: Profile, table, diag, cal, eff, sizes, verdict=None, *, res
     alphas = list(getattr(P, "ablation_alphas", []) or [])
     chosen = {a for a, _, _ in kd.get("counts", [])}
     edge = bool(alphas) and chosen == {max(alphas)} and len(alphas) > 1
-    return render("model_card.md.j2", run=run, model=m, fast=prof.fast, metrics=metrics,
+    seeds_line = None
+    if seed_mean is not None and seed_mean[0] > 1:
+        seeds_line = {"n": int(seed_mean[0]), "acc": acc_ci(seed_mean[1], run, m)}
+    return render("model_card.md.j2", run=run, model=m, fast=prof.fast, metrics=metrics, seeds_line=seeds_line,
                   size=_size(eff, run, m), gz=_size(eff, run, m, "gzip_bytes"), us=_size(eff, run, m, "median_us"),
                   tm_bytes=_size(eff, run, "TM"), ptq_bytes=_size(eff, run, "TM_PTQ"), sz=sizes.get(run, {}),
                   kd=kd, sm_params=n_params("SM"), tm_params=n_params("TM"), n_cells=_kd_grid_size(run), first=first,

@@ -91,7 +91,15 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                     "intervals, no answer."),
     ("fragility", "The fewest changed predictions (one model's prediction on one test row of one split) that "
                   "would flip an answer, the other splits held as they are. 1 or 2 means the data barely decide "
-                  "it. It does not count the variation between training seeds."),
+                  "it. With several training seeds, a changed row counts in every seed's model (it moves the seed "
+                  "mean by one row). It does not count the variation between training seeds (see stability)."),
+    ("training seed", "The seed that sets a network's initial weights, batch order and dropout. Rigorous runs train "
+                      "TM, SM, SM_scratch, SM_paperloss and SM_INT8 with several seeds per split (notebook 06b); "
+                      "a split's value is the mean over its seeds."),
+    ("stability", "How a verdict holds across training seeds: computed again on each seed alone, it is firm when "
+                  "at least the decided share of seeds (decisions.yaml: verdict_stability) give it and its "
+                  "fragility reaches the decided number of rows; otherwise unstable. Not replicated: it rests on "
+                  "one training seed."),
     ("operating point", "Per split, the threshold on P(malignant) chosen for the run's target sensitivity on "
                         "training rows only: the out-of-fold predictions of the training part, split-conformal rule "
                         "(the k-th highest cancer score, k = ceil(target (n + 1)) of n cancers), the same for every model that "

@@ -195,10 +195,7 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     for name, (content, keras_out, n_params) in converted.items():
         tflite.save(content, P.run, name, s.id)
         point = oof_point(P, ds, s, prep, name) if name in CONVERSIONS else None
-        extra = {}
-        output = litert.LiteModel(content).output
-        if point is not None and np.issubdtype(output["dtype"], np.integer):
-            extra = {"op_int8_rule": operating.int8_rule(point.threshold, int(output["quantization"][1]))}
+        extra = int8_rule(content, point)
         m = tflite.evaluate(content, prep.X_test, prep.y_test, keras_out, point)
         out.rows.append(results.row(P, s, name, "tflite", m, params=n_params, **extra))
         if inventory:
@@ -217,19 +214,29 @@ def quantize_split(P, ds, s, inventory: bool = False) -> Outcome:
     return out
 
 
-def oof_point(P, ds, s, prep, name: str) -> operating.Point | None:
+def int8_rule(content: bytes, point: operating.Point | None) -> dict:
+    """``{"op_int8_rule": ...}`` for a model with an operating point and an int8 output
+    (:func:`lib.core.operating.int8_rule`: the threshold on the raw int8 outputs), else ``{}``."""
+    output = litert.LiteModel(content).output
+    if point is None or not np.issubdtype(output["dtype"], np.integer):
+        return {}
+    return {"op_int8_rule": operating.int8_rule(point.threshold, int(output["quantization"][1]))}
+
+
+def oof_point(P, ds, s, prep, name: str, tag: str = "") -> operating.Point | None:
     """The operating point of ``name`` (a key of :data:`CONVERSIONS`) from out-of-fold predictions of the
     training rows: each out-of-fold copy of its Keras source (``TM_oof<j>`` of notebook 02, ``SM_oof<j>`` of
     notebook 03) converted exactly as ``name`` is (int8: calibrated on that copy's own training rows, as the
     split's model on the split's) and run in LiteRT on the rows it did not learn from. None in a run without a
-    target sensitivity."""
+    target sensitivity. ``tag``: the suffix of a training-seed replicate's out-of-fold copies
+    (:mod:`lib.replicate.seeds`)."""
     if P.target_sensitivity is None:
         return None
     source, convert = CONVERSIONS[name]
     fold = operating.oof_fold(P, ds, s, prep.y_train)
     pred = np.zeros((len(prep.y_train), 2), np.float32)
     for j in range(int(fold.max()) + 1):
-        model = fitting.load_model(P.run, f"{source}_oof{j}", s.id)
+        model = fitting.load_model(P.run, f"{source}_oof{j}{tag}", s.id)
         rep = tflite.calibration_rows(prep.X_train[fold != j], P.calibration_rows, s.seed)
         pred[fold == j] = litert.LiteModel(convert(model, rep)).predict(prep.X_train[fold == j])
     return operating.fit(P, prep.y_train, pred)

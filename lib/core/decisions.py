@@ -1,6 +1,7 @@
 """The report's decisions made in advance (``params/report/decisions.yaml``): the margins, the transfer cell and
 rule, the latency tie rule, the interval, the primary family, PBCNT's role, the operating-point rule and its
-pooling, the calibration method, the prevalences of PPV and NPV and the sample-size settings, each with its
+pooling, the calibration method, the prevalences of PPV and NPV, the sample-size settings, the training seeds
+per split and the verdict stability rule, each with its
 rationale, when it was stated and (where written) its date. Notebooks 06 and 08 read them here; changing one is a
 visible commit, so the history shows when each was made.
 
@@ -23,7 +24,7 @@ DECISION_KEYS = {"margin_accuracy": float, "margin_sensitivity": float, "margin_
                  "transfer_cell": dict,
                  "transfer_rule": str, "latency_tie": str, "interval": str, "primary_family": dict,
                  "pbcnt_role": str, "operating_point": dict, "operating_point_pooling": str, "calibration": str,
-                 "prevalences": dict, "sample_size": dict}
+                 "prevalences": dict, "sample_size": dict, "training_seeds": int, "verdict_stability": dict}
 # How the report names each decision in words ("How to read": which were set before, which after the results).
 WORDS = {"margin_accuracy": "the accuracy margin", "margin_sensitivity": "the sensitivity margin",
          "margin_balanced_accuracy": "the balanced-accuracy margin",
@@ -64,6 +65,8 @@ class Decisions:
     calibration: str
     prevalences: dict
     sample_size: dict
+    training_seeds: int
+    verdict_stability: dict
     rationale: dict = field(default_factory=dict)
     stated: dict = field(default_factory=dict)
     source: str = str(DECISIONS_FILE)
@@ -105,7 +108,7 @@ def load_decisions(path: str | Path | None = None) -> Decisions:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
                 raise DecisionsError(f"{p}: decision '{key}' must be a number in (0, 1), got {v!r}")
             v = float(v)
-        elif not isinstance(v, kind):
+        elif not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
             raise DecisionsError(f"{p}: decision '{key}' must be a {kind.__name__}, got {v!r}")
         if entry.get("stated") not in STATED:
             raise DecisionsError(f"{p}: decision '{key}' needs 'stated:' one of {STATED}")
@@ -168,6 +171,12 @@ def _check_structured(p: Path, v: dict):
     prev = v["prevalences"]
     if not prev or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x < 1 for x in prev.values()):
         raise DecisionsError(f"{p}: prevalences must map each setting to a number in (0, 1), got {prev!r}")
+    if v["training_seeds"] < 2:
+        raise DecisionsError(f"{p}: training_seeds must be at least 2 (replicates), got {v['training_seeds']!r}")
+    vs = v["verdict_stability"]
+    if set(vs) != {"agreement", "min_fragility"} or not 0 < float(vs["agreement"]) <= 1 \
+            or not float(vs["min_fragility"]) >= 0:
+        raise DecisionsError(f"{p}: verdict_stability needs agreement in (0, 1] and min_fragility >= 0, got {vs!r}")
     ss = v["sample_size"]
     if set(ss) != {"power", "alpha_one_sided", "discordance"} or not 0 < ss["power"] < 1 \
             or not 0 < ss["alpha_one_sided"] < 0.5:

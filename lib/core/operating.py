@@ -201,13 +201,17 @@ def check(rows, target: bool) -> None:
 
 def pool(g) -> dict:
     """Pooled counts of results rows ``g`` (one model, several splits) at 0.5 and at the operating point: the
-    cancers and normal rows, missed cancers and false alarms at both, the thresholds' range and their source."""
+    cancers and normal rows, missed cancers and false alarms at both, the thresholds' range and their source.
+    Rows that average training seeds (:func:`lib.replicate.stability.seed_mean`) hold mean counts: their sums are
+    rounded to the nearest whole patient."""
+    def n(x) -> int:
+        return int(round(float(x.sum())))
     return {"splits": len(g), "source": "/".join(sorted(set(g["op_source"]))),
             "threshold_min": float(g["op_threshold"].min()), "threshold_median": float(g["op_threshold"].median()),
             "threshold_max": float(g["op_threshold"].max()),
-            "cancers": int((g["tp"] + g["fn"]).sum()), "normals": int((g["tn"] + g["fp"]).sum()),
-            "missed_05": int(g["fn"].sum()), "missed_op": int(g["op_missed"].sum()),
-            "false_alarms_05": int(g["fp"].sum()), "false_alarms_op": int(g["op_false_alarms"].sum())}
+            "cancers": n(g["tp"] + g["fn"]), "normals": n(g["tn"] + g["fp"]),
+            "missed_05": n(g["fn"]), "missed_op": n(g["op_missed"]),
+            "false_alarms_05": n(g["fp"]), "false_alarms_op": n(g["op_false_alarms"])}
 
 
 def summary(rows):

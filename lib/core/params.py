@@ -106,6 +106,7 @@ class Params:
     baselines: bool = False  # LR and RF on the same splits and preprocessing, tuned on inner validation
     target_sensitivity: Optional[float] = None  # operating point: threshold for this sensitivity (None: 0.5 only)
     oof_folds: int = 5  # out-of-fold predictions of the training part that set every operating point
+    training_seeds: int = 1  # rigorous: the networks re-trained with this many seeds per split (notebook 06b)
 
     # ------------------------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -217,6 +218,11 @@ class Params:
                                                 "on apart from its test part; the authors used argmax")
         if self.oof_folds < 2:
             raise bad("oof_folds", "out-of-fold predictions need at least 2 folds")
+        if self.training_seeds < 1:
+            raise bad("training_seeds", "must be at least 1 (1: the run's seed alone)")
+        if self.training_seeds > 1 and self.is_paper:
+            raise bad("training_seeds", "the paper protocol already varies the seed with its split (one seed per "
+                                        "split, as the authors); replicates are for the rigorous protocol")
         if not 0 < self.bn_gap_limit < 1:
             raise bad("bn_gap_limit", "must be a fraction in (0, 1)")
         if self.dataset == "pbcnt" and not self.data_path:

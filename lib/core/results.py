@@ -38,8 +38,9 @@ class ContractError(ValueError):
     """A results table breaks the contract; the message says which column and row."""
 
 
-def validate(df: pd.DataFrame, where: str = "results") -> pd.DataFrame:
-    """Check a results table against the contract; return it with the contract's columns first."""
+def validate(df: pd.DataFrame, where: str = "results", keys=KEY_COLUMNS) -> pd.DataFrame:
+    """Check a results table against the contract; return it with the contract's columns first. ``keys``: the
+    columns that identify a row (training-seed replicates add ``replicate``)."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ContractError(f"{where}: missing column(s) {missing}")
@@ -64,10 +65,10 @@ def validate(df: pd.DataFrame, where: str = "results") -> pd.DataFrame:
             raise ContractError(f"{where}: column {c!r} must hold numbers in [-1, 1]")
     if (pd.to_numeric(df["n_test"], errors="coerce").fillna(0) < 1).any():
         raise ContractError(f"{where}: n_test must be a positive count")
-    dup = df.duplicated(subset=KEY_COLUMNS)
+    dup = df.duplicated(subset=list(keys))
     if dup.any():
         r = df[dup].iloc[0]
-        raise ContractError(f"{where}: duplicate row for {dict(r[KEY_COLUMNS])}")
+        raise ContractError(f"{where}: duplicate row for {dict(r[list(keys)])}")
     return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]].reset_index(drop=True)
 
 
@@ -124,12 +125,13 @@ def predictions_file(run: str, stage: str) -> Path:
 
 
 def write_predictions(run: str, stage: str, parts: list) -> Path:
-    """Write a notebook's per-row predictions (:func:`prediction_rows` frames) as
+    """Write a notebook's per-row predictions (:func:`prediction_rows` frames, any further columns after them) as
     ``outputs/<run>/predictions_<stage>.csv``, scores to 7 significant digits; a header only when ``parts`` is
     empty (the run has no such models)."""
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PREDICTION_COLUMNS)
     path = predictions_file(run, stage)
-    write_csv(df[PREDICTION_COLUMNS], path, float_format="%.7g")
+    write_csv(df[PREDICTION_COLUMNS + [c for c in df.columns if c not in PREDICTION_COLUMNS]], path,
+              float_format="%.7g")
     return path
 
 

@@ -534,3 +534,26 @@ def inflation(paper_values, rigorous_values, level: float = 0.95) -> dict:
     half = st.t.ppf(0.5 + level / 2, df) * se
     p = float(2 * st.t.sf(abs(out["diff"]) / se, df))
     return {**out, "ci_low": out["diff"] - half, "ci_high": out["diff"] + half, "p": p, "df": df, "se": se}
+
+
+def variance_components(values) -> dict:
+    """Split and seed shares of the variance of a quantity measured on every split with every training seed:
+    ``values`` is (splits x seeds), one column per seed. The one-way random-effects model y_ij = mu + a_i + e_ij
+    (a_i: the split, e_ij: the seed within the split) estimated by the analysis of variance (method of moments,
+    balanced data): the seed variance is the within-split mean square, the split variance
+    (MS_between - MS_within) / seeds, floored at 0. Returns both variances, their shares of the sum and the
+    intraclass correlation (the split share); NaN shares when there is no variance at all."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 2:
+        raise ValueError(f"variance_components needs at least 2 splits x 2 seeds, got shape {v.shape}")
+    if np.isnan(v).any():
+        raise ValueError("variance_components: a split lacks a seed's value (NaN)")
+    n_split, n_seed = v.shape
+    ms_within = float(v.var(axis=1, ddof=1).mean())
+    ms_between = float(n_seed * v.mean(axis=1).var(ddof=1))
+    split_var = max(0.0, (ms_between - ms_within) / n_seed)
+    total = split_var + ms_within
+    share = (lambda x: x / total) if total > 0 else (lambda x: float("nan"))
+    return {"split_var": split_var, "seed_var": ms_within, "split_share": share(split_var),
+            "seed_share": share(ms_within), "splits": n_split, "seeds": n_seed,
+            "ms_between": ms_between, "ms_within": ms_within}

@@ -54,7 +54,7 @@ from lib.tools import recheck
 
 # The chain of an ordinary run, in order; the cross-dataset run has its own notebook, 08 reads every run.
 CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
-         "06_tflite_export", "07_pi_measurements")
+         "06_tflite_export", "06b_seed_replicates", "07_pi_measurements")
 TRAIN_PASSES = 3  # one training step = forward + backward (input and weight gradients): about 3 forward passes
 
 
@@ -125,9 +125,10 @@ def matmul_throughput(n: int = 512, warmup: int = 5, repeats: int = 50) -> dict:
 # ------------------------------------------------------------------------------------------------ teacher floor
 def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     """The reference teacher of ``run`` against its floor: FLOPs per epoch on one split's training rows, the floor
-    in seconds at ``gflops``, and the measured seconds per epoch (median over splits of TM's ``train_time_s`` in
-    ``results_02.csv`` over the epochs it trained: ``epochs_trained`` where early stopping ended it sooner,
-    ``teacher_epochs`` otherwise), read from ``outputs`` (default: the study's outputs tree)."""
+    in seconds at ``gflops``, and the measured seconds per epoch (median over the teachers, every split's in
+    ``results_02.csv`` and every further training seed's in ``replicates.csv``, of TM's ``train_time_s`` over
+    the epochs it trained: ``epochs_trained`` where early stopping ended it sooner, ``teacher_epochs``
+    otherwise), read from ``outputs`` (default: the study's outputs tree)."""
     from lib.train import architectures  # TensorFlow on use: see matmul_throughput
 
     P = params.load(run)
@@ -141,6 +142,12 @@ def teacher_floor(run: str, gflops: float, outputs: Path | None = None) -> dict:
     n_train = int(np.mean([len(s["train"]) for s in splits]))
     res = pd.read_csv(res_file)
     tm = res[(res.model == "TM") & res.train_time_s.notna()]
+    rep_file = outputs / run / "replicates.csv"  # notebook 06b's teachers of the other training seeds
+    if rep_file.exists():
+        rep = pd.read_csv(rep_file)
+        if len(rep):
+            tm = pd.concat([tm, rep[(rep.model == "TM") & (rep.format == "keras") & rep.train_time_s.notna()]],
+                           ignore_index=True)
     if tm.empty:
         raise BenchError(f"{res_file} has no TM row with train_time_s")
     n_features = P.pca_components or _n_features(P)

@@ -167,7 +167,7 @@ def rules() -> list[str]:
 
 # The layers of lib/, bottom first: a package imports only from itself and the packages before it. ``device`` (what a
 # Raspberry Pi copies) imports nothing else of lib/, like ``core``.
-LAYERS = ("core", "device", "data", "train", "compress", "transfer", "analysis", "tools")
+LAYERS = ("core", "device", "data", "train", "compress", "replicate", "transfer", "analysis", "tools")
 SELF_CONTAINED = ("core", "device")
 
 

@@ -559,7 +559,7 @@ def buckets(notebooks: list[str], n: int) -> list[list[str]]:
 
 
 CHAIN = ("01_data_exploration", "02_teacher", "03_distillation", "04_pruning", "05_quantization",
-         "06_tflite_export", "07_pi_measurements")
+         "06_tflite_export", "06b_seed_replicates", "07_pi_measurements")
 
 
 def chain(run: str, outputs: Path | str, notebooks=CHAIN, env: dict | None = None) -> list[Path]:

@@ -135,19 +135,22 @@ def oof_members(P, alpha: float, T: float, scratch: tuple[float, int], k: int,
     return [student_bank.Member(f"{name}_oof{j}", *spec[name]) for name in names for j in range(k)]
 
 
-def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
+def students_of_split(P, ds, s, score_on: str, seed: int | None = None, tag: str = "") -> SplitOutcome:
     """Train and evaluate every student of split ``s`` (its teacher from notebook 02) and save SM_scratch, SM and
     SM_paperloss; with ``baselines`` also LR and RF; returns their rows, the grids, the chosen cells and the
-    learning curves."""
+    learning curves. ``seed``: the training seed (default: the split's), ``tag``: appended to the names of the
+    teacher it loads and of the models it saves; a tagged call (a training-seed replicate,
+    :mod:`lib.replicate.seeds`) trains no baselines, whose fit does not depend on the networks' seed."""
     prep = preprocess.prepare(P, ds, s)
-    teacher = fitting.load_model(P.run, "TM", s.id)
-    repro.seed_everything(s.seed)
+    teacher = fitting.load_model(P.run, f"TM{tag}", s.id)
+    seed = s.seed if seed is None else seed
+    repro.seed_everything(seed)
     init = architectures.build_student(prep.n_features).get_weights()  # SM's and SM_scratch's initial weights
     ms = members(P)
     cw = fitting.class_weights(P, prep.y_train)
     row_w = None if cw is None else cw[prep.y_train]
     t_logits = student_bank.teacher_logits(teacher, prep.X_train)
-    trained = student_bank.train(ms, init, prep.X_train, prep.y_train, s.seed, P.batch_size, t_logits_train=t_logits,
+    trained = student_bank.train(ms, init, prep.X_train, prep.y_train, seed, P.batch_size, t_logits_train=t_logits,
                          X_val=prep.X_val, y_val=prep.y_val, row_weights=row_w)
     X, y = (prep.X_val, prep.y_val) if score_on == "val" else (prep.X_test, prep.y_test)
     grid = []
@@ -191,7 +194,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
         w = np.stack([(fold != j).astype(np.float32) for j in range(k)] * len(names))
         if row_w is not None:
             w = w * row_w[None]
-        oof_trained = student_bank.train(om, init, prep.X_train, prep.y_train, s.seed, P.batch_size,
+        oof_trained = student_bank.train(om, init, prep.X_train, prep.y_train, seed, P.batch_size,
                                  t_logits_train=t_logits, row_weights=w)
         for name in names:
             pred = np.zeros((len(prep.y_train), 2), np.float32)
@@ -201,7 +204,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
                 if name == "SM":
                     model = _student(P, weights, prep.n_features, name, fit_rows)
                     pred[fold == j] = fitting.predict(model, prep.X_train[fold == j])
-                    fitting.save(model, P.run, f"SM_oof{j}", s.id)
+                    fitting.save(model, P.run, f"SM_oof{j}{tag}", s.id)
                 else:
                     pred[fold == j] = _scoring_predict(P, weights, prep.n_features, fit_rows,
                                                        prep.X_train[fold == j])
@@ -211,7 +214,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
     for name, (weights, history) in keep.items():
         model = _student(P, weights, prep.n_features, name, prep.X_train)
         fitting.compiled(model, P.kd_lr if name != "SM_scratch" else scratch[0])
-        fitting.save(model, P.run, name, s.id)
+        fitting.save(model, P.run, name + tag, s.id)
         out_test = fitting.predict(model, prep.X_test)
         m = metrics.classify(prep.y_test, out_test)
         m.update(operating.fields(prep.y_test, out_test, points.get(name)))
@@ -223,7 +226,7 @@ def students_of_split(P, ds, s, score_on: str) -> SplitOutcome:
                                     student_epochs=scratch[1] if name == "SM_scratch" else np.nan))
         out.curves += fitting.history_rows(history, s.id, name)
         line.append(f"{name} {m['accuracy']:.4f}")
-    if P.baselines:
+    if P.baselines and not tag:
         rows, scores = baselines.rows_of_split(P, s, prep, fold)
         for r in rows:
             out.rows.append(r)

@@ -20,39 +20,43 @@ def bn_check(rows, limit: float) -> list[dict]:
             and r["fit_train_accuracy"] - r["train_accuracy"] > limit]
 
 
-def oof_teachers(P, ds, s, prep) -> tuple[np.ndarray, int, float]:
+def oof_teachers(P, ds, s, prep, seed: int | None = None, tag: str = "") -> tuple[np.ndarray, int, float]:
     """Out-of-fold outputs of the split's training rows, the number of parts and the seconds their teachers
     trained. For each part j of :func:`lib.core.operating.oof_fold` (the parts the students' out-of-fold copies
     use), a teacher trained exactly as the split's (:func:`lib.train.fitting.train_teacher`: the split's seed,
     class weights of its own rows, BatchNorm statistics recomputed on its own rows, early stopping on the split's
     inner validation part) on the training rows outside part j, saved as ``TM_oof<j>`` (notebook 05 converts
-    them), and run on part j's rows."""
+    them), and run on part j's rows. ``seed`` (default: the split's) and ``tag`` (appended to the saved names):
+    as :func:`teacher_split`."""
     fold = operating.oof_fold(P, ds, s, prep.y_train)
     out = np.zeros((len(prep.y_train), 2), np.float32)
     seconds = 0.0
     for j in range(int(fold.max()) + 1):
         part = dataclasses.replace(prep, X_train=prep.X_train[fold != j], y_train=prep.y_train[fold != j])
-        t = train_teacher(P, part, seed=s.seed)
-        save(t.model, P.run, f"TM_oof{j}", s.id)
+        t = train_teacher(P, part, seed=s.seed if seed is None else seed)
+        save(t.model, P.run, f"TM_oof{j}{tag}", s.id)
         out[fold == j] = predict(t.model, prep.X_train[fold == j])
         seconds += t.seconds
     return out, int(fold.max()) + 1, seconds
 
 
-def teacher_split(P, ds, s) -> Outcome:
+def teacher_split(P, ds, s, seed: int | None = None, tag: str = "", oof: bool = True) -> Outcome:
     """Notebook 02: train the split's teacher (TM), save it, evaluate it on the test and training rows; with a
     target sensitivity, its operating point from :func:`oof_teachers` (:mod:`lib.core.operating`). The row
     carries the BatchNorm check: ``fit_train_accuracy`` (the kept epoch's accuracy during fitting, dropout on,
     batch statistics) against ``train_accuracy`` (evaluation mode, as the model is used); and the epochs
-    trained."""
+    trained. ``seed``: the training seed (default: the split's); ``tag``: appended to the saved models' names;
+    ``oof=False``: no out-of-fold teachers, so no operating point (a training-seed replicate,
+    :mod:`lib.replicate.seeds`)."""
     prep = preprocess.prepare(P, ds, s)
-    t = train_teacher(P, prep, seed=s.seed)
-    save(t.model, P.run, "TM", s.id)
+    seed = s.seed if seed is None else seed
+    t = train_teacher(P, prep, seed=seed)
+    save(t.model, P.run, f"TM{tag}", s.id)
     out_test = predict(t.model, prep.X_test)
     m = metrics.classify(prep.y_test, out_test)
     oof_note = ""
-    if P.target_sensitivity is not None:
-        oof_out, k, oof_seconds = oof_teachers(P, ds, s, prep)
+    if P.target_sensitivity is not None and oof:
+        oof_out, k, oof_seconds = oof_teachers(P, ds, s, prep, seed, tag)
         m.update(operating.fields(prep.y_test, out_test, operating.fit(P, prep.y_train, oof_out)))
         oof_note = f"; {k} out-of-fold teachers ({oof_seconds:.1f} s)"
     train_acc = evaluate(t.model, prep.X_train, prep.y_train)["accuracy"]
