@@ -216,9 +216,12 @@ test-full: $(STAMP) ## the same re-execution checks for every committed notebook
 	$(call recheck,$(NBVAL_FULL))
 
 # $(call recheck,<notebooks>): nbval, results-level comparison and bit-identity in two scratch trees. Every
-# check runs and reports; the recipe fails if any failed.
+# check runs and reports; the recipe fails if any failed. The scratch trees are deleted afterwards, unless
+# RECHECK_DIR names a folder to keep them in (re-execution kept there, the comparison can be run again:
+# .venv/bin/python -m lib.tools.recheck compare outputs $(RECHECK_DIR)/a).
+RECHECK_DIR ?=
 define recheck
-	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; failed=; \
+	@if [ -n "$(RECHECK_DIR)" ]; then scratch=$(RECHECK_DIR); mkdir -p $$scratch; else scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; fi; failed=; \
 	echo ">> re-executing $(words $(1)) committed notebooks in $$scratch/a with $(or $(STANDIN),the study's own environment)"; \
 	$(VPY) -m lib.tools.recheck buckets $(NBVAL_JOBS) $(filter-out $(SUMMARY_NBS),$(1)) > $$scratch/buckets; k=0; \
 	while IFS= read -r nbs; do k=$$((k+1)); echo "   nbval process $$k: $$(wc -w <<< "$$nbs") notebooks"; \

@@ -288,3 +288,22 @@ def test_templates_read_only_detail_keys_the_answers_have():
     used = set(re.findall(r"answer\.detail\.(\w+)", text))
     c = claims.as_good_as([_claim("w", "non_inferior")], "student_as_good_as_LR", "SM_INT8 - LR")
     assert used and used <= set(c.detail), used - set(c.detail)
+
+
+def test_aggregate_fragility_counts_either_direction():
+    # 'not shown' flips to 'yes' when its unshown claim is shown, or to 'no' when a claim turns to 'teacher better':
+    # the fewer rows of the two. A claim whose upper bound sits just above zero turns to 'teacher better' first.
+    d = np.array([-0.06, -0.02, -0.08, -0.03, 0.01, -0.07, -0.03, 0.0, -0.05, -0.02]) + 0.005
+    lo, hi = -0.0695, 0.0095  # the corrected 95% interval of d: upper bound just above 0, lower far below -2 points
+    kw = dict(split_diffs=d, split_rows=[100] * 10, n_train=400, n_test=100)
+    near_worse = claims.judge(claims.Claim("x", "w", "inconclusive", value=float(d.mean()), low=lo, high=hi,
+                                           margin=0.02, n=10), "non_inferiority", "exploratory", **kw)
+    to_worse = near_worse.detail["rows_to_b_better"]
+    assert 1 <= to_worse < near_worse.fragility  # nearer to 'teacher better' than to 'shown'
+    agg = claims.as_good_as([near_worse], "x", "SM - TM")
+    assert agg.verdict == "not_shown" and agg.fragility == to_worse
+    # a 'no' flips back when every claim that shows the teacher better stops showing it: their sum
+    worse = claims.judge(claims.Claim("x", "b", "b_better", value=-0.05, low=-0.07, high=-0.001, margin=0.02, n=10),
+                         "non_inferiority", "exploratory", **{**kw, "split_diffs": d - 0.05})
+    no = claims.as_good_as([worse, worse], "x", "SM - TM")
+    assert no.verdict == "no" and no.fragility == 2 * worse.detail["rows_to_b_better"]

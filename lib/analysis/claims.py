@@ -208,6 +208,9 @@ def judge(c: Claim, question: str, family: str, level: float = 0.95, split_diffs
     if split_diffs is not None and split_rows is not None and n_train and n_test:
         f = stats.fragility(split_diffs, split_rows, n_train, n_test, gap, level=level)
         frag = float("nan") if f is None else float(f)
+        if question == "non_inferiority":  # rows that make B detectably better (or no longer), read at 95%
+            fb = stats.fragility(split_diffs, split_rows, n_train, n_test, lambda lo, hi: -np.asarray(hi))
+            out = replace(out, detail={**out.detail, "rows_to_b_better": float("nan") if fb is None else float(fb)})
     return replace(out, answer=answer, fragility=frag)
 
 
@@ -260,20 +263,27 @@ def as_good_as(claims: list[Claim], name: str, subject: str, uninformative=()) -
     """Across runs (and metrics), from per-run non-inferiority claims A - B: 'yes' when non-inferiority is shown
     on every informative one, 'no' when any shows B better, 'not_shown' otherwise. Descriptive claims and
     ``uninformative`` runs are listed apart and do not count. The family is 'primary' when every counted claim
-    is; the fragility is the fewest rows that flip the answer (a 'yes' flips with its most fragile claim; a
-    'not_shown' needs every unshown claim shown: their sum)."""
+    is; the fragility is the fewest rows that change the answer, in either direction: a 'yes' flips with its most
+    fragile claim, a 'not_shown' when every unshown claim is shown (their sum), and either when one claim turns to
+    'B better'; a 'no' when every claim that shows B better stops showing it (their sum)."""
     skipped = [c.run for c in claims if c.run in uninformative]
     descriptive = [c.run for c in claims if c.family == "descriptive"]
     claims_all = claims
     claims = [c for c in claims if c.run not in uninformative and c.family != "descriptive"]
     lows = [c.low for c in claims if not math.isnan(c.low)]
     unshown = [c for c in claims if c.answer != "shown"]
-    if any(c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0) for c in claims):
-        v, frag = "no", float("nan")
+    to_worse = [c.detail.get("rows_to_b_better", float("nan")) for c in claims]
+    worse = [c for c in claims if c.verdict == "b_better" or (c.verdict == "constant" and c.value < 0)]
+    if worse:  # every claim that shows B better must stop showing it
+        v = "no"
+        f = [c.detail.get("rows_to_b_better", float("nan")) for c in worse]
+        frag = float(sum(f)) if not any(math.isnan(x) for x in f) else float("nan")
     elif claims and not unshown:
         v, frag = "yes", _min_fragility(claims)
     else:
         v, frag = "not_shown", _sum_fragility(unshown)
+    if v != "no" and not math.isnan(frag):  # or one claim turns to 'B better', which also changes the answer
+        frag = min([frag] + [x for x in to_worse if not math.isnan(x)])
     label = lambda c: c.run + ("" if c.name.endswith(":accuracy") or ":" not in c.name else f" {c.name.split(':')[-1]}")
     return Claim(name, "all", v, low=min(lows) if lows else float("nan"),
                  margin=claims[0].margin if claims else float("nan"), subject=subject,
