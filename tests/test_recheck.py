@@ -385,3 +385,100 @@ def test_manifests_of_parallel_processes_are_read_together(tmp_path):
     assert recheck.executed_notebooks(tmp_path, "bcd-fast") == {"01_data_exploration.ipynb"}
     assert recheck.executed_notebooks(tmp_path, "summary-fast") == {"08_statistics.ipynb"}
     assert recheck._runs_in(tmp_path) == ["bcd-fast", "summary-fast", "wdbc-fast"]
+
+
+# ------------------------------------------------------------------------------------------------ full profile
+def _claims_pair(tmp_path, name="claims.csv"):
+    a = pd.read_csv(COMMITTED / "summary" / name)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    return a, a.copy()
+
+
+def _table_fails(tmp_path, b, tol, file="claims.csv"):
+    b.to_csv(tmp_path / "b.csv", index=False)
+    # the file name selects the by-label rule and file-qualified column rules: compare under the real name
+    (tmp_path / "c").mkdir(exist_ok=True)
+    (tmp_path / "d").mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "a.csv", tmp_path / "c" / file)
+    shutil.copy(tmp_path / "b.csv", tmp_path / "d" / file)
+    devs = recheck.compare_table(tmp_path / "c" / file, tmp_path / "d" / file, tol, "full", file)
+    return [d for d in devs if not d.ok]
+
+
+def test_full_profile_compares_unstable_verdicts_by_label_and_firm_ones_word_for_word(tmp_path, tol):
+    a, b = _claims_pair(tmp_path)
+    unstable = a.index[a.stability == "unstable"]
+    firm = a.index[a.stability == "firm"]
+    assert len(unstable) and len(firm)
+    i, j = unstable[0], firm[0]
+    # an unstable verdict that another machine words otherwise, with another row count and seed agreement: passes
+    b.loc[i, "answer"] = "not_shown" if a.loc[i, "answer"] == "shown" else "shown"
+    b.loc[i, "verdict"], b.loc[i, "fragility"], b.loc[i, "agreeing"] = "inconclusive", 7.0, 1
+    assert _table_fails(tmp_path, b, tol) == []
+    # the same change of a firm verdict fails, and so does a label that changed
+    c = a.copy()
+    c.loc[j, "answer"] = "not_shown" if a.loc[j, "answer"] == "shown" else "shown"
+    assert {d.column for d in _table_fails(tmp_path, c, tol)} == {"answer"}
+    c = a.copy()
+    c.loc[i, "stability"] = "firm"
+    assert {d.column for d in _table_fails(tmp_path, c, tol)} == {"stability"}
+    # the fast profile has no by-label rule: its verdicts are declared fragile span by span instead
+    assert tol.by_label["fast"] is None
+
+
+def test_full_profile_fails_on_a_changed_margin(tmp_path, tol):
+    a, b = _claims_pair(tmp_path)
+    b.loc[b.margin == 0.02, "margin"] = 0.03  # decisions.yaml's accuracy margin moved from 2 to 3 points
+    assert "margin" in {d.column for d in _table_fails(tmp_path, b, tol)}
+
+
+def test_full_profile_fails_on_a_changed_model(tmp_path, tol):
+    """Replicates of another network (the teacher's seed-replicate rows relabelled as the student's): the
+    model's size and parameters are compared exactly, and its metrics move beyond the seed-derived tolerances."""
+    a = pd.read_csv(COMMITTED / "wdbc" / "replicates.csv")
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b = a.copy()
+    sm, sc = b.index[(b.model == "SM")], b.index[(b.model == "SM_scratch")]
+    for col in ("params", "size_bytes", "accuracy", "brier"):
+        b.loc[sm, col] = b.loc[sc, col].to_numpy() * (1.3 if col == "brier" else 1)
+    assert {"params", "brier"} <= {d.column for d in _table_fails(tmp_path, b, tol, "replicates.csv")} or \
+        {"size_bytes", "brier"} <= {d.column for d in _table_fails(tmp_path, b, tol, "replicates.csv")}
+
+
+def test_full_profile_text_with_an_unstable_verdict_compares_its_labels(tol):
+    bl = tol.by_label["full"]
+    line = ("wdbc: non-inferiority shown (2 rows flip it; unstable: 2 of 5 training seeds agree), +2.3 [-0.4, +5.0]"
+            "<br>bcd sensitivity: non-inferiority not shown (3 rows flip it; firm: 5 of 5 training seeds agree)")
+    other = line.replace("non-inferiority shown (2 rows flip it; unstable: 2 of 5",
+                         "non-inferiority not shown (1 row flips it; unstable: 1 of 5")
+    assert bl.regex.findall(line) == bl.regex.findall(other) and "unstable" in bl.regex.findall(line)
+    a, b = line, other
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        ca, cb = Path(d) / "a.md", Path(d) / "b.md"
+        ca.write_text(a + "\n")
+        for fresh, ok in ((b, True),
+                          (line.replace("bcd sensitivity: non-inferiority not shown", "bcd sensitivity: "
+                                        "non-inferiority shown"), False),  # a firm verdict's words changed
+                          (line.replace("unstable: 2 of 5", "firm: 5 of 5"), False),  # an unstable verdict turned firm
+                          (line.replace("+2.3 [-0.4, +5.0]", "+1.9 [-0.9, +4.6]"), True)):  # numbers: claims.csv
+            cb.write_text(fresh + "\n")
+            devs = recheck.compare_markdown(ca, cb, tol, "full", "summary.md")
+            assert all(d.ok for d in devs) == ok, (fresh, devs)
+
+
+@pytest.mark.skipif(not (COMMITTED / "wdbc" / "replicates.csv").exists(), reason="no committed replicates")
+def test_full_tolerances_are_at_least_the_seed_spread(tol):
+    """tests/tolerances.yaml's full rules of per-split rates, Brier scores and means are at least as wide as
+    another training seed moves them (lib/tools/seed_spread.py): a CPU is a smaller perturbation than a seed."""
+    from lib.tools import seed_spread
+    d = seed_spread.derived(seed_spread.spread())
+    for col in ("accuracy", "sensitivity", "specificity", "roc_auc"):
+        r = recheck._rule_for(tol, "full", col, col, "results.csv")
+        assert r.atol >= d["rates"]["split"] and r.rows > 0, col
+    assert recheck._rule_for(tol, "full", "brier", "brier", "results.csv").atol >= d["brier"]["split"]
+    for dotted, col in (("accuracy.mean", "mean"), ("sensitivity.ci_low", "ci_low")):
+        assert recheck._rule_for(tol, "full", dotted, col, "summary.csv").atol >= d["rates"]["mean"], dotted
+    assert recheck._rule_for(tol, "full", "brier.mean", "mean", "summary.csv").atol >= d["brier"]["mean"]
+    assert recheck._rule_for(tol, "full", "value", "value", "claims.csv").atol >= d["rates"]["mean"]

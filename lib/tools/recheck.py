@@ -105,11 +105,29 @@ class Fragile:
 
 
 @dataclass(frozen=True)
+class ByLabel:
+    """Verdicts a profile compares by their label only: a row of a listed table whose committed ``label`` column
+    says ``unstable`` may differ in the listed columns (the label itself is compared exactly), and a line of
+    generated text that holds an unstable label passes when its sequence of labels (``text``, a regular
+    expression) is the same. A verdict that is unstable across training seeds is one another CPU may change."""
+    label: str
+    unstable: str
+    tables: dict  # file name -> tuple of columns compared by label on unstable rows
+    text: str
+    why: str
+
+    @property
+    def regex(self) -> re.Pattern:
+        return re.compile(self.text)
+
+
+@dataclass(frozen=True)
 class Tolerances:
     columns: dict  # profile -> list[Rule] (first match wins; the last rule of each profile is '*')
     text: dict  # profile -> TextRule (numbers inside notebook cells and markdown)
     source: Path
     fragile: dict = None  # profile -> list[Fragile]: spans of text whose words may differ (declared, with a reason)
+    by_label: dict = None  # profile -> ByLabel or None: unstable verdicts compared by their label
 
     def rule(self, profile: str, name: str) -> Rule:
         for r in self.columns[profile]:
@@ -128,8 +146,8 @@ def load_tolerances(path: Path | str = TOLERANCES) -> Tolerances:
         raise RecheckError(f"tolerance file not found: {path}") from None
     except yaml.YAMLError as e:
         raise RecheckError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(raw, dict) or set(raw) - {"fragile"} != {"columns", "text"}:
-        raise RecheckError(f"{path}: expected the keys 'columns', 'text' and optionally 'fragile'")
+    if not isinstance(raw, dict) or set(raw) - {"fragile", "by_label"} != {"columns", "text"}:
+        raise RecheckError(f"{path}: expected the keys 'columns', 'text' and optionally 'fragile', 'by_label'")
     columns, text = {}, {}
     for prof in PROFILES:
         rules = raw["columns"].get(prof) if isinstance(raw["columns"], dict) else None
@@ -180,7 +198,25 @@ def load_tolerances(path: Path | str = TOLERANCES) -> Tolerances:
                 raise RecheckError(f"{path}: fragile.{prof}[{i}]: not a regular expression: {e}") from e
             parsed_f.append(Fragile(str(f["span"]), str(f["why"])))
         fragile[prof] = parsed_f
-    return Tolerances(columns, text, path, fragile)
+    by_label = {}
+    for prof in PROFILES:
+        b = (raw.get("by_label") or {}).get(prof)
+        if b is None:
+            by_label[prof] = None
+            continue
+        keys = {"label", "unstable", "tables", "text", "why"}
+        if not isinstance(b, dict) or set(b) != keys or not str(b["why"]).strip():
+            raise RecheckError(f"{path}: by_label.{prof} needs exactly {', '.join(sorted(keys))}")
+        if not isinstance(b["tables"], dict) or not all(isinstance(v, list) and v for v in b["tables"].values()):
+            raise RecheckError(f"{path}: by_label.{prof}.tables maps a file name to a list of columns")
+        try:
+            re.compile(b["text"])
+        except re.error as e:
+            raise RecheckError(f"{path}: by_label.{prof}.text: not a regular expression: {e}") from e
+        by_label[prof] = ByLabel(str(b["label"]), str(b["unstable"]),
+                                 {str(k): tuple(map(str, v)) for k, v in b["tables"].items()}, str(b["text"]),
+                                 str(b["why"]))
+    return Tolerances(columns, text, path, fragile, by_label)
 
 
 def profile_of(name: str) -> str:
@@ -290,6 +326,19 @@ def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, l
         return [Deviation(label, "(rows)", math.inf, "exact", False, f"{len(a)} rows vs {len(b)}")]
     metric = a["metric"].astype(str) if "metric" in a.columns else None
     models = a["model"].astype(str).to_numpy() if "model" in a.columns else None
+    bl = (tol.by_label or {}).get(profile)
+    by_label = bl.tables.get(Path(committed).name, ()) if bl and bl.label in a.columns else ()
+    if by_label:  # unstable verdicts: the listed columns of their rows are compared by the label alone
+        unstable = (a[bl.label].astype(str) == bl.unstable).to_numpy()
+        if unstable.any():
+            keep = ~unstable
+            out.append(Deviation(label, "(unstable verdicts)", 0.0, "compared by label", True,
+                                 f"{int(unstable.sum())} rows labelled {bl.unstable!r}: "
+                                 f"{', '.join(by_label)} compared by the label '{bl.label}'"))
+            a, b = a.copy(), b.copy()
+            for col in by_label:
+                if col in a.columns:
+                    b.loc[unstable, col] = a.loc[unstable, col]
     for col in a.columns:
         if col in TIME_COLUMNS:
             continue
@@ -384,14 +433,43 @@ def compare_markdown(committed: Path, fresh: Path, tol: Tolerances, profile: str
     if len(a) != len(b):
         return [Deviation(label, "(lines)", math.inf, "exact", False, f"{len(a)} lines vs {len(b)}")]
     out = []
+    bl = (tol.by_label or {}).get(profile)
     for i, (la, lb) in enumerate(zip(a, b)):
         ok, why = text_equal(la, lb, tol.text[profile], tol.fragile[profile])
+        if not ok and bl is not None and bl.unstable in bl.regex.findall(la):
+            by_label = _segments_by_label(la, lb, bl, tol.text[profile], tol.fragile[profile])
+            if by_label:
+                out.append(Deviation(label, "(unstable verdicts)", 0.0, "compared by label", True,
+                                     f"line {i + 1}: {by_label}"))
+                continue
         if not ok:
             return out + [Deviation(label, "(text)", math.inf, "text rule", False,
                                     f"line {i + 1}: {why}")]
         if why:  # a declared fragile span differed: allowed, and said
             out.append(Deviation(label, "(fragile text)", 0.0, "declared fragile", True, f"line {i + 1}: {why}"))
     return out + [Deviation(label, "(text)", 0.0, "text rule", True)]
+
+
+# Where a line of generated text holds several verdicts: table cells, <br>-separated runs, sentences.
+_SEGMENT = re.compile(r"<br>|(?<=\S) \| (?=\S)|(?<=[.:]) (?=[A-Z])")
+
+
+def _segments_by_label(committed: str, fresh: str, bl: ByLabel, rule, fragile) -> str:
+    """Compare a line that holds an unstable verdict segment by segment (table cells, runs, sentences): a
+    segment with an unstable label passes when its labels are the same, every other segment by the text rule.
+    Returns what was compared by label, or '' when the line fails."""
+    a, b = _SEGMENT.split(committed), _SEGMENT.split(fresh)
+    if len(a) != len(b):
+        return ""
+    labelled = []
+    for sa, sb in zip(a, b):
+        if text_equal(sa, sb, rule, fragile)[0]:
+            continue
+        labels = bl.regex.findall(sa)
+        if bl.unstable not in labels or labels != bl.regex.findall(sb):
+            return ""
+        labelled.append(sa.split(":")[0][:40])
+    return "unstable verdicts compared by their labels: " + "; ".join(labelled)
 
 
 def _files(root: Path, run: str, suffixes=(".csv", ".md")) -> list[Path]:
