@@ -164,8 +164,12 @@ def test_stage_sources(tmp_path):
     title, end = book._heading("# 03 · Does a student keep it, and is it the\n# distillation that helps?\n\nText")
     assert title == "03 · Does a student keep it, and is it the distillation that helps?"
     assert end == len("# 03 · Does a student keep it, and is it the\n# distillation that helps?\n")
-    # the glossary page is lib/analysis/glossary.py's table
+    # the glossary page is lib/analysis/glossary.py's table, and the book holds one: links to a summary's own
+    # copy of the same table (notebook 08 writes one per profile) go to it
     assert glossary.render_markdown() in (src / "glossary.md").read_text()
+    if (out / "summary" / "pages" / "glossary.md").exists():
+        assert not (src / "summary" / "pages" / "glossary.md").exists()
+    assert not list(src.rglob("pages/glossary.md"))
     # the run's page lists its notebooks and its results
     run = (src / "wdbc" / "index.md").read_text()
     assert "(01_data_exploration.ipynb)" in run and "[results.csv](results.csv)" in run

@@ -253,6 +253,15 @@ class Stage:
         self._queue.append((found, doc))
         return doc
 
+    def is_glossary(self, found: Path) -> bool:
+        """A summary's glossary page (notebook 08 writes one per profile) whose table is the book's own: its links
+        go to the book's glossary page, so the book holds one. A run's own glossary, in its labels, stays a page."""
+        if found.name != "glossary.md" or not found.is_file():
+            return False
+        if not hasattr(self, "_glossary"):
+            self._glossary = glossary.render_markdown()
+        return found.read_text(encoding="utf-8") == self._glossary
+
     def resolve(self, url: str, image: bool = False) -> tuple[str, bool] | None:
         """The link's target in the book relative to the page being written, and whether it is a page of the book
         (else a file: a download or an image); None when it cannot be in the site."""
@@ -268,6 +277,8 @@ class Stage:
         if not image:
             if found in self.pages:
                 target = f"{self.pages[found]}.ipynb"
+            elif self.is_glossary(found):
+                target = "glossary.md"                            # one glossary page in the book
             elif (doc := self.md_doc(found)) is not None:
                 target = f"{doc}.md"
                 kids = self.children.setdefault(page, [])
