@@ -1,8 +1,8 @@
 """lib.analysis.tables (notebook 08) and lib.compress.predictions: intervals, degenerate paired tests, first-pass pooling,
 efficiency, transfer verdict, the markdown and the model card, and clear errors on bad inputs."""
 import json
-import re
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -331,7 +331,10 @@ def test_report_wording_follows_the_answers():
     assert c[("SM_INT8-TM:accuracy", "wdbc-fast")].family == "exploratory"
     md, _ = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01)))
     assert "Not shown for every one: shown for bcd-fast, wdbc-fast sensitivity, bcd-fast sensitivity, not for wdbc-fast" in md
-    assert "SM may be up to 9.00 points worse" in md
+    # its row in the question's table: the corrected interval, the Holm-adjusted lower bound against the margin
+    row = next(line for line in md.splitlines() if line.startswith("| `wdbc-fast` | SM − TM, accuracy |"))
+    assert "| -0.00 [-9.00, +4.00] |" in row or "| +0.00 [-9.00, +4.00] |" in row, row
+    assert re.search(r"\| -\d+\.\d\d \(Holm\) vs −2 \| \*\*non-inferiority not shown\*\*", row), row
     # an interval inside the margin at 95% but not at its Holm level: not shown, and the words say why
     # (all four near their margins: Holm's first step, at a quarter of the level, already fails, so none is shown)
     md, c = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.018, 0.018), "bcd-fast", "SM", "TM", 0.0,
@@ -339,7 +342,8 @@ def test_report_wording_follows_the_answers():
     w = c[("SM-TM:accuracy", "wdbc-fast")]
     assert w.answer == "not_shown" and w.low > -0.02 and w.detail["low_adjusted"] < -0.02
     assert c[("student_matches_teacher", "all")].verdict == "not_shown"
-    assert "Holm-adjusted lower bound" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `wdbc-fast` | SM − TM, accuracy |"))
+    assert re.search(r"\| -\d+\.\d\d \(Holm\) vs −2 \| \*\*non-inferiority not shown\*\*", row), row
 
 
 def test_report_kd_vs_scratch_states_the_unequal_tuning(monkeypatch):
