@@ -694,3 +694,12 @@ def test_summary_splits_into_a_key_page_and_one_page_per_question(tmp_path):
     assert len(written) == 5 and all(p.exists() for p in written)
     for target in re.findall(r"\]\(([^)]+\.md)\)", key):  # every link of the key page resolves
         assert (tmp_path / target).exists(), target
+
+
+def test_shared_confounds_are_stated_once():
+    rows = [{"confounds": "kd_loss paper vs hinton; class_weight None vs balanced; pca_input a vs b"},
+            {"confounds": "class_weight None vs balanced; teacher_patience None vs 10; pca_input a vs b"}]
+    assert documents.shared_confounds(rows) == ["class_weight None vs balanced", "pca_input a vs b"]
+    # a row trained alike under both protocols shares nothing: every row then lists its own
+    assert documents.shared_confounds(rows + [{"confounds": ""}]) == []
+    assert documents.shared_confounds([]) == []

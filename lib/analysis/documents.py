@@ -360,6 +360,15 @@ def inflation_verdict(rows: list[dict]) -> str:
     return "inflated" if any(r.get("inflation_verdict") == "inflated" for r in clean) else "none_detectable"
 
 
+def shared_confounds(rows: list[dict]) -> list[str]:
+    """The differences of training (``confounds``, '; '-separated) that every row of section 5 shares, in the first
+    row's order: stated once above its table, each row then lists only its own."""
+    lists = [[c for c in (r.get("confounds") or "").split("; ") if c] for r in rows]
+    if not lists or not all(lists):
+        return []
+    return [c for c in lists[0] if all(c in other for other in lists[1:])]
+
+
 def inflation_answer(rows: list[dict]) -> str:
     """Section 5's answer from the inflation rows (lib.analysis.tables.inflation_table): a row counts as protocol
     inflation only when the two runs train its model alike (no ``confounds``); when every row is confounded the
@@ -374,7 +383,7 @@ def inflation_answer(rows: list[dict]) -> str:
                              for r in rows if r.get("confounds") and r.get("inflation_verdict") in ("inflated", "deflated")]
     if not clean:
         out = ("Not answerable from these two runs: every headline's model is trained differently under the two "
-               "protocols (listed above)" + (", and leakage is mixed with training-set size" if mixed else "")
+               "protocols (listed below)" + (", and leakage is mixed with training-set size" if mixed else "")
                + ", so no difference here is protocol inflation alone")
         return out + (". Detectable differences of protocol and training together: " + "; ".join(confounded_detectable) + "."
                       if confounded_detectable else "; none of the differences is detectable either.")
@@ -565,7 +574,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
-                  inflation_answer=inflation_answer(infl_rows),
+                  inflation_answer=inflation_answer(infl_rows), inflation_shared=shared_confounds(infl_rows),
                   replication={r: int(res[r]["seeds"].max()) for r in runs if res and r in res and "seeds" in res[r]
                                and res[r]["seeds"].max() > 1},
                   replicated_models=list(rep_stability.MODELS),
