@@ -131,12 +131,15 @@ def test_stage_sources(tmp_path):
     assert [s["file"] for s in wdbc["sections"]] == [f"wdbc/{nb}" for nb in NOTEBOOKS]
     assert wdbc["sections"][0]["title"].startswith("01 · ")
     fast = parts["Fast profile (smoke test, not results)"]
-    assert fast[0] == {"file": "fast", "sections": [{"file": "fast_summary"}]}
+    # the fast profile's pages carry the full ones' headings: the navigation prefixes them
+    assert fast[0]["file"] == "fast" and [s["file"] for s in fast[0]["sections"]] == ["fast_summary"]
+    assert fast[0]["sections"][0]["title"].startswith("Fast profile: ")
     assert fast[1]["file"] == "wdbc-fast/index"
     for entry in [wdbc, *fast] + parts["The study"] + parts["The summary in detail"]:
         for doc in [entry["file"]] + [s["file"] for s in entry.get("sections", [])]:
             assert (src / f"{doc}.md").is_file() or (src / f"{doc}.ipynb").is_file(), doc
     assert "execute_notebooks: \"off\"" in (src / "_config.yml").read_text()
+    assert ".bd-article table" in (src / "_static" / "report.css").read_text()  # wide tables fit the page
 
     # the summary's image alone on its line: a figure captioned with its alt text
     index = (src / "index.md").read_text()
@@ -390,3 +393,26 @@ def test_index_first_screen_shows_the_answers_in_chromium(chromium, built, tmp_p
             assert row and row["y"] < 800 - 40, row
         finally:
             ctx.close()
+
+
+def test_question_tables_fit_the_page_in_chromium(chromium, built, tmp_path):
+    """The tables of the summary's question pages (eight columns) fit the article at 1280 px: no column is cut at
+    the right edge behind a scroll bar the reader does not see (report/_static/report.css)."""
+    sync_playwright = chromium
+    out, _, _, _ = built
+    pages = sorted((out / "report" / "summary" / "pages").glob("[0-9]*.html"))
+    if not pages:
+        pytest.skip("no committed question pages in this tree")
+    with sync_playwright() as pw:
+        ctx = browser(pw, tmp_path / "profile")
+        try:
+            page = ctx.new_page()
+            cut = []
+            for f in pages:
+                assert page.goto(f.as_uri()).ok, f
+                widths = page.evaluate("Array.from(document.querySelectorAll('.bd-article table'))"
+                                       ".map(t => [t.scrollWidth, t.parentElement.clientWidth])")
+                cut += [(f.name, w, c) for w, c in widths if w > c + 1]
+        finally:
+            ctx.close()
+    assert not cut, f"tables wider than their column: {cut}"

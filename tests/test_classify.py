@@ -447,3 +447,15 @@ def test_minimal_install_classifies_alone(wdbc, tmp_path):
     proc = subprocess.run([sys.executable, "-I", "driver.py", "sm_deploy.tflite", "wdbc.csv"], cwd=app, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "No module named 'lib'" in proc.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(wdbc, tmp_path):
+    """``... | head``: the pipe closes before every row is written; the command ends quietly with 0, no traceback."""
+    X, y, _, _ = wdbc
+    path = _uci(tmp_path / "wdbc.csv", np.tile(X, (8, 1)), np.tile(y, 8))  # 4,552 rows: more than a pipe holds
+    cmd = (f"{sys.executable} -m lib.device.classify {EXPORT / 'sm_deploy.tflite'} {path} | head -n 2; "
+           "echo \"status ${PIPESTATUS[0]}\" >&2")
+    for _ in range(3):  # the pipe may close before or after the first write
+        proc = subprocess.run(["bash", "-c", cmd], cwd=paths.ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.stdout.splitlines()[0].startswith("row,id,"), proc.stdout
+        assert "Traceback" not in proc.stderr and "status 0" in proc.stderr, proc.stderr

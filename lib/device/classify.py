@@ -47,6 +47,7 @@ import difflib
 import io
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -439,7 +440,7 @@ def _missing_error(p: Path, header: list[str], missing: list[str], contract: dic
     if near:
         msg += f"; did you mean {_short(near, 5)}?"
     elif unused and len(missing) < len(feats):
-        msg += f"; unexpected column(s) {_short(unused, 10)}"
+        msg += f"; columns the model does not use (is one of them misnamed?): {_short(unused, 10)}"
     return MissingColumnsError(msg, missing)
 
 
@@ -549,7 +550,12 @@ def main(argv=None) -> int:
             except OSError as e:
                 raise InputError(f"{a.out}: cannot write the output ({e.strerror or e})") from None
         else:
-            write_csv(sys.stdout, r)
+            try:
+                write_csv(sys.stdout, r)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader stopped early (| head): not an error of ours, and no traceback
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 0
     except InputError as e:
         print(f"classify: {e}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ import yaml
 from lib.analysis import glossary
 from lib.core import paths
 
-BOOK = paths.ROOT / "report"          # _config.yml, _toc.yml
+BOOK = paths.ROOT / "report"          # _config.yml, _toc.yml, _static/report.css
 DESCRIPTION = (
     "This report reproduces, and tests the claims of, Modu, Prasad & Aliyu, *Development of a "
     "Knowledge-Distillation-Based Breast Cancer Classifier for LMICs: Comparison with Pruning and Quantization*, "
@@ -473,10 +473,14 @@ class Stage:
         toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
         placed = set(MARKDOWN_PAGES.values())
 
-        def entry(doc: str, title: str | None = None) -> dict:
+        def entry(doc: str, title: str | None = None, prefix: str = "") -> dict:
+            # prefix: the fast profile's pages carry the full ones' headings; the navigation tells them apart
             placed.add(doc)
+            page = self.src / f"{doc}.md"
+            if prefix and title is None and page.is_file() and (h := _heading(page.read_text(encoding="utf-8"))):
+                title = prefix + h[0]
             e = {"file": doc} | ({"title": title} if title else {})
-            kids = [entry(k) for k in self.children.get(doc, []) if k not in placed]
+            kids = [entry(k, prefix=prefix) for k in self.children.get(doc, []) if k not in placed]
             return e | ({"sections": kids} if kids else {})
 
         def chapter(r: Run) -> dict:
@@ -495,7 +499,7 @@ class Stage:
         if smoke:
             first = {"file": "fast"}
             if has_fast_summary:
-                first["sections"] = [entry("fast_summary")]
+                first["sections"] = [entry("fast_summary", prefix="Fast profile: ")]
             toc["parts"].append({"caption": "Fast profile (smoke test, not results)",
                                  "chapters": [first] + [chapter(r) for r in smoke]})
         leftover = [entry(d) for d in self.md_docs.values() if d not in placed and (self.src / f"{d}.md").is_file()]
@@ -543,6 +547,8 @@ def stage(src: Path, runs: list[Run], outputs: Path, report: Path, filtered: boo
     """Write the book's sources into ``src`` (config, table of contents, pages, notebooks); returns ``src``."""
     src.mkdir(parents=True, exist_ok=True)
     shutil.copy2(BOOK / "_config.yml", src / "_config.yml")
+    if (BOOK / "_static").is_dir():     # report.css: wide tables fit the page
+        shutil.copytree(BOOK / "_static", src / "_static", dirs_exist_ok=True)
     st = Stage(outputs, src, runs, report)
     for r in runs:                      # notebooks first: the markdown pages link to them
         for nb in r.notebooks:
