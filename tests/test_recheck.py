@@ -486,3 +486,39 @@ def test_full_tolerances_are_at_least_the_seed_spread(tol):
         assert recheck._rule_for(tol, "full", dotted, col, "summary.csv").atol >= d["rates"]["mean"], dotted
     assert recheck._rule_for(tol, "full", "brier.mean", "mean", "summary.csv").atol >= d["brier"]["mean"]
     assert recheck._rule_for(tol, "full", "value", "value", "claims.csv").atol >= d["rates"]["mean"]
+
+
+RUNTIMES_A = ("                    rows_output_differs  rows_decision_differs  \n"
+              "model   runtime                                                 \n"
+              "SM_INT8 litert                        0                      0  \n"
+              "        litert_ref                   96                      0  \n"
+              "        tflm                         97                      0  ")
+
+
+def test_full_profile_runtime_counts_may_move_their_decisions_may_not(tol):
+    """Notebook 06's runtime table as nbval compares it: the rows two runtimes round differently are a count of
+    the trained weights (96 -> 106 measured under the stand-in); the decisions that differ keep the count rule."""
+    rule, fragile = tol.text["full"], tol.fragile["full"]
+    moved = RUNTIMES_A.replace("litert_ref                   96", "litert_ref                  106") \
+                      .replace("tflm                         97", "tflm                        107")
+    ok, why = recheck.text_equal(RUNTIMES_A, moved, rule, fragile)
+    assert ok and why.startswith("fragile"), why
+    decided = moved.replace("107                      0", "107                      9")
+    assert not recheck.text_equal(RUNTIMES_A, decided, rule, fragile)[0]
+    assert not recheck.text_equal(RUNTIMES_A, RUNTIMES_A.replace("SM_INT8 litert                        0",
+                                                                 "SM_INT8 litert                        5"), rule, fragile)[0]
+
+
+def test_full_profile_mean_gzip_sizes_and_sample_sizes(tol):
+    rule, fragile = tol.text["full"], tol.fragile["full"]
+    # a mean gzipped size over splits moves with the trained weights' bytes (measured 59 bytes of 726,564)
+    assert recheck.text_equal("TM_QAT (tflite)  0.9512  756760.0  726564.4", "TM_QAT (tflite)  0.9512  756760.0  726505.0",
+                              rule, fragile)[0]
+    assert not recheck.text_equal("SM_INT8 (tflite)  2688.0  1354.5", "SM_INT8 (tflite)  2688.0  1364.5", rule, fragile)[0]
+    # the sample-size table: one more discordant pair moves the needed count by about 3%
+    row = "| `wdbc` | accuracy | 33 of 569 patients | about 1,139 | 181 (+3.0 points) | 569 |"
+    other = "| `wdbc` | accuracy | 34 of 569 patients | about 1,105 | 176 (+3.1 points) | 569 |"
+    assert recheck.text_equal(row, other, rule, fragile)[0]
+    assert not recheck.text_equal(row, other.replace("| 569 |", "| 599 |"), rule, fragile)[0]
+    fast_rule, fast_fragile = tol.text["fast"], tol.fragile["fast"]
+    assert recheck.text_equal(row.replace("wdbc", "wdbc-fast"), other.replace("wdbc", "wdbc-fast"), fast_rule, fast_fragile)[0]
