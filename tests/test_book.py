@@ -53,10 +53,10 @@ Fixture summary (not a result).
 
 ## The detail, one page each
 
-- [The answers in detail](summary/pages/answers.md)
+- [What the answers rest on, and each answer in words](summary/pages/answers.md)
 
 {LINKS}"""
-PAGE_MD = """# The answers in detail
+PAGE_MD = """# What the answers rest on, and each answer in words
 
 ![What the answers rest on: a fixture figure](summary/figures/08_answers_basis.png)
 
@@ -147,7 +147,7 @@ def test_stage_sources(tmp_path):
             "The answers at a glance: a fixture figure\n:::") in index
     # links: the page it links to, a copy of the CSV, the notebook's page, the run's page, a copy of the repository
     # file; the missing file keeps its text without a link; external links and code spans stay
-    assert "[The answers in detail](summary/pages/answers.md)" in index
+    assert "[What the answers rest on, and each answer in words](summary/pages/answers.md)" in index
     assert "[results.csv](wdbc/results.csv)" in index and (src / "wdbc" / "results.csv").is_file()
     assert "[notebook 06](wdbc/06_tflite_export.ipynb)" in index and "[wdbc](wdbc/index.md)" in index
     assert "{download}`docs <repo/docs/results.md>`" in index and (src / "repo" / "docs" / "results.md").is_file()

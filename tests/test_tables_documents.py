@@ -685,7 +685,7 @@ def test_summary_splits_into_a_key_page_and_one_page_per_question(tmp_path):
     assert list(pages) == ["answers.md", "how-to-read-this-summary.md", "1-does-a-beat-b.md", "glossary.md"]
     assert pages["1-does-a-beat-b.md"] == "# 1. Does A beat B?\n\nDetail.\n"
     assert "- [1. Does A beat B?](summary/pages/1-does-a-beat-b.md)" in key
-    assert pages["answers.md"].startswith("# The answers in detail\n\nWhat these answers rest on") and "1. **Q?**" in pages["answers.md"]
+    assert pages["answers.md"].startswith("# What the answers rest on, and each answer in words\n\nWhat these answers rest on") and "1. **Q?**" in pages["answers.md"]
     md = tmp_path / "summary.md"
     (tmp_path / "summary" / "pages").mkdir(parents=True)
     (tmp_path / "summary" / "pages" / "stale.md").write_text("old")

@@ -918,6 +918,9 @@ def write_summary(text: str, md_path: Path, details: str) -> list[Path]:
     return out
 
 
+ANSWERS_PAGE = "What the answers rest on, and each answer in words"  # the glance section's rest, a page
+
+
 def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
     """The summary as a key-findings page and one page per question: ``(key page, {file name: page})``. The key
     page keeps the title, the answers-at-a-glance table and its figure, where it comes from (below the table, so
@@ -933,13 +936,13 @@ def split_summary(text: str, details: str) -> tuple[str, dict[str, str]]:
               default=len(glance))
     pages = {}
     if glance[cut:].strip():
-        pages["answers.md"] = "# The answers in detail\n\n" + glance[cut:].strip() + "\n"
+        pages["answers.md"] = f"# {ANSWERS_PAGE}\n\n" + glance[cut:].strip() + "\n"
     for sec in others:
         title, _, body = sec.partition("\n")
         title = title[3:].strip()
         slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].rstrip("-")
         pages[f"{slug}.md"] = f"# {title}\n" + body.rstrip() + "\n"
-    titles = [("The answers in detail", "answers.md")] if "answers.md" in pages else []
+    titles = [(ANSWERS_PAGE, "answers.md")] if "answers.md" in pages else []
     titles += [(p.splitlines()[0][2:], f) for f, p in pages.items() if f != "answers.md"]
     pages["glossary.md"] = glossary.render_markdown()
     titles.append(("Glossary: every model name and term", "glossary.md"))
