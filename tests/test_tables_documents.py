@@ -330,7 +330,7 @@ def test_report_wording_follows_the_answers():
     assert all(c[(f"SM-TM:{m}", r)].family == "primary" for m in ("accuracy", "sensitivity") for r in ("wdbc-fast", "bcd-fast"))
     assert c[("SM_INT8-TM:accuracy", "wdbc-fast")].family == "exploratory"
     md, _ = _md(lambda x: _sens(_set(_set(x, "wdbc-fast", "SM", "TM", 0.0, -0.09, 0.04), "bcd-fast", "SM", "TM", 0.0, -0.01, 0.01)))
-    assert "Not shown for every one: shown for bcd-fast, wdbc-fast sensitivity, bcd-fast sensitivity, not for wdbc-fast" in md
+    assert "Not shown for every one: shown for bcd-fast accuracy, wdbc-fast sensitivity, bcd-fast sensitivity, not for wdbc-fast accuracy" in md
     # its row in the question's table: the corrected interval, the Holm-adjusted lower bound against the margin
     row = next(line for line in md.splitlines() if line.startswith("| `wdbc-fast` | SM − TM, accuracy |"))
     assert "| -0.00 [-9.00, +4.00] |" in row or "| +0.00 [-9.00, +4.00] |" in row, row

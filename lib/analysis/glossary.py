@@ -76,7 +76,8 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     ("margin", "The smallest difference the verdicts treat as practical, one for accuracy and one for "
                "sensitivity (params/report/decisions.yaml, each with its rationale)."),
     ("non-inferiority", "A is not worse than B by more than the margin. Shown when the lower bound of the "
-                        "corrected interval of A - B is above minus the margin; not shown otherwise (A may be worse "
+                        "corrected interval of A - B is above minus the margin (in the primary family, the one-sided "
+                        "bound at the claim's Holm step, the Holm adjustment); not shown otherwise (A may be worse "
                         "by as much as the lower bound says)."),
     ("equivalence", "A and B differ by less than the margin either way. Shown when the whole corrected interval "
                     "of A - B lies within plus or minus the margin."),
