@@ -703,3 +703,11 @@ def test_shared_confounds_are_stated_once():
     # a row trained alike under both protocols shares nothing: every row then lists its own
     assert documents.shared_confounds(rows + [{"confounds": ""}]) == []
     assert documents.shared_confounds([]) == []
+
+
+def test_a_distilled_students_confounds_include_its_teachers_training():
+    """SM learns from TM's outputs: where the two protocols train the teacher differently, SM's difference between
+    them is not protocol inflation alone either."""
+    for m in ("SM", "SM_INT8"):
+        assert set(tables.TRAINING_SETTINGS["TM"]) <= set(tables.TRAINING_SETTINGS[m])
+    assert "teacher_patience" not in tables.TRAINING_SETTINGS["SM_scratch"]

@@ -514,12 +514,15 @@ def repeated_measures(res_by_run: dict, runs, models=("TM", "SM_scratch", "SM"),
 
 # The settings that train each model: where the two protocols' params differ in one of them, their difference
 # is not protocol inflation alone (e.g. the paper protocol's scratch student at Adam 1e-4, the rigorous one at 1e-3).
+# A distilled student inherits its teacher's training (it learns from the teacher's outputs).
 _PROTOCOL = ("batch_size", "class_weight", "bn_recompute", "pca_input")
-TRAINING_SETTINGS = {"TM": ("teacher_lr", "teacher_epochs", "teacher_patience") + _PROTOCOL,
+_TEACHER = ("teacher_lr", "teacher_epochs", "teacher_patience")
+_KD = ("kd_loss", "kd_lr", "kd_epochs", "kd_alpha_T")
+TRAINING_SETTINGS = {"TM": _TEACHER + _PROTOCOL,
                      "SM_scratch": ("student_lr", "student_epochs") + _PROTOCOL,
-                     "SM": ("kd_loss", "kd_lr", "kd_epochs", "kd_alpha_T") + _PROTOCOL,
-                     "SM_INT8": ("kd_loss", "kd_lr", "kd_epochs", "kd_alpha_T") + _PROTOCOL,
-                     "TM_PTQ": ("teacher_lr", "teacher_epochs", "teacher_patience") + _PROTOCOL}
+                     "SM": _KD + _TEACHER + _PROTOCOL,
+                     "SM_INT8": _KD + _TEACHER + _PROTOCOL,
+                     "TM_PTQ": _TEACHER + _PROTOCOL}
 
 
 def _setting(P, key: str):
