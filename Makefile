@@ -188,7 +188,11 @@ NBVAL_FAST := $(foreach r,$(ALL_FAST),$(call executed,$(r))) $(foreach r,$(ALL_F
   $(foreach r,$(RUN_KINDS_transfer_fast),$(call executed,$(r))) $(call executed,summary-fast)
 NBVAL_FULL := $(foreach r,$(ALL_FULL) $(ALL_FAST) $(RUN_KINDS_transfer) $(RUN_KINDS_transfer_fast),$(call executed,$(r))) \
   $(call executed,summary) $(call executed,summary-fast)
-NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# nbval's own limit per cell is 2000 s; notebook 06b's training cell of a full run takes 19-30 min alone on 2 cores,
+# and longer beside another nbval process under the stand-in, so make test-full allows 4 h per cell (a hung cell still fails).
+NBVAL_CELL_TIMEOUT ?= 14400
+NBVAL_ARGS := -p no:cacheprovider -p tests.nbval_plugin --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+  --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT)
 # nbval runs in NBVAL_JOBS pytest processes side by side, each on whole runs in notebook order (a run's notebooks
 # read what its earlier ones wrote; lib.tools.recheck buckets balances them by their recorded times); notebook 08 reads
 # every run, so it runs afterwards on its own. A process whose notebooks were all left out (optional data absent)

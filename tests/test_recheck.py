@@ -522,3 +522,21 @@ def test_full_profile_mean_gzip_sizes_and_sample_sizes(tol):
     assert not recheck.text_equal(row, other.replace("| 569 |", "| 599 |"), rule, fragile)[0]
     fast_rule, fast_fragile = tol.text["fast"], tol.fragile["fast"]
     assert recheck.text_equal(row.replace("wdbc", "wdbc-fast"), other.replace("wdbc", "wdbc-fast"), fast_rule, fast_fragile)[0]
+
+
+def test_nbval_cell_timeout_outlasts_the_slowest_committed_cell():
+    """make test-full re-executes every committed notebook under nbval, whose own limit per cell is 2000 s: the
+    limit the Makefile sets must exceed the slowest cell papermill recorded (notebook 06b's training of a full run)
+    with room for the stand-in's second thread on a busy machine (3x)."""
+    import json
+    import re
+
+    from lib.core import paths
+
+    m = re.search(r"^NBVAL_CELL_TIMEOUT \?= (\d+)$", (paths.ROOT / "Makefile").read_text(), re.M)
+    assert m, "the Makefile sets NBVAL_CELL_TIMEOUT"
+    slowest = max((c.get("metadata", {}).get("papermill", {}).get("duration") or 0)
+                  for nb in COMMITTED.glob("*/[0-9]*.ipynb") if nb.name.count(".") == 1
+                  for c in json.loads(nb.read_text(encoding="utf-8"))["cells"])
+    assert slowest > 0
+    assert int(m.group(1)) >= 3 * slowest, (int(m.group(1)), slowest)
