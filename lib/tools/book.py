@@ -30,6 +30,7 @@ neither ``outputs/`` nor the repository's files are written to, and builds there
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import posixpath
@@ -253,14 +254,14 @@ class Stage:
         self._queue.append((found, doc))
         return doc
 
+    @functools.cached_property
+    def _glossary(self) -> str:
+        return glossary.render_markdown()
+
     def is_glossary(self, found: Path) -> bool:
         """A summary's glossary page (notebook 08 writes one per profile) whose table is the book's own: its links
         go to the book's glossary page, so the book holds one. A run's own glossary, in its labels, stays a page."""
-        if found.name != "glossary.md" or not found.is_file():
-            return False
-        if not hasattr(self, "_glossary"):
-            self._glossary = glossary.render_markdown()
-        return found.read_text(encoding="utf-8") == self._glossary
+        return found.name == "glossary.md" and found.is_file() and found.read_text(encoding="utf-8") == self._glossary
 
     def resolve(self, url: str, image: bool = False) -> tuple[str, bool] | None:
         """The link's target in the book relative to the page being written, and whether it is a page of the book
