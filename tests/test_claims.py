@@ -307,3 +307,10 @@ def test_aggregate_fragility_counts_either_direction():
                          "non_inferiority", "exploratory", **{**kw, "split_diffs": d - 0.05})
     no = claims.as_good_as([worse, worse], "x", "SM - TM")
     assert no.verdict == "no" and no.fragility == 2 * worse.detail["rows_to_b_better"]
+
+
+def test_claims_csv_names_the_two_sided_p():
+    c = claims.Claim("x", "w", "a_better", value=0.02, p=0.03, p_holm=0.2, detail={"k": 1.0})
+    t = claims.claims_table([c])
+    assert "p" not in t and t.p_two_sided.iloc[0] == 0.03 and t.p_holm.iloc[0] == 0.2
+    assert set(t.columns) == set(c.row()) and t.detail.iloc[0] == "k=1"

@@ -158,3 +158,16 @@ def test_checker_flags_the_old_pareto_figure():
     assert any(p.startswith("overlap") and p.count("times10^{0}") == 2 for p in found), found
     assert any(p.startswith("overlap") and "SM_paperloss" in p for p in found), found
     assert any(p.startswith("too small") for p in found), found
+
+
+def test_answers_figure_marks_the_holm_step_bound():
+    from types import SimpleNamespace
+    from lib.analysis import documents
+    c = dict(value=0.02, low=-0.004, high=0.05, naive_low=0.005, naive_high=0.04)
+    glance = [{"a": "SM", "b": "TM", "claims": [SimpleNamespace(run="w", detail={"low_adjusted": -0.0138}, **c),
+                                                 SimpleNamespace(run="b", detail={}, **c)]}]
+    fig = documents.answers_forest(glance, 0.02)
+    ticks = [ln for ln in fig.axes[0].lines if ln.get_marker() == "|"]
+    assert [(float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in ticks] == [(-1.38, 1.0)]  # run w: top row
+    assert legibility.problems(fig, dpi=100) == []
+    plt.close(fig)

@@ -120,6 +120,7 @@ def test_stability_labels_follow_the_pre_registered_rule():
     assert _lab(main, [_c()] * 3 + [_c("not_shown")] * 2) == ("unstable", 3, 5, "seeds")
     assert _lab(_c(fragility=2.0), five) == ("unstable", 5, 5, "rows")  # too few rows
     assert _lab(_c(fragility=np.nan), five)[3] == "rows"  # rows unknown
+    assert _lab(_c(fragility=1.0), [_c()] * 3 + [_c("not_shown")] * 2) == ("unstable", 3, 5, "seeds, rows")  # both
     assert _lab(main, five, runs=())[0] == "not replicated"  # the run has no replicate
     assert _lab(_c(run="all"), five)[0] == "firm"  # an answer across runs
     missing = [_c()] + [None] * 4  # a replicate teacher has no operating point: one seed states the claim
@@ -192,3 +193,14 @@ def test_comparisons_with_models_of_the_runs_own_seed_are_like_for_like():
     assert list(out.b) == ["TM", "TM_PTQ", "SM_DEPLOY"]  # order kept
     assert list(out.mean_diff) == [0.02, 0.032, 0.001]  # the compressed teacher and SM_DEPLOY: the run's own seed
     assert stability.like_for_like(comp.iloc[:1], own).mean_diff.tolist() == [0.02]
+
+
+def test_stability_wording_names_each_reason():
+    from lib.analysis import claims as cl, documents
+    macro = documents._env().get_template("claims.j2").module.stab
+    words = {why: str(macro(cl.Claim("x", "w", "non_inferior", stability="unstable", agreeing=1, seeds=2,
+                                     unstable_because=why)))
+             for why in ("seeds", "rows", "seeds, rows")}
+    assert words == {"seeds": "unstable: 1 of 2 training seeds agree",
+                     "rows": "unstable: too few rows decide it, 1 of 2 training seeds agree",
+                     "seeds, rows": "unstable: too few rows decide it, only 1 of 2 training seeds agree"}

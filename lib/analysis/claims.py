@@ -92,13 +92,15 @@ class Claim:
     seeds: int = 0  # training-seed replicates that state the claim (lib.replicate.stability.label)
     agreeing: int = 0  # ... of which give its answer
     stability: str = ""  # 'firm', 'unstable', 'not replicated', or '' (no verdict, or no training seed in it)
-    unstable_because: str = ""  # 'seeds' (too few agree) or 'rows' (too few rows flip it)
+    unstable_because: str = ""  # 'seeds' (too few agree), 'rows' (too few rows flip it) or 'seeds, rows'
 
     def row(self) -> dict:
+        """The claim as a row of ``claims.csv``: ``detail`` as ``key=value; ...``, and ``p`` named for what it is
+        (``p_two_sided``: A - B against 0), apart from ``p_holm`` (one-sided, against the margin)."""
         d = asdict(self)
         detail = d.pop("detail")
         d["detail"] = "; ".join(f"{k}={_short(v)}" for k, v in sorted(detail.items()))
-        return d
+        return {("p_two_sided" if k == "p" else k): v for k, v in d.items()}
 
     @property
     def firm_rows(self) -> bool:
@@ -347,5 +349,5 @@ def kd_settings(res: pd.DataFrame, model: str = "SM") -> dict:
 
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
     """Every claim as one row (``claims.csv``)."""
-    cols = list(Claim.__dataclass_fields__)
+    cols = [("p_two_sided" if k == "p" else k) for k in Claim.__dataclass_fields__]
     return pd.DataFrame([c.row() for c in claims], columns=cols)

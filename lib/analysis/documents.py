@@ -550,6 +550,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     text = render("summary.md.j2", words=words, profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
                   fast=prof.fast, single=prof.single and prof.runs[0], neg=neg, pos=pos,
                   runs=runs, missing=missing, d=decisions, glance=glance, primary_runs=primary_runs,
+                  holm_ticks=any(_holm_bound(c) == _holm_bound(c) for q in glance for c in q["claims"]),
                   primary_n=sum(c.family == "primary" for c in C.values() if c.run != "all"),
                   primary_alpha=float(decisions.primary_family["alpha"]), descriptive_runs=descriptive_runs,
                   ppv=[] if ppv is None or not len(ppv) else ppv.to_dict("records"),
@@ -989,11 +990,17 @@ def _data_words(P, contract: dict | None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ figures
+def _holm_bound(c) -> float:
+    """A primary claim's lower bound at its Holm step (NaN for any other claim)."""
+    return float((getattr(c, "detail", None) or {}).get("low_adjusted", math.nan))
+
+
 def answers_forest(glance: list[dict], margin: float):
     """The figure of the answers at a glance: one panel per question (the two answers, then what they rest on:
     the teacher against the scratch student and the deployable student against the baselines), up to three
     panels a row, one row per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each
-    panel on its own scale with the margin shaded."""
+    panel on its own scale with the margin shaded; a black tick marks a primary claim's lower bound at its Holm step
+    (``detail['low_adjusted']``), the bound its answer is read from."""
     ncols = min(3, len(glance))
     nrows = math.ceil(len(glance) / ncols)
     height = 0.26 * max(len(q["claims"]) for q in glance) + 1.3
@@ -1018,6 +1025,10 @@ def answers_forest(glance: list[dict], margin: float):
             if not math.isnan(c.value):
                 ax.plot(100 * c.value, yi, "ko", ms=4)
                 ends.append(100 * c.value)
+            holm = _holm_bound(c)
+            if not math.isnan(holm):
+                ax.plot(100 * holm, yi, "k|", ms=14, mew=2)
+                ends.append(100 * holm)
         lo, hi = min(ends), max(ends)
         ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
         ax.set_yticks(y, [c.run for c in cs], fontsize=9)

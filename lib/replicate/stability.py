@@ -189,7 +189,8 @@ def label(main: dict, replicate_rows: list[dict], rule: dict, replicated_runs) -
       has no operating point);
     - 'firm' when at least ``agreement`` of the replicates give the claim's own outcome (:func:`outcome`, the
       seed-averaged data's) and its fragility is at least ``min_fragility`` rows; else 'unstable', with
-      ``unstable_because`` 'seeds' (too few agree) or 'rows' (too few rows flip it, or their number is unknown).
+      ``unstable_because`` 'seeds' (too few agree), 'rows' (too few rows flip it, or their number is unknown) or
+      'seeds, rows' (both).
     ``seeds``: replicates that state it; ``agreeing``: those with the claim's outcome."""
     none = {"seeds": 0, "agreeing": 0, "stability": "", "unstable_because": ""}
     if main.get("answer") in ("descriptive", "no_test") or main.get("verdict") in ("descriptive", "missing"):
@@ -209,7 +210,7 @@ def label(main: dict, replicate_rows: list[dict], rule: dict, replicated_runs) -
     seeds_ok = agree / len(stated) >= float(rule["agreement"])
     rows_ok = frag is not None and not pd.isna(frag) and float(frag) >= float(rule["min_fragility"])
     return {"seeds": len(stated), "agreeing": int(agree), "stability": "firm" if seeds_ok and rows_ok else "unstable",
-            "unstable_because": "" if seeds_ok and rows_ok else ("seeds" if not seeds_ok else "rows")}
+            "unstable_because": ", ".join(why for why, ok in (("seeds", seeds_ok), ("rows", rows_ok)) if not ok)}
 
 
 def index(claims_by_replicate: dict[int, pd.DataFrame], seeds_of: dict | None = None) -> dict:
