@@ -77,9 +77,9 @@ def _draw(name):
     if name == "08_accuracy_vs_size":
         return figures.plot_accuracy_vs_size(pd.read_csv(SUMMARY / "efficiency.csv"), _runs())
     if name == "08_answers":
-        return documents.answers_forest(_glance()[:2], load_decisions().margin_accuracy)
+        return documents.answers_forest(documents.forest_panels(_glance()[:2]))
     if name == "08_answers_basis":
-        return documents.answers_forest(_glance()[2:], load_decisions().margin_accuracy)
+        return documents.answers_forest(documents.forest_panels(_glance()[2:]))
     if name == "03b_transfer_accuracy":
         summary = pd.read_csv(OUT / "wdbc-to-bcd" / "transfer_summary.csv")
         return tfig.plot_accuracy(_transfer(), summary, {"majority rule": 0.65, "threshold rule": 0.8})
@@ -103,8 +103,7 @@ FIGURES = ([f"06_pareto_{r}" for r in PARETO_RUNS]
 def test_report_figure_is_legible(name):
     fig = _draw(name)
     try:
-        # notebook 08 saves the answers figures at 100 dpi, the rest at savefig.dpi
-        assert legibility.problems(fig, dpi=100 if name.startswith("08_answers") else None) == []
+        assert legibility.problems(fig) == []
     finally:
         plt.close(fig)
 
@@ -122,10 +121,34 @@ def test_checker_flags_planted_overlap_outside_and_small_text():
     assert any(p.startswith("too small") and "tiny title" in p for p in found), found
 
 
-def test_checker_passes_a_plain_figure():
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-    ax.plot([1, 2, 3], [1, 4, 9]); ax.set(title="squares", xlabel="x", ylabel="x squared")
+def test_checker_passes_a_plain_report_figure():
+    @plots.report_style
+    def squares():
+        fig, ax = plots.report_figure(height=3)
+        ax.plot([1, 2, 3], [1, 4, 9]); ax.set(title="squares", xlabel="x", ylabel="x squared")
+        return fig
+    fig = squares()
+    padded = fig.get_size_inches()[0] + 2 * matplotlib.rcParams["savefig.pad_inches"]
+    assert fig.dpi == plots.REPORT_DPI and padded * fig.dpi == pytest.approx(legibility.COLUMN_PX)
     assert legibility.problems(fig) == []
+    plt.close(fig)
+
+
+def test_checker_measures_text_as_the_report_shows_it():
+    """Text is measured in the image that shows it smallest: a figure at the notebooks' default dpi (90) shows
+    11-pt ticks at 13.8 px, below the body text; one wider than the column is scaled down with its fonts."""
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=90)
+    ax.plot([1, 2, 3], [1, 4, 9])
+    found = legibility.problems(fig)
+    assert found and all(p.startswith("too small") and "notebook image" in p for p in found), found
+    assert legibility.problems(fig, min_px=13) == []  # 11 pt at 90 dpi, unscaled: 13.75 px
+    plt.close(fig)
+    fig, ax = plots.report_figure(height=3)
+    fig.set_size_inches(2 * plots.REPORT_WIDTH_IN, 3)  # twice the column: every text shown at half its size
+    ax.set_title("title", fontsize=12)
+    found = legibility.problems(fig)
+    title = [p for p in found if p.startswith("too small: Text 'title'")]
+    assert title and 9.8 < float(title[0].split(" pt, ")[1].split(" px")[0]) < 10.6, found  # 12 pt = 20 px, halved
     plt.close(fig)
 
 
@@ -160,14 +183,118 @@ def test_checker_flags_the_old_pareto_figure():
     assert any(p.startswith("too small") for p in found), found
 
 
+def test_save_warns_on_an_illegible_figure(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "figures_dir", lambda run: tmp_path)
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=90)  # the notebooks' defaults: 11-pt ticks are 13.8 px
+    with pytest.warns(plots.IllegibleFigure, match="figure planted is not legible.*too small"):
+        path = plots.save(fig, "any", "planted")
+    assert path.exists()  # saved all the same
+    plt.close(fig)
+
+
+def _illegible_in(nb_path):
+    import json
+    nb = json.loads(nb_path.read_text())
+    return [o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+            for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "stream" and "IllegibleFigure" in "".join(o.get("text", ""))]
+
+
+def test_no_executed_notebook_saved_an_illegible_figure():
+    """Every figure of every committed executed notebook was legible when it was saved (lib.core.plots.save
+    warns otherwise, and the warning stays in the notebook's output)."""
+    executed = sorted(p for p in OUT.glob("*/[0-9]*.ipynb") if ".tmp." not in p.name and ".failed." not in p.name)
+    assert executed
+    found = {str(p.relative_to(OUT)): w for p in executed if (w := _illegible_in(p))}
+    assert found == {}
+
+
 def test_answers_figure_marks_the_holm_step_bound():
     from types import SimpleNamespace
     from lib.analysis import documents
-    c = dict(value=0.02, low=-0.004, high=0.05, naive_low=0.005, naive_high=0.04)
-    glance = [{"a": "SM", "b": "TM", "claims": [SimpleNamespace(run="w", detail={"low_adjusted": -0.0138}, **c),
-                                                 SimpleNamespace(run="b", detail={}, **c)]}]
-    fig = documents.answers_forest(glance, 0.02)
-    ticks = [ln for ln in fig.axes[0].lines if ln.get_marker() == "|"]
+    c = dict(value=0.02, low=-0.004, high=0.05, naive_low=0.005, naive_high=0.04, margin=0.02)
+    glance = [{"a": "SM", "b": "TM", "claims": [SimpleNamespace(run="w", detail={"low_adjusted": -0.0138}, family="primary", **c),
+                                                 SimpleNamespace(run="b", detail={}, family="descriptive", **c)]}]
+    fig = documents.answers_forest(documents.forest_panels(glance))
+    ax = fig.axes[0]
+    ticks = [ln for ln in ax.lines if ln.get_marker() == "|"]
     assert [(float(ln.get_xdata()[0]), float(ln.get_ydata()[0])) for ln in ticks] == [(-1.38, 1.0)]  # run w: top row
-    assert legibility.problems(fig, dpi=100) == []
+    assert [t.get_text() for t in ax.texts] == ["−1.38"]  # its value, printed beside it
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b\n(descriptive)", "w"]
+    key = [t.get_text() for t in fig.legends[0].get_texts()]  # a visible key names every mark
+    assert key == ["corrected 95% CI", "naive 95% CI", "mean A − B", "margin ±2 accuracy", "lower bound at its Holm step"]
+    assert legibility.problems(fig) == []
     plt.close(fig)
+
+
+def test_answers_figure_shades_a_margin_only_where_a_claim_has_one():
+    """A difference question (no margin) is drawn without a band; sensitivity claims get a panel of their own,
+    with their own margin; claims of one panel with different margins are an error."""
+    from types import SimpleNamespace
+    from lib.analysis import documents
+    nan = float("nan")
+
+    def claim(run, margin):
+        return SimpleNamespace(run=run, value=0.01, low=-0.01, high=0.03, naive_low=0.0, naive_high=0.02,
+                               margin=margin, detail={})
+    glance = [{"a": "SM", "b": "TM", "claims": [claim("w", 0.02)], "sensitivity": [claim("w", 0.05)]},
+              {"a": "SM", "b": "SM_scratch", "claims": [claim("w", nan)]}]
+    panels = documents.forest_panels(glance)
+    assert [(q["a"], q["b"], q.get("metric", "accuracy")) for q in panels] == [
+        ("SM", "TM", "accuracy"), ("SM", "TM", "sensitivity"), ("SM", "SM_scratch", "accuracy")]
+    fig = documents.answers_forest(panels)
+    bands = [len(ax.patches) for ax in fig.axes[:3]]
+    assert bands == [1, 1, 0]
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["SM − TM", "SM − TM, sensitivity", "SM − SM_scratch"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "margin ±2 accuracy, ±5 sensitivity"
+    assert legibility.problems(fig) == []
+    plt.close(fig)
+    with pytest.raises(ValueError, match="different margins"):
+        documents.answers_forest([{"a": "A", "b": "B", "claims": [claim("w", 0.02), claim("b", 0.05)]}])
+
+
+def test_report_rc_restores_only_its_own_settings():
+    """The inline backend turns ``interactive`` on when it loads with a notebook's first figure, inside the
+    context: it must stay on after it, or no later figure of the notebook is shown."""
+    before = dict(matplotlib.rcParams)
+    was = matplotlib.rcParams["interactive"]
+    try:
+        with plots.report_rc():
+            assert matplotlib.rcParams["figure.dpi"] == plots.REPORT_DPI
+            assert matplotlib.rcParams["xtick.labelsize"] == plots.MIN_FONT_PT
+            matplotlib.rcParams["interactive"] = not was  # what loading the backend does
+        assert matplotlib.rcParams["interactive"] == (not was)
+        after = dict(matplotlib.rcParams)
+        assert {k for k in before if before[k] != after[k]} == {"interactive"}
+    finally:
+        matplotlib.rcParams["interactive"] = was
+
+
+def test_checker_counts_superscripts_at_their_drawn_size():
+    fig, ax = plots.report_figure(height=3)
+    ax.set_xscale("log"); ax.set_xlim(1, 1e6)  # ticks 10^0 .. 10^6: 10-pt labels with 7-pt exponents
+    with plots.report_rc():
+        ax.tick_params(labelsize=plots.MIN_FONT_PT)
+    found = legibility.problems(fig)
+    assert any("too small" in p and "10^" in p for p in found), found
+    plots.plain_log_ticks(ax.xaxis)
+    assert legibility.problems(fig) == []
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "100" in labels and "10k" in labels and not any("$" in t for t in labels), labels
+    plt.close(fig)
+
+
+def _shows_its_figures(nb_path):
+    """Cells of an executed notebook that save a figure unconditionally (a top-level ``plots.save``) but show no
+    image."""
+    import json
+    nb = json.loads(nb_path.read_text())
+    return [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+            and any(line.startswith("plots.save(") for line in "".join(c["source"]).splitlines())
+            and not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+
+
+def test_executed_notebooks_show_every_figure_they_save():
+    executed = sorted(p for p in OUT.glob("*/[0-9]*.ipynb") if ".tmp." not in p.name and ".failed." not in p.name)
+    missing = {str(p.relative_to(OUT)): cells for p in executed if (cells := _shows_its_figures(p))}
+    assert missing == {}

@@ -568,9 +568,9 @@ def test_answers_forest_draws_every_question_on_its_own_scale():
                                                     naive_low=lo / 2, naive_high=hi / 2) for r in ("wdbc", "bcd")]}
     glance = [q("SM", "TM", -0.01, 0.07), q("SM", "SM_scratch", -0.03, 0.02), q("SM_scratch", "TM", 0.01, 0.15),
               q("SM_INT8", "LR", -0.02, 0.02), q("SM_INT8", "RF", -0.14, 0.06)]
-    fig = documents.answers_forest(glance, 0.02)
+    fig = documents.answers_forest(documents.forest_panels(glance))
     shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(shown) == 5 and len(fig.axes) == 6  # 2 rows of 3, the sixth hidden
+    assert len(shown) == 5 and len(fig.axes) == 6  # 3 rows of 2, the sixth hidden
     assert [ax.get_title() for ax in shown][2:] == ["SM_scratch − TM", "SM_INT8 − LR", "SM_INT8 − RF"]
     widths = [ax.get_xlim()[1] - ax.get_xlim()[0] for ax in shown]
     assert max(widths) / min(widths) > 2  # each panel on its own scale, not one shared axis

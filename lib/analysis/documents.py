@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.core import formatting, pareto, paths, stats
+from lib.core import formatting, pareto, paths, plots, stats
 from lib.core.params import STUDY_DATASETS
 from lib.core.decisions import load_decisions
 from lib.analysis import claims as cl
@@ -525,13 +525,13 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
         rest = ([{"a": "SM_scratch", "b": "TM", "claims": [k["teacher_c"] for k in kd if k["run"] in rig
                                                           and k["teacher_c"].verdict != "missing"]}]
                 + [{"a": "SM_INT8", "b": b["name"], "claims": b["claims"]} for b in baselines])
-        fig = answers_forest(glance, decisions.margin_accuracy)
-        fig.savefig(forest_path, dpi=100, metadata={"Software": None})
+        fig = answers_forest(forest_panels(glance))
+        fig.savefig(forest_path, metadata={"Software": None})
         plt.close(fig)
         rest = [q for q in rest if q["claims"]]
         if rest:  # what the answers rest on: a second figure, beside the second table
-            fig = answers_forest(rest, decisions.margin_accuracy)
-            fig.savefig(Path(forest_path).with_name("08_answers_basis.png"), dpi=100, metadata={"Software": None})
+            fig = answers_forest(forest_panels(rest))
+            fig.savefig(Path(forest_path).with_name("08_answers_basis.png"), metadata={"Software": None})
             plt.close(fig)
     infl_rows = ([] if infl is None or not len(infl) or "inflation_verdict" not in infl else
                  infl.assign(confounds=infl["confounds"].fillna("") if "confounds" in infl else "").to_dict("records"))
@@ -995,27 +995,54 @@ def _holm_bound(c) -> float:
     return float((getattr(c, "detail", None) or {}).get("low_adjusted", math.nan))
 
 
-def answers_forest(glance: list[dict], margin: float):
-    """The figure of the answers at a glance: one panel per question (the two answers, then what they rest on:
-    the teacher against the scratch student and the deployable student against the baselines), up to three
-    panels a row, one row per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each
-    panel on its own scale with the margin shaded; a black tick marks a primary claim's lower bound at its Holm step
-    (``detail['low_adjusted']``), the bound its answer is read from."""
-    ncols = min(3, len(glance))
-    nrows = math.ceil(len(glance) / ncols)
-    height = 0.26 * max(len(q["claims"]) for q in glance) + 1.3
-    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.6, 11.4 / ncols) * ncols, height * nrows), squeeze=False,
-                             layout="constrained")  # at most 1,140 px wide at 100 dpi: the report's text width
-    fig.get_layout_engine().set(h_pad=0.12, w_pad=0.15)
-    for ax in axes.flat[len(glance):]:
+def forest_panels(questions: list[dict]) -> list[dict]:
+    """The panels of :func:`answers_forest` for questions of the glance table: each question's claims on
+    accuracy, then (when it has them) its claims on sensitivity, a panel of their own (``metric``)."""
+    out = []
+    for q in questions:
+        out.append(q)
+        if q.get("sensitivity"):
+            out.append({"a": q["a"], "b": q["b"], "metric": "sensitivity", "claims": q["sensitivity"]})
+    return out
+
+
+def _margin(c) -> float:
+    """A claim's non-inferiority margin in points (NaN for a difference question, which has none)."""
+    m = getattr(c, "margin", math.nan)
+    return math.nan if m is None else 100 * float(m)
+
+
+@plots.report_style
+def answers_forest(panels: list[dict]):
+    """The figure of the answers at a glance: one panel per question and metric (``panels``: ``a``, ``b``, an
+    optional ``metric``, default accuracy, and its ``claims``; :func:`forest_panels`), two panels a row, one line
+    per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each panel on its own scale.
+    A panel whose claims have a non-inferiority margin shades it (a difference question has none); a
+    descriptive run is named so; a black tick marks a primary claim's lower bound at its Holm step
+    (``detail['low_adjusted']``), the bound its answer is read from, with its value printed above it. A key below
+    the panels names each mark."""
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    height = 0.4 * max(len(q["claims"]) for q in panels) + 1.3
+    fig, axes = plots.report_figure(nrows, ncols, height=height * nrows + 0.9, squeeze=False)  # + the key
+    fig.get_layout_engine().set(h_pad=0.12, w_pad=0.1)
+    for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    m = 100 * margin
-    for ax, q in zip(axes.flat, glance):
+    any_holm, margins = False, {}
+    for ax, q in zip(axes.flat, panels):
         cs = q["claims"][::-1]
+        metric = q.get("metric", "accuracy")
         y = np.arange(len(cs))
-        ax.axvspan(-m, m, color="0.92", zorder=0)
+        ms = {m for c in cs if not math.isnan(m := _margin(c))}
+        if len(ms) > 1:
+            raise ValueError(f"panel {q['a']} − {q['b']} ({metric}): its claims have different margins {sorted(ms)}")
+        ends = []
+        if ms:
+            m = ms.pop()
+            ax.axvspan(-m, m, color="0.92", zorder=0)
+            ends += [m, -m]
+            margins[metric] = m
         ax.axvline(0, color="C3", lw=1)
-        ends = [m, -m]
         for yi, c in zip(y, cs):
             if not math.isnan(c.naive_low):
                 ax.hlines(yi + 0.15, 100 * c.naive_low, 100 * c.naive_high, color="0.65", lw=1.5)
@@ -1028,12 +1055,26 @@ def answers_forest(glance: list[dict], margin: float):
             holm = _holm_bound(c)
             if not math.isnan(holm):
                 ax.plot(100 * holm, yi, "k|", ms=14, mew=2)
+                ax.annotate(f"{100 * holm:+.2f}".replace("-", "−"), (100 * holm, yi), xytext=(0, 8), textcoords="offset points",
+                            ha="center", va="bottom")  # above the tick, clear of the naive interval's line
                 ends.append(100 * holm)
+                any_holm = True
+        ends = ends or [-1.0, 1.0]
         lo, hi = min(ends), max(ends)
-        ax.set_xlim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
-        ax.set_yticks(y, [c.run for c in cs], fontsize=9)
+        holms = [100 * _holm_bound(c) for c in cs if not math.isnan(_holm_bound(c))]
+        left = min([lo - 0.1 * (hi - lo)] + [h - 0.2 * (hi - lo) for h in holms])  # room for a printed bound
+        ax.set_xlim(left, hi + 0.1 * (hi - lo))
+        ax.set_yticks(y, [c.run + ("\n(descriptive)" if getattr(c, "family", None) == "descriptive" else "") for c in cs])
         ax.set_ylim(-0.6, len(cs) - 0.4)
-        ax.set_title(f"{q['a']} − {q['b']}", fontsize=10)
-        ax.set_xlabel("accuracy points (blue: corrected\n95% CI; grey: naive)", fontsize=8)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(f"{q['a']} − {q['b']}" + ("" if metric == "accuracy" else f", {metric}"))
+        ax.set_xlabel(f"{metric} points")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    key = [(Line2D([], [], color="C0", lw=4), "corrected 95% CI"), (Line2D([], [], color="0.65", lw=1.5), "naive 95% CI"),
+           (Line2D([], [], color="k", marker="o", ms=4, lw=0), "mean A − B")]
+    if margins:
+        key.append((Patch(color="0.92"), "margin " + ", ".join(f"±{m:g} {k}" for k, m in margins.items())))
+    if any_holm:
+        key.append((Line2D([], [], color="k", marker="|", ms=14, mew=2, lw=0), "lower bound at its Holm step"))
+    fig.legend(*zip(*key), loc="outside lower center", ncols=2, frameon=False)
     return fig

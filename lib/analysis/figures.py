@@ -9,35 +9,30 @@
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from lib.core import stats
-from lib.core.plots import MIN_FONT_PT, REPORT_WIDTH_IN, spread_labels  # noqa: F401  (spread_labels: re-exported)
+from lib.core.plots import plain_log_ticks, report_figure, report_style, spread_labels  # noqa: F401  (spread_labels: re-exported)
 from lib.analysis import tables
 
 DECISION_THRESHOLDS = np.linspace(0.02, 0.6, 59)  # threshold probabilities of the decision curves
 
 
-def _grid(n: int, height: float, ncols: int = 2):
-    """Axes for ``n`` panels, up to ``ncols`` a row, the report's width, constrained layout (unused ones hidden)."""
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(REPORT_WIDTH_IN, height * nrows), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
+def _grid(n: int, height: float):
+    """Axes for ``n`` panels, one a row (the report's column is narrow), each ``height`` inches high."""
+    fig, axes = report_figure(n, 1, height=height * n, squeeze=False)
+    return fig, list(axes.flat)
 
 
+@report_style
 def plot_paired_differences(comp: pd.DataFrame, runs: list, margin: float):
     """Accuracy differences A - B of :func:`lib.analysis.tables.comparisons` (``comp``), one panel per run, each
     on its own scale so that its intervals can be read: the naive and the corrected 95% interval, the mean, and
     the pre-specified ``margin`` (a fraction: decisions.yaml's ``margin_accuracy``) as a shaded band."""
-    fig, axes = _grid(len(runs), 3.2)
+    n = comp[comp.metric == "accuracy"].groupby("run").size().max() if len(comp) else 0
+    fig, axes = _grid(len(runs), 0.32 * (0 if pd.isna(n) else n) + 1.1)
     m = 100 * margin
     for ax, r in zip(axes, runs):
         d = comp[(comp.run == r) & (comp.metric == "accuracy")].reset_index(drop=True)
@@ -45,46 +40,44 @@ def plot_paired_differences(comp: pd.DataFrame, runs: list, margin: float):
         ax.axvspan(-m, m, color="0.92", zorder=0, label=f"±{m:g}-point margin")
         ax.hlines(y + 0.12, 100 * d.naive_ci_low, 100 * d.naive_ci_high, color="0.6", lw=3, label="naive 95% CI")
         ax.hlines(y - 0.12, 100 * d.corrected_ci_low, 100 * d.corrected_ci_high, color="C0", lw=3, label="corrected 95% CI")
-        ax.plot(100 * d.mean_diff, y, "ko", ms=4)
+        ax.plot(100 * d.mean_diff, y, "ko", ms=4, label="mean A − B")
         ax.axvline(0, color="C3", lw=1)
         ends = 100 * pd.concat([d.corrected_ci_low, d.corrected_ci_high, d.mean_diff]).dropna()
         lo, hi = min(ends.min(), -m), max(ends.max(), m)
         ax.set_xlim(lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo))
-        ax.set_yticks(y, [f"{a} − {b}" for a, b in zip(d.a, d.b)], fontsize=MIN_FONT_PT)
-        ax.tick_params(axis="x", labelsize=9)
-        ax.set_title(r, fontsize=10); ax.set_xlabel("accuracy difference (points)", fontsize=9)
+        ax.set_yticks(y, [f"{a} − {b}" for a, b in zip(d.a, d.b)])
+        ax.set_title(r); ax.set_xlabel("accuracy difference A − B (points)")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=MIN_FONT_PT + 1)
-    fig.suptitle("Paired differences on the same splits: corrected vs naive intervals (each panel its own scale)",
-                 fontsize=11)
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.suptitle("Paired differences on the same splits:\ncorrected vs naive intervals (each panel its own scale)")
     return fig
 
 
+@report_style
 def plot_operating_point(opt: pd.DataFrame, targets: dict):
     """Per run of :func:`lib.analysis.tables.operating_point` (``opt``, not empty), each model's first-pass
     sensitivity at 0.5 and at its operating-point threshold with Wilson 95% intervals, and the run's target
-    sensitivity (``targets``: {run: target}) dotted."""
-    fig, axes = _grid(opt.run.nunique(), 3.4)
+    sensitivity (``targets``: {run: target}) dotted; the first panel's legend names the three."""
+    fig, axes = _grid(opt.run.nunique(), 3.0)
     for ax, (r, g) in zip(axes, opt.groupby("run", sort=False)):
         x = np.arange(len(g))
         for k, (w, label) in enumerate((("05", "at 0.5"), ("op", "at the threshold"))):
             est = g[f"sensitivity_{w}"].to_numpy()
             err = [est - g[f"sensitivity_{w}_low"].to_numpy(), g[f"sensitivity_{w}_high"].to_numpy() - est]
             ax.errorbar(x + (k - 0.5) * 0.25, est, yerr=err, fmt="o", capsize=3, label=label)
-        ax.axhline(targets[r], color="k", ls=":", lw=1)
-        ax.set_xticks(x, g.model, rotation=90, fontsize=9)
-        ax.tick_params(axis="y", labelsize=9)
-        ax.set_title(f"{r}: sensitivity (first pass, Wilson 95%)", fontsize=10)
+        ax.axhline(targets[r], color="k", ls=":", lw=1, label="target")
+        ax.set_xticks(x, g.model, rotation=90)
+        ax.set_title(f"{r}: sensitivity (first pass, Wilson 95%)")
         ax.set_ylim(max(0, min(0.5, ax.get_ylim()[0])), 1.01)
-    axes[0].legend(fontsize=9, loc="lower left")
+    axes[0].legend(loc="lower left")
     return fig
 
 
+@report_style
 def plot_roc_reliability(pred: dict, sizes: dict, runs: list):
-    """Per run (a column each): ROC curves with their AUC (top) and reliability curves over 10 bins (bottom) of
+    """Per run (a row each): ROC curves with their AUC (left) and reliability curves over 10 bins (right) of
     :data:`lib.analysis.tables.CURVE_MODELS` on the first pass of ``pred[run]`` (``sizes[run]['protocol']``)."""
-    fig, grid = plt.subplots(len(runs), 2, figsize=(REPORT_WIDTH_IN, 3.6 * len(runs)), squeeze=False,
-                             layout="constrained")
+    fig, grid = report_figure(len(runs), 2, height=3.4 * len(runs), squeeze=False)
     axes = grid.T  # axes[0][j]: ROC of run j, axes[1][j]: its reliability
     for j, r in enumerate(runs):
         one = tables.first_pass(pred[r], sizes[r]["protocol"])
@@ -96,22 +89,21 @@ def plot_roc_reliability(pred: dict, sizes: dict, runs: list):
             axes[0][j].plot(fpr, tpr, color=f"C{k}", label=f"{m} (AUC {roc_auc_score(p.y, p.score):.3f})")
             rel = stats.reliability(p.y.to_numpy(), p.score.to_numpy(), bins=10)
             axes[1][j].plot(rel["mean_predicted"], rel["observed_rate"], "o-", color=f"C{k}", ms=4, label=m)
-        axes[0][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[0][j].set_title(f"{r}: ROC (first pass)", fontsize=10)
-        axes[0][j].set_xlabel("1 − specificity"); axes[0][j].set_ylabel("sensitivity"); axes[0][j].legend(fontsize=MIN_FONT_PT, loc="lower right")
-        axes[1][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[1][j].set_title(f"{r}: reliability", fontsize=10)
-        axes[1][j].set_xlabel("mean predicted P(malignant) in bin"); axes[1][j].set_ylabel("observed share malignant")
-        axes[1][j].legend(fontsize=MIN_FONT_PT, loc="upper left")
-        for ax in (axes[0][j], axes[1][j]):
-            ax.tick_params(labelsize=9); ax.xaxis.label.set_fontsize(10); ax.yaxis.label.set_fontsize(10)
+        axes[0][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[0][j].set_title(f"{r}: ROC (first pass)")
+        axes[0][j].set_xlabel("1 − specificity"); axes[0][j].set_ylabel("sensitivity")
+        axes[1][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[1][j].set_title(f"{r}: reliability")
+        axes[1][j].set_xlabel("mean predicted P(malignant)\nin bin"); axes[1][j].set_ylabel("observed share malignant")
+        axes[0][j].legend(loc="lower right", handlelength=1, borderaxespad=0.2, labelspacing=0.2, framealpha=0.8)
     return fig
 
 
+@report_style
 def plot_decision_curves(pred: dict, sizes: dict, runs: list, opt: pd.DataFrame, thresholds=DECISION_THRESHOLDS):
     """Decision curves, one panel per run: the net benefit of referring every first-pass row whose score is at
     least a threshold probability, for :data:`lib.analysis.tables.DIAG_MODELS`, against "refer all" and "refer
     none" (0); a model is useful where it lies above both. The deployable student's operating-point thresholds
     over splits (``opt``, training rows only) shaded."""
-    fig, axes = _grid(len(runs), 3.2)
+    fig, axes = _grid(len(runs), 2.6)
     for ax, r in zip(axes, runs):
         one = tables.first_pass(pred[r], sizes[r]["protocol"])
         y_all = one[one.model == one.model.iloc[0]].y
@@ -125,32 +117,30 @@ def plot_decision_curves(pred: dict, sizes: dict, runs: list, opt: pd.DataFrame,
         o = opt[(opt.run == r) & (opt.model == tables.DEPLOYABLE)] if len(opt) else opt
         if len(o):  # the deployable student's operating-point thresholds over splits (training rows only)
             ax.axvspan(o.threshold_min.iloc[0], o.threshold_max.iloc[0], color="C3", alpha=0.12, label=f"{tables.DEPLOYABLE} thresholds")
-        ax.set_ylim(-0.05, prev + 0.05); ax.set_title(r, fontsize=10)
-        ax.set_xlabel("threshold probability", fontsize=10); ax.set_ylabel("net benefit", fontsize=10)
-        ax.tick_params(labelsize=9)
+        ax.set_ylim(-0.05, prev + 0.05); ax.set_title(r)
+        ax.set_xlabel("threshold probability"); ax.set_ylabel("net benefit")
     labels = {}
     for ax in axes:  # one legend for all panels, below them
         for h, lab in zip(*ax.get_legend_handles_labels()):
             labels.setdefault(lab, h)
-    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=4, fontsize=9)
-    fig.suptitle("Decision curves (first pass)", fontsize=11)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=3)
+    fig.suptitle("Decision curves (first pass)")
     return fig
 
 
+@report_style
 def plot_accuracy_vs_size(eff: pd.DataFrame, runs: list):
     """Per run of :func:`lib.analysis.tables.efficiency` (``eff``): accuracy against TFLite size (log), the
     Pareto-optimal models in (accuracy, size) red, labels spread apart."""
-    fig, axes = _grid(len(runs), 3.8)
+    fig, axes = _grid(len(runs), 3.4)
     for ax, r in zip(axes, runs):
         d = eff[eff.run == r].dropna(subset=["size_bytes"]).reset_index(drop=True)
         ax.scatter(d.size_bytes, 100 * d.accuracy, c=["C3" if p else "C0" for p in d.pareto_size_bytes], s=18, zorder=3)
-        ax.set_xscale("log"); ax.set_xlabel("TFLite size (bytes, log)", fontsize=10); ax.set_title(r, fontsize=10)
-        ax.set_ylabel("accuracy (%), mean over splits", fontsize=10)
+        ax.set_xscale("log"); ax.set_xlabel("TFLite size (bytes, log)"); ax.set_title(r)
+        ax.set_ylabel("accuracy (%),\nmean over splits")
         ax.set_xlim(d.size_bytes.min() / 2, d.size_bytes.max() * 2)
-        ax.xaxis.set_major_locator(mticker.LogLocator(numticks=6))
-        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
-        ax.tick_params(labelsize=9)
-    fig.suptitle("Accuracy against size (red: Pareto-optimal)", fontsize=11)
+        plain_log_ticks(ax.xaxis)
+    fig.suptitle("Accuracy against size (red: Pareto-optimal)")
     for ax, r in zip(axes, runs):  # once the panels stand where they end up
         d = eff[eff.run == r].dropna(subset=["size_bytes"]).reset_index(drop=True)
         spread_labels(ax, d.size_bytes.to_numpy(), (100 * d.accuracy).to_numpy(), list(d.model))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
@@ -31,7 +30,7 @@ from lib.compress import deploy, tflite
 LATENCY_COLUMNS = ["run", "model", "batch", "n", "median_us", "p95_us", "load_ms", "host"]  # first in latency.csv
 # (cost column, axis label, flag column of pareto_06.csv) of the trade-off figure's two panels
 PARETO_PANELS = (("size_bytes", "TFLite file size (bytes, log)", "pareto_size"),
-                 ("median_us", "median per-sample latency on this host (us, log)", "pareto_latency"))
+                 ("median_us", "median per-sample latency on this host (µs, log)", "pareto_latency"))
 DEPLOYABLE = ("SM_INT8", "SM_DEPLOY")
 INT8_UNITS = ("the split's preprocessed features (lib.data.preprocess, fitted on the split's training rows), "
               "not raw measurements")
@@ -76,33 +75,39 @@ def pareto_table(summary: pd.DataFrame, one: pd.DataFrame) -> pd.DataFrame:
     return t.assign(pareto_size=on_size, pareto_latency=on_latency)
 
 
+@plots.report_style
 def plot_pareto(table: pd.DataFrame, run: str):
-    """Accuracy (mean, 95% CI) against file size and against median per-sample latency, log scales; the
-    Pareto-optimal models of :func:`pareto_table` filled and joined by a step line. Only major ticks are labelled
-    (latency in plain numbers); the model names stand in a column right of each panel, spread apart
+    """Accuracy (mean, uncorrected 95% CI over splits) against file size (top) and against median per-sample
+    latency (bottom), log scales; the Pareto-optimal models of :func:`pareto_table` filled, joined by a step line
+    on size (an exact cost, so the front is a staircase) and not on latency (a measurement: models within the
+    host's measured noise tie, so the models not dominated need not form a staircase). Only major ticks are
+    labelled (latency in plain numbers); the model names stand in a column right of each panel, spread apart
     (:func:`lib.core.plots.spread_labels`)."""
-    fig, axes = plt.subplots(1, 2, figsize=(plots.REPORT_WIDTH_IN, 4.6), sharey=True, layout="constrained")
-    fig.get_layout_engine().set(w_pad=0.08, wspace=0.08)
+    fig, axes = plots.report_figure(2, 1, height=7.0)
+    fig.get_layout_engine().set(h_pad=0.1, hspace=0.06)
     for ax, (cost, label, flag) in zip(axes, PARETO_PANELS):
         on = table[flag]
         for name, r in table.iterrows():
             ax.errorbar(r[cost], r.accuracy, yerr=[[r.accuracy - r.ci_low], [r.ci_high - r.accuracy]], fmt="o",
                         mfc="C3" if on[name] else "white", mec="C3" if on[name] else "C0", ecolor="0.7", ms=6)
-        f = table[on].sort_values(cost)
-        ax.step(f[cost], f.accuracy, where="post", color="C3", alpha=0.4)
-        ax.set_xscale("log"); ax.set_xlabel(label, fontsize=10)
+        if cost != pareto.LATENCY:
+            f = table[on].sort_values(cost)
+            ax.step(f[cost], f.accuracy, where="post", color="C3", alpha=0.4)
+        ax.set_xscale("log"); ax.set_xlabel(label)
         lo, hi = table[cost].min(), table[cost].max()
         ax.set_xlim(lo / 1.6, hi * 1.6)
         if hi / lo < 100:  # up to two decades: ticks at 1, 2, 5 x 10^k, plain numbers
             ax.xaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
             ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(mticker.NullFormatter())
         else:  # more: powers of ten only
-            ax.xaxis.set_major_locator(mticker.LogLocator(numticks=6))
-        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
-        ax.tick_params(labelsize=9)
+            plots.plain_log_ticks(ax.xaxis)
+        ax.set_ylabel("test accuracy (mean,\nuncorrected 95% CI)")
+    axes[0].set_title("filled, joined: Pareto-optimal")
+    axes[1].set_title("filled: not dominated (within the\nmeasured noise, latencies tie)")
+    fig.suptitle(f"{run}: accuracy vs size and latency")
+    for ax, (cost, _, _) in zip(axes, PARETO_PANELS):  # once the panels stand where they end up
         plots.spread_labels(ax, table[cost].to_numpy(), table.accuracy.to_numpy(), list(table.index))
-    axes[0].set_ylabel("test accuracy (mean, 95% CI)", fontsize=10)
-    fig.suptitle(f"{run}: accuracy vs size and latency (filled: Pareto-optimal)", fontsize=11)
     return fig
 
 

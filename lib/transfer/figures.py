@@ -1,25 +1,25 @@
 """Notebook 03b's figures: accuracy by PCA size, the sign flips and the PCA loadings."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from lib.core.plots import MIN_FONT_PT, REPORT_WIDTH_IN
+from lib.core.plots import report_figure, report_style
 from lib.transfer import alignment
 from lib.transfer.transfer_data import CNN_MODELS, MODELS, SIGN_FLIP_K, Data
 from lib.transfer.transfer_params import TransferParams
 from lib.transfer.verdict import PAPER_BY_K, PAPER_HEADLINE, model_label
 
+@report_style
 def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None = None):
     """Target accuracy vs k (mean, 95% t-interval band) per model, one panel per feature method; majority
     baseline dashed, the target-only ``rules`` ({name: accuracy}) dotted; the paper's SM at k = 6 (73.97 [65.04,
     82.90], z / n = 13) and its per-k SM means marked. SM_scratch's legend names its confound, if any."""
 
     methods = list(TP.features)
-    fig, axes = plt.subplots(1, len(methods), figsize=(REPORT_WIDTH_IN, 4.2), sharey=True, squeeze=False,
-                             layout="constrained")
+    fig, axes = report_figure(len(methods), 1, height=3.2 * len(methods) + 2.2, sharex=True, squeeze=False)
+    axes = axes.T  # axes[0]: one panel per method, one under the other
     colors = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
     s = summary[(summary.part == "target") & (summary.metric == "accuracy")]
     majority = float(s.majority.iloc[0]) * 100
@@ -41,22 +41,24 @@ def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None 
             h = PAPER_HEADLINE
             ax.errorbar([h["k"] + 0.12], [h["mean"]], yerr=[[h["mean"] - h["low"]], [h["high"] - h["mean"]]],
                         fmt="*", color="k", ms=10, capsize=4, label="paper 73.97 [65.04, 82.90]")
-        ax.set(title=f"{method} features", xlabel="k (PCA components)", ylabel="BCD accuracy (%)")
+        ax.set(title=f"{method} features", ylabel="BCD accuracy (%)")
+    axes[0][-1].set_xlabel("k (PCA components)")
     labels = {}
     for ax in axes[0]:  # one legend for all panels, below them
         for h, lab in zip(*ax.get_legend_handles_labels()):
             labels.setdefault(lab, h)
-    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=2, fontsize=9)
-    fig.suptitle(f"{TP.run}: train on WDBC, test on all {TP.target.upper()} rows (mean and 95% t-interval over "
-                 f"{TP.seeds} seeds)", fontsize=11)
+    fig.legend(labels.values(), labels.keys(), loc="outside lower center", ncols=1)
+    fig.suptitle(f"{TP.run}: train on WDBC, test on all {TP.target.upper()} rows\n(mean and 95% t-interval over "
+                 f"{TP.seeds} seeds)")
     return fig
 
 
+@report_style
 def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
     installed solver's pattern and the loadings-matched pattern marked."""
 
-    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    fig, ax = report_figure(height=4.6)
     if flips.empty:
         ax.text(0.5, 0.5, "no sign-flip analysis (needs authors features and k = 6)", ha="center")
         return fig
@@ -73,10 +75,11 @@ def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     ax.set(title=f"{TP.run}: authors' features, k = {SIGN_FLIP_K}:\nBCD accuracy over all "
                  f"{2 ** SIGN_FLIP_K} sign patterns x {flips.seed.nunique()} seeds", xlabel="",
            ylabel="BCD accuracy (%)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(loc="lower left")
     return fig
 
 
+@report_style
 def plot_loadings(TP: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     """Loadings of the first ``k`` signed components (standardized, loadings sum positive; fit on all rows of
     each dataset, for display) of WDBC's 30 and BCD's 9 features: PC1 is "everything larger" in both, later
@@ -86,17 +89,16 @@ def plot_loadings(TP: TransferParams, D: Data, k: int = SIGN_FLIP_K):
     cols = [f"PC{j + 1}" for j in range(k)]
     w = pd.DataFrame(alignment.SignedPCA(k).fit(D.W).components.T, index=D.source_features, columns=cols)
     b = pd.DataFrame(alignment.SignedPCA(k).fit(D.B).components.T, index=D.target_features, columns=cols)
-    fig, axes = plt.subplots(1, 2, figsize=(REPORT_WIDTH_IN, 8.5), gridspec_kw={"width_ratios": [1, 1]},
-                             layout="constrained")
+    fig, axes = report_figure(2, 1, height=0.26 * (len(w) + len(b)) + 2.2,
+                              gridspec_kw={"height_ratios": [len(w) + 2, len(b) + 2]})
     lim = max(np.abs(w.values).max(), np.abs(b.values).max())
-    sns.heatmap(w, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[0], cbar=False, annot=True, fmt=".2f",
-                annot_kws={"fontsize": MIN_FONT_PT})
+    sns.heatmap(w, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[0], cbar=True, annot=True, fmt=".2f",
+                cbar_kws={"shrink": 0.5})
     sns.heatmap(b, cmap="RdBu_r", vmin=-lim, vmax=lim, ax=axes[1], cbar=True, annot=True, fmt=".2f",
-                annot_kws={"fontsize": MIN_FONT_PT})
-    axes[0].set_title(f"WDBC ({D.W.shape[1]} features):\nsigned PCA loadings", fontsize=10)
-    axes[1].set_title(f"{TP.target.upper()} ({D.B.shape[1]} features):\nsigned PCA loadings", fontsize=10)
+                cbar_kws={"shrink": 0.8})
+    axes[0].set_title(f"WDBC ({D.W.shape[1]} features): signed PCA loadings")
+    axes[1].set_title(f"{TP.target.upper()} ({D.B.shape[1]} features): signed PCA loadings")
     for ax in axes:
-        ax.tick_params(labelsize=9)
-    fig.suptitle("PC j of one dataset is fed where the model learnt PC j of the other: only PC1 means the same",
-                 fontsize=11)
+        ax.tick_params(axis="y", rotation=0)
+    fig.suptitle("PC j of one dataset is fed where the model learnt PC j\nof the other: only PC1 means the same")
     return fig
