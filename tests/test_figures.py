@@ -222,7 +222,8 @@ def test_answers_figure_marks_the_holm_step_bound():
     assert [t.get_text() for t in ax.texts] == ["−1.38"]  # its value, printed beside it
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b\n(descriptive)", "w"]
     key = [t.get_text() for t in fig.legends[0].get_texts()]  # a visible key names every mark
-    assert key == ["corrected 95% CI", "naive 95% CI", "mean A − B", "margin ±2 accuracy", "lower bound at its Holm step"]
+    assert key == ["corrected 95% CI", "naive 95% CI", "mean A − B", "no difference", "margin ±2 accuracy",
+                   "lower bound at its Holm step"]
     assert legibility.problems(fig) == []
     plt.close(fig)
 

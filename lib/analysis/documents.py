@@ -545,6 +545,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
             and r.get("reported_minus_rigorous") is not None and r["paper_reported"] == r["paper_reported"]
             and r["paper_reported"] is not None]
     details = "." if prof.single else prof.name  # links relative to the summary (a run alone: its own folder)
+    infl_claim = None if not infl_rows else stable(cl.Claim("protocol_inflation", prof.paper, inflation_verdict(infl_rows),
+                                                            subject=f"{prof.paper} - {prof.paper_rigorous}"), stability)
     n_paper = (sizes or {}).get(prof.paper, {}).get("n_splits", "n/a")
     folds = {r: (sizes or {}).get(r, {}).get("n_splits") for r in rig}
     text = render("summary.md.j2", words=words, profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
@@ -572,7 +574,9 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   forest=f"{details}/figures/08_answers.png", forest_basis=f"{details}/figures/08_answers_basis.png", paper=prof.paper, paper_splits=n_paper,
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
                   claims_file=f"`{details}/claims.csv`", details=details, profile_name="summary" if prof.single else prof.name,
-                  paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference),
+                  paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference,
+                                             {k[:3]: c.stability for k, c in C.items() if isinstance(k, tuple) and len(k) == 3}),
+                  inflation_claim=infl_claim,
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
                   inflation_answer=inflation_answer(infl_rows), inflation_shared=shared_confounds(infl_rows),
@@ -591,9 +595,8 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                           "top": ", ".join(f"{m_} {v:.1f}" for m_, v in ranks[r]["avg_ranks"].head(4).items())}
                          for r in runs if ranks.get(r) is not None])
     stated = [c for c in C.values()]
-    if infl_rows:
-        stated.append(stable(cl.Claim("protocol_inflation", prof.paper, inflation_verdict(infl_rows),
-                                      subject=f"{prof.paper} - {prof.paper_rigorous}"), stability))
+    if infl_claim is not None:
+        stated.append(infl_claim)
     if tr_claim is not None:
         stated.append(tr_claim)
     stated += [o["claim"] for o in op_missed]
@@ -735,8 +738,9 @@ def _label(r: dict) -> str:
     return f"{r['model']} {r['format']} {r['metric']}"
 
 
-def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference) -> list[list[str]]:
-    """The rows of 'The paper's claims beside ours' (numbers only; the paper's column is its reported value)."""
+def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference, stability: dict | None = None) -> list[list[str]]:
+    """The rows of 'The paper's claims beside ours' (numbers only; the paper's column is its reported value);
+    ``stability``: {(run, a, b): its claim's stability label}, printed beside a difference that has one."""
     rows = []
     if infl is not None and len(infl):
         for _, r in infl.iterrows():
@@ -750,7 +754,9 @@ def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference) -> 
     if w in runs and pr in runs:
         def d(run):
             r = _row(comp, run=run, a="SM", b="SM_scratch", metric="accuracy")
-            return "n/a" if r is None else f"{_pts(r['mean_diff'], 2)} {_iv(r['corrected_ci_low'], r['corrected_ci_high'])}"
+            lab = (stability or {}).get((run, "SM", "SM_scratch"))
+            return "n/a" if r is None else (f"{_pts(r['mean_diff'], 2)} {_iv(r['corrected_ci_low'], r['corrected_ci_high'])}"
+                                            + (f" ({lab})" if isinstance(lab, str) and lab else ""))
         rows.append(["KD beats scratch (earlier paper: SM .97 vs SM_scratch .86)", "+11 points", d(pr), d(w)])
         loss = []
         for run_ in (pr, w):
@@ -1019,7 +1025,7 @@ def answers_forest(panels: list[dict]):
     per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each panel on its own scale.
     A panel whose claims have a non-inferiority margin shades it (a difference question has none); a
     descriptive run is named so; a black tick marks a primary claim's lower bound at its Holm step
-    (``detail['low_adjusted']``), the bound its answer is read from, with its value printed above it. A key below
+    (``detail['low_adjusted']``), the bound its answer is read from, with its value printed above it, on the side away from zero. A key below
     the panels names each mark."""
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
@@ -1055,14 +1061,15 @@ def answers_forest(panels: list[dict]):
             holm = _holm_bound(c)
             if not math.isnan(holm):
                 ax.plot(100 * holm, yi, "k|", ms=14, mew=2)
+                # above the tick, clear of the naive interval's line, on the side away from zero
                 ax.annotate(f"{100 * holm:+.2f}".replace("-", "−"), (100 * holm, yi), xytext=(0, 8), textcoords="offset points",
-                            ha="center", va="bottom")  # above the tick, clear of the naive interval's line
+                            ha="right" if holm <= 0 else "left", va="bottom")
                 ends.append(100 * holm)
                 any_holm = True
         ends = ends or [-1.0, 1.0]
         lo, hi = min(ends), max(ends)
         holms = [100 * _holm_bound(c) for c in cs if not math.isnan(_holm_bound(c))]
-        left = min([lo - 0.1 * (hi - lo)] + [h - 0.2 * (hi - lo) for h in holms])  # room for a printed bound
+        left = min([lo - 0.1 * (hi - lo)] + [h - 0.35 * (hi - lo) for h in holms if h <= 0])  # room for a printed bound
         ax.set_xlim(left, hi + 0.1 * (hi - lo))
         ax.set_yticks(y, [c.run + ("\n(descriptive)" if getattr(c, "family", None) == "descriptive" else "") for c in cs])
         ax.set_ylim(-0.6, len(cs) - 0.4)
@@ -1071,7 +1078,7 @@ def answers_forest(panels: list[dict]):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     key = [(Line2D([], [], color="C0", lw=4), "corrected 95% CI"), (Line2D([], [], color="0.65", lw=1.5), "naive 95% CI"),
-           (Line2D([], [], color="k", marker="o", ms=4, lw=0), "mean A − B")]
+           (Line2D([], [], color="k", marker="o", ms=4, lw=0), "mean A − B"), (Line2D([], [], color="C3", lw=1), "no difference")]
     if margins:
         key.append((Patch(color="0.92"), "margin " + ", ".join(f"±{m:g} {k}" for k, m in margins.items())))
     if any_holm:
