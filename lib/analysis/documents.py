@@ -552,7 +552,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
     text = render("summary.md.j2", words=words, profile="full" if prof.name == "summary" else ("fast" if not prof.single else prof.runs[0]),
                   fast=prof.fast, single=prof.single and prof.runs[0], neg=neg, pos=pos,
                   runs=runs, missing=missing, d=decisions, glance=glance, primary_runs=primary_runs,
-                  holm_ticks=any(_holm_bound(c) == _holm_bound(c) for q in glance for c in q["claims"]),
+                  holm_ticks=any(not math.isnan(_holm_bound(c)) for q in forest_panels(glance) for c in q["claims"]),
                   primary_n=sum(c.family == "primary" for c in C.values() if c.run != "all"),
                   primary_alpha=float(decisions.primary_family["alpha"]), descriptive_runs=descriptive_runs,
                   ppv=[] if ppv is None or not len(ppv) else ppv.to_dict("records"),
@@ -574,8 +574,7 @@ def markdown(prof: Profile, runs, missing, table, comp, diag, cal, infl, eff, be
                   forest=f"{details}/figures/08_answers.png", forest_basis=f"{details}/figures/08_answers_basis.png", paper=prof.paper, paper_splits=n_paper,
                   folds_text="cross-validation (" + ", ".join(f"{r}: {n} splits" for r, n in folds.items()) + ")",
                   claims_file=f"`{details}/claims.csv`", details=details, profile_name="summary" if prof.single else prof.name,
-                  paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference,
-                                             {k[:3]: c.stability for k, c in C.items() if isinstance(k, tuple) and len(k) == 3}),
+                  paper_claims=_paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference, C),
                   inflation_claim=infl_claim,
                   paper_rigorous=prof.paper_rigorous, inflation=infl_rows, reported_over=over,
                   paper_kd_fixed=paper_kd_fixed, kd_budgets=_group({k["run"]: k["budget"] for k in kd if not k["paper"] and k["run"] in rig}), test_size=getattr(settings.get(prof.paper), "test_size", None),
@@ -738,9 +737,9 @@ def _label(r: dict) -> str:
     return f"{r['model']} {r['format']} {r['metric']}"
 
 
-def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference, stability: dict | None = None) -> list[list[str]]:
+def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference, claims: dict | None = None) -> list[list[str]]:
     """The rows of 'The paper's claims beside ours' (numbers only; the paper's column is its reported value);
-    ``stability``: {(run, a, b): its claim's stability label}, printed beside a difference that has one."""
+    ``claims``: the report's claims by key, whose stability label is printed beside a difference that has one."""
     rows = []
     if infl is not None and len(infl):
         for _, r in infl.iterrows():
@@ -754,7 +753,7 @@ def _paper_claims(prof, runs, table, comp, eff, infl, verdict, pi_reference, sta
     if w in runs and pr in runs:
         def d(run):
             r = _row(comp, run=run, a="SM", b="SM_scratch", metric="accuracy")
-            lab = (stability or {}).get((run, "SM", "SM_scratch"))
+            lab = getattr((claims or {}).get((run, "SM", "SM_scratch")), "stability", None)
             return "n/a" if r is None else (f"{_pts(r['mean_diff'], 2)} {_iv(r['corrected_ci_low'], r['corrected_ci_high'])}"
                                             + (f" ({lab})" if isinstance(lab, str) and lab else ""))
         rows.append(["KD beats scratch (earlier paper: SM .97 vs SM_scratch .86)", "+11 points", d(pr), d(w)])
@@ -1025,8 +1024,8 @@ def answers_forest(panels: list[dict]):
     per run, the corrected 95% interval of A - B (thick) and the naive one (thin), each panel on its own scale.
     A panel whose claims have a non-inferiority margin shades it (a difference question has none); a
     descriptive run is named so; a black tick marks a primary claim's lower bound at its Holm step
-    (``detail['low_adjusted']``), the bound its answer is read from, with its value printed above it, on the side away from zero. A key below
-    the panels names each mark."""
+    (``detail['low_adjusted']``), the bound its answer is read from, with its value printed above it, on the
+    side away from zero. A key below the panels names each mark."""
     ncols = min(2, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     height = 0.4 * max(len(q["claims"]) for q in panels) + 1.3
