@@ -192,3 +192,23 @@ def test_a_converter_without_the_metadata_field_is_named(monkeypatch):
                             environment=types.SimpleNamespace()))))
     with pytest.raises(RuntimeError, match="pinned in requirements.txt"):
         tflite.convert(student, "float")
+
+
+def test_the_frozen_heap_changes_no_byte_and_is_always_released(trained, monkeypatch):
+    """Conversions run with the process's objects frozen (the converter's full garbage collection then skips
+    them); the bytes are those of a conversion with the heap as usual, and the objects are collected as usual
+    again after the block, also when it fails."""
+    import contextlib
+    import gc
+
+    P, prep, tm, sm = trained
+    frozen = [tflite.convert(sm, "int8", prep.X_train[:64]), tflite.convert(tm, "dynamic")]
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(tflite, "frozen_heap", contextlib.nullcontext)
+    assert frozen == [tflite.convert(sm, "int8", prep.X_train[:64]), tflite.convert(tm, "dynamic")]
+    monkeypatch.undo()
+    with pytest.raises(ZeroDivisionError):
+        with tflite.frozen_heap():
+            assert gc.get_freeze_count() > 0
+            1 / 0
+    assert gc.get_freeze_count() == 0

@@ -6,6 +6,7 @@ TensorFlow is imported where a function needs it: notebook 08 reads predictions 
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import tempfile
 from collections import Counter
@@ -35,14 +36,40 @@ def keras_converter(model, reference: bool = False):
     as ``from_keras_model`` records it. ``tests/test_tflite.py`` checks the bytes against
     ``from_keras_model`` for each conversion mode. The SavedModel lives in a temporary directory until the
     block ends (the quantization debugger of :func:`lib.compress.deploy.convert` converts more than once).
-    ``reference``: ``from_keras_model`` itself, what the tests compare with."""
+    ``reference``: ``from_keras_model`` itself, what the tests compare with.
+
+    The block runs with the process's objects frozen (:func:`frozen_heap`): the converter runs a full garbage
+    collection on every ``convert()`` to free the SavedModel it loaded, which in a process that has trained
+    models walks every object it holds (about 0.4 s a conversion in a notebook 06b task, a tenth of the task)."""
     import tensorflow as tf  # on use, as every TensorFlow import here: see the module docstring
+
+    with frozen_heap():
+        if reference:
+            yield tf.lite.TFLiteConverter.from_keras_model(model)
+            return
+        with _saved_model_converter(model) as conv:
+            yield conv
+
+
+@contextmanager
+def frozen_heap():
+    """Objects that exist when the block starts are left out of garbage collections inside it (``gc.freeze``), and
+    collected as usual again after it (``gc.unfreeze``). Objects made inside the block are collected as usual. It
+    changes what a collection visits, never what a computation gives: ``tests/test_tflite.py`` checks the bytes."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
+def _saved_model_converter(model):
+    """:func:`keras_converter`'s converter from a SavedModel that holds only the serving signature."""
+    import tensorflow as tf
     from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
     from tf_keras.src.saving.legacy import saving_utils
 
-    if reference:
-        yield tf.lite.TFLiteConverter.from_keras_model(model)
-        return
     serving = saving_utils.trace_model_call(model)  # tf_keras returns the concrete function itself
     root = tf.Module()
     root.variables_of_model = list(model.variables)
