@@ -77,7 +77,7 @@ def test_figures_read_their_tables():
                                                                                         "SM_INT8 − SM"]
     assert ax.get_xlim()[0] < -2 and ax.get_xlim()[1] > 2  # the ±2-point margin is always in view
     fig = figures.plot_roc_reliability(_pred(), SIZES, RUNS)
-    assert [line.get_label().split(" (")[0] for line in fig.axes[0].get_lines()[:3]] == ["TM", "SM", "SM_INT8"]
+    assert [line.get_label().split(" ")[0] for line in fig.axes[0].get_lines()[:3]] == ["TM", "SM", "SM_INT8"]
     fig = figures.plot_decision_curves(_pred(), SIZES, RUNS, _opt())
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[:2] == ["refer all", "refer none"] and "SM_INT8 thresholds" in labels and "SM_paperloss" not in labels
@@ -86,3 +86,30 @@ def test_figures_read_their_tables():
     fig = figures.plot_accuracy_vs_size(_eff(), RUNS)
     colors = fig.axes[1].collections[0].get_facecolors()
     assert len(colors) == 3 and not np.allclose(colors[0], colors[1])  # Pareto-optimal in another colour
+
+
+def test_the_roc_key_covers_no_curve():
+    """The ROC panels' key (the AUCs) sits in the lower right, where no ROC curve runs: here a curve shaped as
+    pbcnt's teacher (few normal tissues: a step at 1 - specificity 0.1, up the whole height), which the wider
+    key of before covered. Every curve is sampled densely along its segments, in display coordinates."""
+    import matplotlib.pyplot as plt
+
+    y = np.r_[np.zeros(10, int), np.ones(80, int)]
+    rows = []
+    for m, neg, pos in (("TM", np.r_[0.95, np.full(9, 0.1)], np.r_[np.full(12, 0.97), np.full(68, 0.92)]),
+                        ("SM", np.full(10, 0.2), np.full(80, 0.9)), ("SM_INT8", np.full(10, 0.3), np.full(80, 0.8))):
+        score = np.r_[neg, pos]
+        rows.append(pd.DataFrame({"run": "pbcnt", "fold": "r0f0", "model": m, "row": np.arange(len(y)), "y": y,
+                                  "score": score, "pred": (score >= 0.5).astype(int)}))
+    fig = figures.plot_roc_reliability({"pbcnt": pd.concat(rows, ignore_index=True)},
+                                       {"pbcnt": {"protocol": "rigorous"}}, ["pbcnt"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    for line in ax.get_lines()[:3]:  # the three curves (the chance diagonal is drawn last)
+        xy = line.get_xydata()
+        dense = np.concatenate([np.linspace(a, b, 50) for a, b in zip(xy[:-1], xy[1:])])
+        px = ax.transData.transform(dense)
+        inside = (px[:, 0] > box.x0) & (px[:, 0] < box.x1) & (px[:, 1] > box.y0) & (px[:, 1] < box.y1)
+        assert not inside.any(), (line.get_label(), dense[inside][:3])
+    plt.close(fig)

@@ -86,14 +86,16 @@ def plot_roc_reliability(pred: dict, sizes: dict, runs: list):
             if p.empty or p.y.nunique() < 2:
                 continue
             fpr, tpr, _ = roc_curve(p.y, p.score)
-            axes[0][j].plot(fpr, tpr, color=f"C{k}", label=f"{m} (AUC {roc_auc_score(p.y, p.score):.3f})")
+            axes[0][j].plot(fpr, tpr, color=f"C{k}", label=f"{m} {roc_auc_score(p.y, p.score):.3f}")
             rel = stats.reliability(p.y.to_numpy(), p.score.to_numpy(), bins=10)
             axes[1][j].plot(rel["mean_predicted"], rel["observed_rate"], "o-", color=f"C{k}", ms=4, label=m)
         axes[0][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[0][j].set_title(f"{r}: ROC (first pass)")
         axes[0][j].set_xlabel("1 − specificity"); axes[0][j].set_ylabel("sensitivity")
         axes[1][j].plot([0, 1], [0, 1], ":", color="0.6"); axes[1][j].set_title(f"{r}: reliability")
         axes[1][j].set_xlabel("mean predicted P(malignant)\nin bin"); axes[1][j].set_ylabel("observed share malignant")
-        axes[0][j].legend(loc="lower right", handlelength=1, borderaxespad=0.2, labelspacing=0.2, framealpha=0.8)
+        # the AUCs as the legend's title and values: a narrow key in the lower right, where no ROC curve runs
+        axes[0][j].legend(title="ROC AUC", loc="lower right", handlelength=1, borderaxespad=0.2, labelspacing=0.2,
+                          framealpha=0.8)
     return fig
 
 
