@@ -101,6 +101,7 @@ def test_make_lab_as_root_saves_clean_notebooks_and_writes_scratch(git_copy):
             out, _ = proc.communicate()
     if os.geteuid() == 0:
         assert "Running as root is not recommended" not in out or "--allow-root" not in out
+    assert "Overriding existing pre_save_hook" not in out, out[-2000:]
 
 
 def test_make_lab_passes_root_flag_args_and_scratch():

@@ -1,5 +1,5 @@
-"""JupyterLab for the study's notebooks (``make lab``): a Jupyter server config whose pre-save hook keeps the
-notebook sources clean.
+"""JupyterLab for the study's notebooks (``make lab``): a Jupyter server config whose contents manager keeps the
+notebook sources clean (a pre-save hook).
 
 JupyterLab saves a notebook with its outputs; the sources under ``notebooks/`` are kept without them (the executed
 copies live in ``outputs/``), so a notebook run in the lab does not change ``git status``. The hook clears the
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from nbconvert.preprocessors import ClearOutputPreprocessor
 
 SOURCES = "notebooks/"  # notebooks saved under this folder (relative to the server's root) are stripped
@@ -32,8 +33,18 @@ def strip_sources(model: dict, path: str, contents_manager=None, **kwargs) -> No
     model["content"] = nb
 
 
+class CleanSourcesManager(AsyncLargeFileManager):
+    """The server's default contents manager with :func:`strip_sources` registered as a pre-save hook. (Setting
+    the ``pre_save_hook`` option from a config file instead makes the server warn "Overriding existing
+    pre_save_hook" when it applies its configuration a second time.)"""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.register_pre_save_hook(strip_sources)
+
+
 def load(config) -> None:
-    config.FileContentsManager.pre_save_hook = strip_sources
+    config.ServerApp.contents_manager_class = CleanSourcesManager
 
 
 if "get_config" in globals():  # executed by jupyter as a config file
