@@ -108,6 +108,26 @@ def test_report_figure_is_legible(name):
         plt.close(fig)
 
 
+def test_the_cross_dataset_figures_tell_every_mark_apart():
+    """03b_sign_flips: its key, below the panel, names the grey dots and the violins as well as the marked
+    patterns, and covers none of the points. 03b_transfer_accuracy: the two target-only rules differ in line
+    style as well as in colour."""
+    fig = _draw("03b_sign_flips")
+    try:
+        fig.canvas.draw()
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels[0].startswith("one sign pattern, one seed") and labels[1].startswith("their spread")
+        assert "installed solver's signs" in labels and not fig.axes[0].get_legend()
+        assert fig.legends[0].get_window_extent().y1 <= fig.axes[0].get_window_extent().y0
+    finally:
+        plt.close(fig)
+    fig = _draw("03b_transfer_accuracy")
+    try:
+        styles = {l.get_label(): l.get_linestyle() for l in fig.axes[0].get_lines() if "no WDBC data" in l.get_label()}
+        assert len(styles) == 2 and len(set(styles.values())) == 2, styles
+    finally:
+        plt.close(fig)
+
 def test_checker_flags_planted_overlap_outside_and_small_text():
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.text(0.5, 0.5, "first label", fontsize=10)

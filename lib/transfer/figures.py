@@ -32,8 +32,8 @@ def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None 
             ax.fill_between(g.k, (g.ci_low * 100).clip(0, 100), (g.ci_high * 100).clip(0, 100), color=colors[m],
                             alpha=0.15, lw=0)  # t-intervals over few seeds can leave [0, 100]: clipped for display
         ax.axhline(majority, ls="--", color="grey", lw=1, label=f"always 'benign' {majority:.1f}%")
-        for (r, v), c in zip((rules or {}).items(), ("tab:red", "tab:brown")):
-            ax.axhline(100 * v, ls=":", color=c, lw=1.2, label=f"{r} (no WDBC data) {100 * v:.1f}%")
+        for (r, v), c, ls in zip((rules or {}).items(), ("tab:red", "tab:brown"), (":", "-.")):
+            ax.axhline(100 * v, ls=ls, color=c, lw=1.2, label=f"{r} (no WDBC data) {100 * v:.1f}%")
         ax.set_ylim(0, 101)
         if method == "authors":
             ax.plot(PAPER_BY_K.index, PAPER_BY_K.SM, ls="none", marker="x", color="k", alpha=0.6,
@@ -56,9 +56,12 @@ def plot_accuracy(TP: TransferParams, summary: pd.DataFrame, rules: dict | None 
 @report_style
 def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     """BCD accuracy of each model at k = 6 over every sign pattern of BCD's components (all seeds), with the
-    installed solver's pattern and the loadings-matched pattern marked."""
+    installed solver's pattern and the loadings-matched pattern marked; the key, below the panel, names every
+    mark (the grey dots and violins too)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig, ax = report_figure(height=4.6)
+    fig, ax = report_figure(height=5.8)  # the panel, and its key below it
     if flips.empty:
         ax.text(0.5, 0.5, "no sign-flip analysis (needs authors features and k = 6)", ha="center")
         return fig
@@ -75,7 +78,13 @@ def plot_sign_flips(TP: TransferParams, flips: pd.DataFrame, majority: float):
     ax.set(title=f"{TP.run}: authors' features, k = {SIGN_FLIP_K}:\nBCD accuracy over all "
                  f"{2 ** SIGN_FLIP_K} sign patterns x {flips.seed.nunique()} seeds", xlabel="",
            ylabel="BCD accuracy (%)")
-    ax.legend(loc="lower left")
+    handles, labels = ax.get_legend_handles_labels()
+    n_seeds = flips.seed.nunique()
+    handles = [Line2D([], [], ls="none", marker="o", ms=3, color="0.5", alpha=0.6),
+               Patch(facecolor="0.9", edgecolor="0.3")] + handles
+    labels = [f"one sign pattern, one seed ({2 ** SIGN_FLIP_K} x {n_seeds} per model)",
+              "their spread (violin; lines at the quartiles)"] + labels
+    fig.legend(handles, labels, loc="outside lower center", ncols=1)
     return fig
 
 
