@@ -212,3 +212,24 @@ def test_the_frozen_heap_changes_no_byte_and_is_always_released(trained, monkeyp
             assert gc.get_freeze_count() > 0
             1 / 0
     assert gc.get_freeze_count() == 0
+
+
+def test_predict_gives_what_keras_predict_gives_bit_for_bit(trained, scratch_outputs):
+    """lib.train.fitting.predict calls the model on predict's own batches instead of running Keras' predict:
+    every kind of model the study predicts with gives the same outputs, bit for bit, on more rows than one batch
+    (a last batch shorter than the others) and on fewer, from float64 and float32 rows."""
+    P, prep, tm, sm = trained
+    pruned = pruning.prune(P, prep, tm, "polynomial", 0.8, epochs=1, lr=1e-4, seed=0).model
+    qat = quantization.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
+    authors_qat = quantization.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
+    fitting.save(sm, "predict", "SM", "r0f0")
+    models = {"TM": tm, "TM's logits": architectures.logits_model(tm), "SM": sm, "pruned": pruned, "QAT": qat,
+              "authors' QAT": authors_qat, "SM from its file": fitting.load_model("predict", "SM", "r0f0")}
+    X = np.concatenate([prep.X_train] * 5)  # more than two batches of 512
+    assert len(X) > 2 * 512 and len(X) % 512 and len(X) % fitting.PREDICT_BATCH
+    for name, model in models.items():
+        for rows in (X.astype(np.float64), X.astype(np.float32), prep.X_test[:7]):
+            for batch in (fitting.PREDICT_BATCH, 512):  # 512: the validation of early stopping
+                expected = model.predict(rows, batch_size=batch, verbose=0)
+                got = fitting.predict(model, rows, batch_size=batch)
+                assert got.dtype == expected.dtype and np.array_equal(got, expected), (name, rows.shape, rows.dtype)

@@ -128,7 +128,7 @@ class Trained:
 def teacher_logits(teacher, X: np.ndarray) -> np.ndarray:
     """The frozen teacher's pre-sigmoid logits of ``X`` (inference mode), once per split."""
     view = architectures.logits_model(teacher)
-    return np.asarray(view.predict(np.asarray(X, dtype=np.float32), batch_size=256, verbose=0), dtype=np.float32)
+    return np.asarray(fitting.predict(view, np.asarray(X, dtype=np.float32)), dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------------------ the graph
