@@ -86,3 +86,34 @@ def test_notebook_08_runs_without_pbcnt(tmp_path, monkeypatch):
     table = pd.read_csv(out / "summary-fast.csv")
     assert set(table.run) == {"wdbc-fast", "bcd-fast", "wdbc-paper-fast"}
     assert (out / "summary-fast.md").read_text().strip()
+
+
+def _checked_notebook(path, plain: str, html: str, fresh_plain: str, fresh_html: str):
+    """An executed notebook of one checked cell: its stored output (``plain``, ``html``), and code that prints
+    the fresh one (``fresh_plain``, ``fresh_html``) as a DataFrame's display would."""
+    code = ("# NBVAL_CHECK_OUTPUT\nfrom IPython.display import display\n"
+            f"display({{'text/plain': {fresh_plain!r}, 'text/html': {fresh_html!r}}}, raw=True)")
+    cell = nbformat.v4.new_code_cell(code, execution_count=1, outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/plain": plain, "text/html": html})])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    return path
+
+
+def test_a_table_is_checked_by_its_plain_text_and_its_declared_fragile_count(tmp_path):
+    """nbval compares a checked table through its plain text: a count declared fragile (the runtimes table's rows
+    that two runtimes round differently, measured 96 -> 106 under the stand-in) passes whether or not the HTML
+    beside it shows it too; a number outside its tolerance in the plain text still fails."""
+    row = ("SM_INT8 litert_ref   10   860   0.9547\n\n"  # a wide table as pandas wraps it: the counts below
+           "        litert_ref                   {}                      0  ")
+    html = "<table><tr><th>litert_ref</th><td>0.9547</td><td>{}</td><td>0</td></tr></table>"
+    run = tmp_path / "outputs" / "wdbc-paper"  # a full-profile run: its count is declared fragile
+    fragile = _checked_notebook(run / "06_fragile.ipynb", row.format(96), html.format(96), row.format(106),
+                                html.format(106))
+    changed = _checked_notebook(run / "06_changed.ipynb", row.format(96), html.format(96),
+                                row.format(96).replace("0.9547", "0.5547"), html.format(96))
+    for nb, passes in ((fragile, True), (changed, False)):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.nbval_plugin",
+                               "--nbval-lax", "--nbval-current-env", str(nb)], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert (proc.returncode == 0) == passes, proc.stdout[-3000:]
