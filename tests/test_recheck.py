@@ -3,6 +3,7 @@ passes it, a real change (learning rate, swapped model, split) fails it; the tex
 generated markdown; the tolerance file's validation."""
 from __future__ import annotations
 
+import re as re_
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,7 @@ VERDICT_B = ("- `pbcnt-fast`: SM_INT8 − TM = -28.62 points, corrected 95% CI [
 
 @pytest.mark.parametrize("committed, fresh", [
     ("p = .024", "p = .900"), ("alpha = 0.1, T = 10", "alpha = 0.9, T = 10"), ("ROC AUC 0.970", "ROC AUC 0.510"),
-    ("Brier 0.0373", "Brier 0.3373"), ("SM − TM = -0.44 points", "SM − TM = +0.44 points"),
+    ("Brier 0.0373", "Brier 0.3373"), ("SM − TM = -0.44 points", "SM − TM = +2.56 points"),
     ("SM 96.8% [95.2, 97.1]", "SM 66.8% [95.2, 97.1]"), ("SM 96.1% [95.2, 97.1]", "SM 93.6% [92.7, 94.6]"),
     ("21 of 212 missed", "29 of 212 missed"), ("2,688 B", "2,788 B"),
 ])
@@ -558,3 +559,116 @@ def test_nbval_cell_timeout_outlasts_the_slowest_committed_cell():
                   for c in json.loads(nb.read_text(encoding="utf-8"))["cells"])
     assert slowest > 0
     assert int(m.group(1)) >= 3 * slowest, (int(m.group(1)), slowest)
+
+
+# ------------------------------------------------------------------------------------------------ statistics over splits
+@pytest.mark.skipif(not (COMMITTED / "summary" / "claims_per_seed.csv").exists(), reason="no committed claims per seed")
+def test_full_rules_of_statistics_over_splits_are_at_least_the_seed_spread(tol):
+    """p-values, interval bounds, fragility counts, split shares and rank tests: the full profile's rules are at
+    least as wide as another training seed moves them in the median (lib/tools/seed_spread.py), with a share of
+    rows allowed further."""
+    from lib.tools import seed_spread
+    d = seed_spread.derived_statistics(seed_spread.statistics_spread())
+    rule = lambda col, file="summary.csv", dotted=None: recheck._rule_for(tol, "full", dotted or col, col, file)  # noqa: E731
+    d = {k: v - 1e-9 for k, v in d.items()}  # a median of rank changes prints as 0.4 and is 0.40000000000000036
+    for col, file in (("p_two_sided", "claims.csv"), ("p_two_sided", "claims_per_seed.csv"), ("corrected_p", "comparisons.csv"),
+                      ("naive_p", "comparisons.csv"), ("corrected_p_holm", "comparisons.csv"), ("p_one_sided", "claims.csv"),
+                      ("corrected_inflation_p", "inflation.csv")):
+        r = rule(col, file)
+        assert r.atol >= d["p"] and r.rows > 0, (file, col)
+    assert rule("nemenyi_p", "rank_tests.csv").atol >= d["nemenyi_p"]
+    for col, file in (("low", "claims.csv"), ("high", "claims_per_seed.csv"), ("corrected_ci_low", "comparisons.csv")):
+        assert rule(col, file).atol >= d["bound"] and rule(col, file).rows > 0, (file, col)
+    assert rule("corrected_high", "summary.csv", "accuracy.corrected_high").atol >= d["bound"]
+    for file in ("claims.csv", "claims_per_seed.csv"):
+        r = rule("fragility", file)
+        assert r.atol >= d["fragility"] and r.rtol >= d["fragility_rel"] and r.rows > 0, file
+    assert rule("split_share", "variance_shares.csv").atol >= d["share"]
+    assert rule("avg_rank", "rank_tests.csv").atol >= d["rank"]
+    assert rule("statistic", "rank_tests.csv").rtol >= d["chi2_rel"]
+
+
+def test_full_profile_p_values_move_like_a_seed_but_not_all_of_them(tmp_path, tol):
+    """A CPU may move a p-value as far as another seed typically does, and a tenth of them further; every
+    p-value moved by a third fails. Interval bounds likewise, by a seed's 90th-percentile change."""
+    a, b = _claims_pair(tmp_path, "comparisons.csv")
+    b.loc[b.index[:3], "naive_p"] = 1.0  # a few comparisons became identical on every split (measured: 1 of 234)
+    b["corrected_p"] = (a["corrected_p"] + 0.1).clip(upper=1)
+    assert _table_fails(tmp_path, b, tol, "comparisons.csv") == []
+    c = a.copy()
+    c["corrected_p"] = (a["corrected_p"] + 0.33).clip(upper=1)
+    assert "corrected_p" in {d.column.split(" ")[0] for d in _table_fails(tmp_path, c, tol, "comparisons.csv")}
+    c = a.copy()  # one interval bound moved by 5 points: passes; every bound by 4 points: fails
+    c.loc[c.index[0], "corrected_ci_low"] -= 0.05
+    assert _table_fails(tmp_path, c, tol, "comparisons.csv") == []
+    c["corrected_ci_low"] = a["corrected_ci_low"] - 0.04
+    assert "corrected_ci_low" in {d.column.split(" ")[0] for d in _table_fails(tmp_path, c, tol, "comparisons.csv")}
+
+
+def test_key_value_cells_are_compared_key_by_key(tmp_path, tol):
+    """claims.csv's ``detail`` ('detectable_80=..; p_holm_within_run=..; ...'): each number by the rule of its key,
+    so p-values move as p-values may; another key, or a count of rows beyond its rule on most rows, fails."""
+    a, b = _claims_pair(tmp_path)
+    firm = a.index[(a.stability == "firm") & a.detail.fillna("").str.contains("p_one_sided=")]
+    assert len(firm)
+    i = firm[0]
+    b.loc[i, "detail"] = re_.sub(r"p_one_sided=([0-9.e-]+)", lambda m: f"p_one_sided={min(float(m.group(1)) + 0.1, 1):g}",
+                                a.loc[i, "detail"])
+    assert _table_fails(tmp_path, b, tol) == []
+    c = a.copy()
+    c.loc[i, "detail"] = a.loc[i, "detail"].replace("p_one_sided=", "p_other=")
+    assert "detail (keys)" in {d.column for d in _table_fails(tmp_path, c, tol)}
+    c = a.copy()
+    has = a.stability.eq("firm") & a.detail.fillna("").str.contains("p_one_sided=")
+    c.loc[has, "detail"] = [re_.sub(r"p_one_sided=([0-9.e-]+)", lambda m: f"p_one_sided={float(m.group(1)) + 0.5:g}", x)
+                            for x in a.loc[has, "detail"]]
+    assert "detail.p_one_sided" in {d.column for d in _table_fails(tmp_path, c, tol)}
+    # a question's runs listed by their own answer: one row may move a run from list to list (an unstable claim
+    # of that run), every question's lists may not
+    q = a.index[a.detail.fillna("").str.contains("shown_runs=")]
+    assert len(q)
+    c = a.copy()
+    c.loc[q[0], "detail"] = a.loc[q[0], "detail"].replace("shown_runs=", "shown_runs=xyz,")
+    assert _table_fails(tmp_path, c, tol) == []
+    c.loc[q, "detail"] = [x.replace("shown_runs=", "shown_runs=xyz,") for x in a.loc[q, "detail"]]
+    assert "detail.shown_runs" in {d.column for d in _table_fails(tmp_path, c, tol)}
+
+
+@pytest.mark.skipif(not (COMMITTED / "summary" / "claims_per_seed.csv").exists(), reason="no committed claims per seed")
+def test_per_seed_verdicts_of_an_unstable_claim_compare_by_its_label(tmp_path, tol):
+    """claims_per_seed.csv: a seed's answer of a claim that claims.csv labels unstable may differ (measured under
+    the stand-in: SM - TM accuracy on wdbc, seed 3, shown -> not shown); a seed's answer of a firm claim may not."""
+    a, b = _claims_pair(tmp_path, "claims_per_seed.csv")
+    assert "stability" in a and a.stability.eq("unstable").any() and a.stability.eq("firm").any()
+    flip = lambda x: "not_shown" if x == "shown" else "shown"  # noqa: E731
+    i = a.index[a.stability.eq("unstable") & a.answer.notna()][0]
+    b.loc[i, "answer"] = flip(a.loc[i, "answer"])
+    assert _table_fails(tmp_path, b, tol, "claims_per_seed.csv") == []
+    c = a.copy()
+    j = a.index[a.stability.eq("firm") & a.answer.notna()][0]
+    c.loc[j, "answer"] = flip(a.loc[j, "answer"])
+    assert {d.column for d in _table_fails(tmp_path, c, tol, "claims_per_seed.csv")} == {"answer"}
+
+
+def test_signed_two_decimal_numbers_in_text_are_points(tol):
+    """A paired difference and its bounds print as %+.2f points: "-0.80" is 0.8 points, not a fraction, so the
+    decimal rule applies (measured under the stand-in: +2.06 [-0.80, +4.92] -> +1.99 [-0.92, +4.90]); a bound that
+    moved by 3 points still fails, and an unsigned fraction keeps the fraction rule."""
+    rule = tol.text["full"]
+    line = "| `wdbc` | SM_scratch − TM | 96.6% [94.6, 98.5] | 94.5% [92.4, 96.7] | {} | .137 |"
+    assert recheck.text_equal(line.format("+2.06 [-0.80, +4.92]"), line.format("+1.99 [-0.92, +4.90]"), rule)[0]
+    assert not recheck.text_equal(line.format("+2.06 [-0.80, +4.92]"), line.format("+2.06 [-3.80, +4.92]"), rule)[0]
+    assert rule.for_token("-0.80", -0.8) is rule.decimal and rule.for_token("0.80", 0.8) is rule.fraction
+    assert rule.for_token("-0.0521", -0.0521) is rule.fraction
+
+
+def test_rank_list_order_is_fragile_its_critical_difference_is_not(tol):
+    line = ("- `wdbc-paper`: Friedman p < .001 over 10 splits and 8 models; best average ranks {} (ranks that differ by "
+            "less than the Nemenyi critical difference, {}, are not told apart; every rank in "
+            "`details/rank_tests.csv`).")
+    a = line.format("SM_INT8 3.4, SM 3.6, TM_QAT 3.8, TM_PTQ 3.9", "3.32")
+    b = line.format("SM_INT8 3.2, SM 3.5, TM 4.0, TM_PTQ 4.0", "3.32")
+    ok, why = recheck.text_equal(a, b, tol.text["full"], tol.fragile["full"])
+    assert ok and why.startswith("fragile"), why
+    assert not recheck.text_equal(a, line.format("SM_INT8 3.4, SM 3.6, TM_QAT 3.8, TM_PTQ 3.9", "5.77"),
+                                  tol.text["full"], tol.fragile["full"])[0]

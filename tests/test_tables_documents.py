@@ -711,3 +711,21 @@ def test_a_distilled_students_confounds_include_its_teachers_training():
     for m in ("SM", "SM_INT8"):
         assert set(tables.TRAINING_SETTINGS["TM"]) <= set(tables.TRAINING_SETTINGS[m])
     assert "teacher_patience" not in tables.TRAINING_SETTINGS["SM_scratch"]
+
+
+def test_rank_table_is_tidy_and_per_seed_claims_carry_their_claims_label():
+    from lib.analysis import claims as claims_
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame(rng.random((10, 4)), columns=["SM", "TM", "LR", "RF"])
+    fr = {**stats.friedman(t), "nemenyi": stats.nemenyi(t)}
+    rt = tables.rank_table({"wdbc": fr})
+    assert list(rt.model) == sorted(t.columns)
+    assert rt.set_index("model").avg_rank.to_dict() == fr["avg_ranks"].to_dict()
+    assert np.isnan(rt.loc[rt.model == "SM", "nemenyi_p"]).all()
+    assert rt.loc[rt.model == "TM", "nemenyi_p"].iloc[0] == pytest.approx(fr["nemenyi"].loc["TM", "SM"])
+    assert (rt.critical_difference == fr["critical_difference"]).all() and (rt.k == 4).all()
+    claims = pd.DataFrame({"name": ["a", "b"], "run": ["wdbc", "wdbc"], "stability": ["firm", "unstable"]})
+    per_seed = {k: pd.DataFrame({"name": ["a", "b"], "run": ["wdbc", "wdbc"], "answer": ["shown", "x"],
+                                 "stability": [np.nan, np.nan]}) for k in (0, 1)}
+    ps = claims_.per_seed_table(per_seed, claims)
+    assert list(ps.replicate) == [0, 0, 1, 1] and list(ps.stability) == ["firm", "unstable"] * 2

@@ -351,3 +351,13 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     """Every claim as one row (``claims.csv``)."""
     cols = [("p_two_sided" if k == "p" else k) for k in Claim.__dataclass_fields__]
     return pd.DataFrame([c.row() for c in claims], columns=cols)
+
+
+def per_seed_table(per_seed: dict, claims: pd.DataFrame) -> pd.DataFrame:
+    """Every claim computed on each training seed's results alone (``{replicate: claims_table}``) as one table
+    (``claims_per_seed.csv``), each row carrying its replicate and the firm / unstable / not replicated label of
+    its claim in ``claims`` (the label is the claim's, over all seeds, not the seed's own)."""
+    rows = pd.concat([t.assign(replicate=k) for k, t in per_seed.items()], ignore_index=True)
+    label = claims.drop_duplicates(["name", "run"]).set_index(["name", "run"])["stability"]
+    rows["stability"] = [label.get((n, r), np.nan) for n, r in zip(rows["name"], rows["run"])]
+    return rows

@@ -268,6 +268,23 @@ def rank_tests(res: pd.DataFrame, metric: str = "accuracy") -> dict:
     return {**fr, "nemenyi": stats.nemenyi(table)}
 
 
+def rank_table(ranks: dict, against: str = "SM") -> pd.DataFrame:
+    """The rank tests of every run (``{run: rank_tests(...)}``) as one tidy table (``rank_tests.csv``): a row per
+    (run, model) with its average rank and its Nemenyi p-value against ``against``, and the run's Friedman
+    statistic, p-values and critical difference repeated on each of its rows. Rows keep a fixed order (models by
+    name), so that two runs whose near-tied ranks swap still line up model by model."""
+    rows = []
+    for run, fr in ranks.items():
+        nem = fr["nemenyi"][against] if against in fr["nemenyi"] else pd.Series(dtype=float)
+        for model, rank in fr["avg_ranks"].sort_index().items():
+            rows.append({"run": run, "model": model, "avg_rank": float(rank),
+                         "nemenyi_p": float(nem.get(model, np.nan)) if model != against else np.nan,
+                         "statistic": fr["statistic"], "df": fr["df"], "p": fr["p"],
+                         "iman_davenport_p": fr["iman_davenport_p"], "n_blocks": fr["n_blocks"], "k": fr["k"],
+                         "critical_difference": fr["critical_difference"]})
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------------------------ per row
 def first_pass(pred: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """The predictions in which every row is tested once: the folds of the first repeat (rigorous), or the

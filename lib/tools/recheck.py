@@ -77,7 +77,9 @@ class Rule:
 class TextRule:
     """Tolerances for numbers inside text, by the form in which they are printed: a whole number (a count, a size,
     a setting), a fraction (|x| <= 1 with decimals: a proportion, a p-value, a Brier score, a setting like 0.1) or
-    another decimal (a percentage, points, a ratio). Each form: |fresh - committed| <= atol + rtol * |committed|."""
+    another decimal (a percentage, points, a ratio). A number printed with its sign and two decimals is a
+    difference in points (the study prints paired differences and their bounds as ``%+.2f``: "+2.06 [-0.80,
+    +4.92]"), a decimal whatever its size. Each form: |fresh - committed| <= atol + rtol * |committed|."""
     integer: Rule
     fraction: Rule
     decimal: Rule
@@ -86,6 +88,8 @@ class TextRule:
     def for_token(self, token: str, value: float) -> Rule:
         if not re.search(r"[.eE]", token):
             return self.integer
+        if re.fullmatch(r"[-+\u2212]\d+\.\d\d", token):
+            return self.decimal
         return self.fraction if abs(value) <= 1 else self.decimal
 
     def allows(self, token: str, committed: float, fresh: float) -> bool:
@@ -349,6 +353,25 @@ def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, l
             share = rule.rows if "*" not in rule.patterns else 0.0
             sa, sb = a[col].astype(str).where(a[col].notna(), ""), b[col].astype(str).where(b[col].notna(), "")
             bad = np.flatnonzero((sa != sb).to_numpy())
+            pairs = _key_values(sa, sb) if len(bad) and not share else None
+            if pairs is not None:  # 'k=v; k=v' cells: each number by the rule of its key, words exactly
+                numbers, differ = pairs
+                for key, (ka, kb) in numbers.items():
+                    out += _numeric_deviations(label, f"{col}.{key}", ka, kb, [key] * len(a), key,
+                                               Path(committed).name, tol, profile, models, text=True)
+                if not differ:
+                    out.append(Deviation(label, col, 0.0, "keys and words exact", True, ""))
+                for key, rows in differ.items():  # text values: exact, unless the key's rule allows a share
+                    rule = _rule_for(tol, profile, key, key, Path(committed).name) if key else None
+                    share = rule.rows if rule is not None and "*" not in rule.patterns else 0.0
+                    has_key = sa.str.contains(rf"(?:^|;)\s*{re.escape(key)}=").to_numpy() if key else np.ones(len(a), bool)
+                    ok = _within_share(np.array(rows), has_key, share, None)  # a share of the rows that have the key
+                    r = rows[0]
+                    out.append(Deviation(label, f"{col}.{key}" if key else f"{col} (keys)", math.inf if not ok else
+                                         len(rows) / len(a), "exact" + (f", {share:g} of rows may differ" if share else ""),
+                                         ok, f"row {r + 1}: {sa.iloc[r]!r} vs {sb.iloc[r]!r} "
+                                             f"({len(rows)} of {len(a)} rows differ)"))
+                continue
             ok = _within_share(bad, np.ones(len(a), bool), share, models)
             key = "exact" if not share else f"exact, {share:g} of rows may differ"
             where = ""
@@ -358,29 +381,80 @@ def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, l
             out.append(Deviation(label, col, math.inf if not ok else len(bad) / max(len(a), 1), key, ok, where))
             continue
         names = [f"{m}.{col}" for m in metric] if metric is not None else [col] * len(a)
-        groups: dict[str, list[int]] = {}
-        fname = Path(committed).name
-        for i, n in enumerate(names):
-            rule = _rule_for(tol, profile, n, col, fname)
-            groups.setdefault(_rule_key(rule), []).append(i)
-        for key, rows in groups.items():
-            rule = _rule_for(tol, profile, names[rows[0]], col, fname)
-            x, y = va.iloc[rows].to_numpy(), vb.iloc[rows].to_numpy()
-            both_nan = np.isnan(x) & np.isnan(y)
-            one_nan = np.isnan(x) ^ np.isnan(y)
-            diff = np.where(both_nan, 0.0, np.abs(y - x))
-            diff = np.where(one_nan, np.inf, diff)
-            allowed = rule.atol + rule.rtol * np.abs(np.nan_to_num(x)) + 1e-12
-            bad = np.flatnonzero(diff > allowed)
-            worst = float(np.nanmax(diff)) if len(diff) else 0.0
-            n_values = max(int((~np.isnan(x)).sum()), 1)
-            ok = _within_share(bad, ~np.isnan(x), rule.rows, models[rows] if models is not None else None)
-            where = ""
-            if len(bad):
-                r = rows[int(bad[np.argmax(diff[bad])])]
-                where = f"row {r + 1}: {va.iloc[r]:g} vs {vb.iloc[r]:g} ({len(bad)} of {n_values} values outside)"
-            name = col if metric is None else f"{col} [{'/'.join(sorted({names[i].split('.')[0] for i in rows}))}]"
-            out.append(Deviation(label, name, worst, _rule_key(rule), ok, where))
+        out += _numeric_deviations(label, col, va, vb, names, col, Path(committed).name, tol, profile, models,
+                                   by_metric=metric is not None)
+    return out
+
+
+_PAIR = re.compile(r"^\s*(\w+)=([^;]*)$")
+
+
+def _number(v: str) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def _key_values(sa: pd.Series, sb: pd.Series) -> tuple[dict, dict] | None:
+    """Cells of ``k=v; k=v`` pairs (claims.csv's ``detail``): ``({key: (committed, fresh)}, {key: rows})`` with one
+    numeric Series pair per key whose values are numbers, and per key the rows whose text values differ (key
+    ``""``: rows whose keys differ); None when a cell is not such a list (then the cells are compared as text)."""
+    def parse(cell: str) -> dict | None:
+        out = {}
+        for part in (cell.split(";") if cell else []):
+            m = _PAIR.match(part)
+            if not m:
+                return None
+            out[m.group(1)] = m.group(2).strip()
+        return out
+    rows_a, rows_b = [parse(c) for c in sa], [parse(c) for c in sb]
+    if any(r is None for r in rows_a + rows_b):
+        return None
+    numeric: dict[str, tuple[list, list]] = {}
+    differ: dict[str, list] = {}
+    for i, (x, y) in enumerate(zip(rows_a, rows_b)):
+        if set(x) != set(y):
+            differ.setdefault("", []).append(i)
+            continue
+        for k in x:
+            nx, ny = _number(x[k]), _number(y[k])
+            if nx is None or ny is None:
+                if x[k] != y[k]:
+                    differ.setdefault(k, []).append(i)
+                continue
+            col = numeric.setdefault(k, ([np.nan] * len(rows_a), [np.nan] * len(rows_a)))
+            col[0][i], col[1][i] = nx, ny
+    return ({k: (pd.Series(v[0], dtype=float), pd.Series(v[1], dtype=float)) for k, v in numeric.items()}, differ)
+
+
+def _numeric_deviations(label: str, col: str, va: pd.Series, vb: pd.Series, names: list, rule_col: str, fname: str,
+                        tol: Tolerances, profile: str, models, by_metric: bool = False,
+                        text: bool = False) -> list[Deviation]:
+    """One column of numbers: its rows grouped by their rule (``names``: the dotted name of each row), each group
+    within its atol/rtol, with the rule's share of rows allowed outside."""
+    out = []
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(_rule_key(_rule_for(tol, profile, n, rule_col, fname)), []).append(i)
+    for key, rows in groups.items():
+        rule = _rule_for(tol, profile, names[rows[0]], rule_col, fname)
+        x, y = va.iloc[rows].to_numpy(), vb.iloc[rows].to_numpy()
+        both_nan = np.isnan(x) & np.isnan(y)
+        one_nan = np.isnan(x) ^ np.isnan(y)
+        diff = np.where(both_nan, 0.0, np.abs(y - x))
+        diff = np.where(one_nan, np.inf, diff)
+        allowed = rule.atol + rule.rtol * np.abs(np.nan_to_num(x)) + 1e-12
+        bad = np.flatnonzero(diff > allowed)
+        worst = float(np.nanmax(diff)) if len(diff) else 0.0
+        n_values = max(int((~np.isnan(x)).sum()), 1)
+        ok = _within_share(bad, ~np.isnan(x), rule.rows, models[rows] if models is not None else None)
+        where = ""
+        if len(bad):
+            r = rows[int(bad[np.argmax(diff[bad])])]
+            where = f"row {r + 1}: {va.iloc[r]:g} vs {vb.iloc[r]:g} ({len(bad)} of {n_values} values outside)"
+        name = col if not by_metric else f"{col} [{'/'.join(sorted({names[i].split('.')[0] for i in rows}))}]"
+        out.append(Deviation(label, name, worst, _rule_key(rule) + (", key by key" if text else ""), ok, where))
     return out
 
 
