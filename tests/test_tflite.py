@@ -33,6 +33,16 @@ def trained():
     return P, prep, tm, sm
 
 
+@pytest.fixture(scope="module")
+def compressed(trained):
+    """The compressed teachers the study converts and predicts with: pruned (polynomial, 80%), QAT, and the
+    authors' QAT model of the paper runs, each after one epoch."""
+    P, prep, tm, _ = trained
+    return {"pruned": pruning.prune(P, prep, tm, "polynomial", 0.8, epochs=1, lr=1e-4, seed=0).model,
+            "QAT": quantization.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model,
+            "authors' QAT": quantization.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model}
+
+
 @pytest.mark.parametrize("kind, target", [("constant", 0.5), ("polynomial", 0.8), ("polynomial", 0.9)])
 def test_pruned_model_has_requested_sparsity(trained, kind, target):
     P, prep, tm, _ = trained
@@ -84,16 +94,14 @@ def test_converted_models_agree_with_keras(trained, which, mode, min_agree):
     assert m["size_bytes"] == len(content) and m["agreement"] >= min_agree
 
 
-def test_conversion_is_byte_identical_to_from_keras_model(trained, scratch_outputs):
+def test_conversion_is_byte_identical_to_from_keras_model(trained, compressed, scratch_outputs):
     """lib.compress.tflite.keras_converter saves only the serving signature: the bytes must be exactly those of
     TFLiteConverter.from_keras_model, for each mode and each kind of model the study converts (teacher, student,
     pruned teacher, QAT teacher, the authors' QAT model of the paper runs) and for models loaded back from their
     .keras files, as notebooks 04-06 convert them. One differing byte (the metadata's model type) was the only
     difference before it was set."""
     P, prep, tm, sm = trained
-    pruned = pruning.prune(P, prep, tm, "constant", 0.5, epochs=1, lr=1e-4, seed=0).model
-    qat = quantization.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
-    authors_qat = quantization.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
+    pruned, qat, authors_qat = compressed["pruned"], compressed["QAT"], compressed["authors' QAT"]
     fitting.save(tm, "bytes", "TM", "r0f0")
     fitting.save(sm, "bytes", "SM", "r0f0")
     tm_file, sm_file = fitting.load_model("bytes", "TM", "r0f0"), fitting.load_model("bytes", "SM", "r0f0")
@@ -214,17 +222,14 @@ def test_the_frozen_heap_changes_no_byte_and_is_always_released(trained, monkeyp
     assert gc.get_freeze_count() == 0
 
 
-def test_predict_gives_what_keras_predict_gives_bit_for_bit(trained, scratch_outputs):
+def test_predict_gives_what_keras_predict_gives_bit_for_bit(trained, compressed, scratch_outputs):
     """lib.train.fitting.predict calls the model on predict's own batches instead of running Keras' predict:
     every kind of model the study predicts with gives the same outputs, bit for bit, on more rows than one batch
     (a last batch shorter than the others) and on fewer, from float64 and float32 rows."""
     P, prep, tm, sm = trained
-    pruned = pruning.prune(P, prep, tm, "polynomial", 0.8, epochs=1, lr=1e-4, seed=0).model
-    qat = quantization.quantize_aware(P, prep, tm, epochs=1, lr=1e-5, seed=0).model
-    authors_qat = quantization.qat_from_scratch(P, prep, seed=0, epochs=1, lr=1e-5).model
     fitting.save(sm, "predict", "SM", "r0f0")
-    models = {"TM": tm, "TM's logits": architectures.logits_model(tm), "SM": sm, "pruned": pruned, "QAT": qat,
-              "authors' QAT": authors_qat, "SM from its file": fitting.load_model("predict", "SM", "r0f0")}
+    models = {"TM": tm, "TM's logits": architectures.logits_model(tm), "SM": sm, **compressed,
+              "SM from its file": fitting.load_model("predict", "SM", "r0f0")}
     X = np.concatenate([prep.X_train] * 5)  # more than two batches of 512
     assert len(X) > 2 * 512 and len(X) % 512 and len(X) % fitting.PREDICT_BATCH
     for name, model in models.items():
