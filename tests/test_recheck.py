@@ -586,13 +586,40 @@ def test_full_rules_of_statistics_over_splits_are_at_least_the_seed_spread(tol):
     assert rule("split_share", "variance_shares.csv").atol >= d["share"]
     assert rule("avg_rank", "rank_tests.csv").atol >= d["rank"]
     assert rule("statistic", "rank_tests.csv").rtol >= d["chi2_rel"]
+    # the rows allowed beyond a tolerance move no further than a seed moves them (90th percentile; a bound: the largest)
+    caps = {k: v - 1e-9 for k, v in seed_spread.derived_caps(seed_spread.statistics_spread()).items()}
+    assert rule("corrected_ci_low", "comparisons.csv").cap >= caps["bound"]
+    assert rule("avg_rank", "rank_tests.csv").cap >= caps["rank"]
+    assert rule("split_share", "variance_shares.csv").cap >= caps["share"]
+
+
+def test_a_student_that_lost_a_row_per_split_fails_on_its_rank(tmp_path, tol):
+    """A deployed student that misclassifies one more test row on every split passes the means (0.88 points on
+    wdbc, within 0.01) but its average rank jumps (4.0 -> 6.4 when simulated): beyond what another seed moves a
+    rank in 9 cases of 10 (the cap), so rank_tests.csv fails; a near-tie that moved by 0.7 passes."""
+    a, b = _claims_pair(tmp_path, "rank_tests.csv")
+    i = a.index[(a.run == "wdbc") & (a.model == "SM_INT8")][0]
+    b.loc[i, "avg_rank"] = a.loc[i, "avg_rank"] + 0.7
+    assert _table_fails(tmp_path, b, tol, "rank_tests.csv") == []
+    b.loc[i, "avg_rank"] = a.loc[i, "avg_rank"] + 2.4
+    assert {d.column for d in _table_fails(tmp_path, b, tol, "rank_tests.csv")} == {"avg_rank"}
+
+
+def test_a_cap_needs_a_share_of_rows(tmp_path):
+    import yaml
+    raw = yaml.safe_load(recheck.TOLERANCES.read_text())
+    raw["columns"]["full"].insert(0, {"match": ["x"], "atol": 0.1, "cap": 0.5, "why": "a cap without rows"})
+    bad = tmp_path / "t.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(recheck.RecheckError, match="cap"):
+        recheck.load_tolerances(bad)
 
 
 def test_full_profile_p_values_move_like_a_seed_but_not_all_of_them(tmp_path, tol):
     """A CPU may move a p-value as far as another seed typically does, and a tenth of them further; every
     p-value moved by a third fails. Interval bounds likewise, by a seed's 90th-percentile change."""
     a, b = _claims_pair(tmp_path, "comparisons.csv")
-    b.loc[b.index[:3], "naive_p"] = 1.0  # a few comparisons became identical on every split (measured: 1 of 234)
+    b.loc[b.index[:3], "naive_p"] = 1.0  # a few mean differences became exactly 0 (measured: 3 of 234, 0.34 -> 1)
     b["corrected_p"] = (a["corrected_p"] + 0.1).clip(upper=1)
     assert _table_fails(tmp_path, b, tol, "comparisons.csv") == []
     c = a.copy()

@@ -64,6 +64,7 @@ class Rule:
     rtol: float = 0.0
     why: str = ""
     rows: float = 0.0  # share of a column's rows that may lie outside atol/rtol (a prediction near 0.5 may flip)
+    cap: float = math.inf  # how far those rows may lie: no value may move further than this
 
     def allows(self, committed: float, fresh: float) -> bool:
         if math.isnan(committed) and math.isnan(fresh):
@@ -161,7 +162,7 @@ def load_tolerances(path: Path | str = TOLERANCES) -> Tolerances:
         for i, r in enumerate(rules):
             if not isinstance(r, dict) or "match" not in r or "atol" not in r:
                 raise RecheckError(f"{path}: columns.{prof}[{i}] needs 'match' (list of column patterns) and 'atol'")
-            unknown = set(r) - {"match", "atol", "rtol", "rows", "why"}
+            unknown = set(r) - {"match", "atol", "rtol", "rows", "cap", "why"}
             if unknown:
                 raise RecheckError(f"{path}: columns.{prof}[{i}]: unknown key(s) {sorted(unknown)}")
             pats = r["match"] if isinstance(r["match"], list) else [r["match"]]
@@ -169,9 +170,13 @@ def load_tolerances(path: Path | str = TOLERANCES) -> Tolerances:
             if not all(isinstance(v, (int, float)) and v >= 0 for v in (atol, rtol, rows)) or rows >= 1:
                 raise RecheckError(f"{path}: columns.{prof}[{i}]: atol and rtol must be numbers >= 0, "
                                    f"rows a share in [0, 1)")
+            cap = r.get("cap", math.inf)
+            if "cap" in r and (not isinstance(cap, (int, float)) or cap < atol or not rows):
+                raise RecheckError(f"{path}: columns.{prof}[{i}]: 'cap' must be a number >= atol, on a rule with 'rows'")
             if not str(r.get("why", "")).strip():
                 raise RecheckError(f"{path}: columns.{prof}[{i}] ({pats}) needs a 'why'")
-            parsed.append(Rule(tuple(str(p) for p in pats), float(atol), float(rtol), str(r["why"]), float(rows)))
+            parsed.append(Rule(tuple(str(p) for p in pats), float(atol), float(rtol), str(r["why"]), float(rows),
+                               float(cap)))
         if "*" not in parsed[-1].patterns:
             raise RecheckError(f"{path}: the last rule of columns.{prof} must match '*' (the default)")
         columns[prof] = parsed
@@ -448,11 +453,14 @@ def _numeric_deviations(label: str, col: str, va: pd.Series, vb: pd.Series, name
         bad = np.flatnonzero(diff > allowed)
         worst = float(np.nanmax(diff)) if len(diff) else 0.0
         n_values = max(int((~np.isnan(x)).sum()), 1)
-        ok = _within_share(bad, ~np.isnan(x), rule.rows, models[rows] if models is not None else None)
+        beyond_cap = int((diff > rule.cap + 1e-12).sum())
+        ok = beyond_cap == 0 and _within_share(bad, ~np.isnan(x), rule.rows,
+                                               models[rows] if models is not None else None)
         where = ""
         if len(bad):
             r = rows[int(bad[np.argmax(diff[bad])])]
-            where = f"row {r + 1}: {va.iloc[r]:g} vs {vb.iloc[r]:g} ({len(bad)} of {n_values} values outside)"
+            where = f"row {r + 1}: {va.iloc[r]:g} vs {vb.iloc[r]:g} ({len(bad)} of {n_values} values outside" + \
+                (f", {beyond_cap} beyond the cap {rule.cap:g})" if beyond_cap else ")")
         name = col if not by_metric else f"{col} [{'/'.join(sorted({names[i].split('.')[0] for i in rows}))}]"
         out.append(Deviation(label, name, worst, _rule_key(rule) + (", key by key" if text else ""), ok, where))
     return out
@@ -493,7 +501,8 @@ def _rule_for(tol: Tolerances, profile: str, dotted: str, col: str, file: str = 
 
 def _rule_key(rule: Rule) -> str:
     return (f"atol {rule.atol:g}" + (f" + rtol {rule.rtol:g}" if rule.rtol else "")
-            + (f", {rule.rows:g} of rows may exceed" if rule.rows else ""))
+            + (f", {rule.rows:g} of rows may exceed" if rule.rows else "")
+            + (f" up to {rule.cap:g}" if rule.cap != math.inf else ""))
 
 
 def compare_json(committed: Path, fresh: Path, label: str) -> list[Deviation]:

@@ -92,10 +92,16 @@ def _moves(p: pd.DataFrame) -> pd.Series:
 
 def claim_moves(per_seed: pd.DataFrame, claims: pd.DataFrame) -> dict[str, pd.Series]:
     """``{"p": .., "bound": .., "fragility": .., "fragility_rel": ..}``: how far another seed moves each replicated
-    claim's two-sided p-value, interval bounds and fragility count (``claims_per_seed.csv`` against seed 0;
-    claims that ``claims.csv`` labels 'not replicated' are left out: their seeds are one table)."""
+    claim's two-sided p-value, interval bounds and fragility count (``claims_per_seed.csv`` against seed 0).
+    Claims that no seed moves are left out, so that they do not dilute the spread: those ``claims.csv`` labels
+    'not replicated' (their seeds are one table), and those whose value and bounds are the same numbers on every
+    seed (a float statistic that five seeds leave unchanged does not depend on them: a baseline's operating point,
+    LR; a cross-dataset claim of a run without replicates)."""
     replicated = claims.loc[claims["stability"].fillna("") != "not replicated", ["name", "run"]]
     d = per_seed.merge(replicated, on=["name", "run"])
+    fixed = d.groupby(["name", "run"])[["value", "low", "high"]].agg(
+        lambda x: x.notna().all() and x.round(12).nunique() == 1).all(axis=1)
+    d = d.merge(fixed[~fixed].index.to_frame(index=False), on=["name", "run"])
     piv = {c: d.pivot_table(index=["name", "run"], columns="replicate", values=c) for c in
            ("p_two_sided", "low", "high", "fragility")}
     frag = piv["fragility"]
@@ -184,6 +190,12 @@ def derived_statistics(stats: pd.DataFrame) -> dict:
     return {r.statistic: float(r.q90 if r.statistic in BY_Q90 else r.median) for r in stats.itertuples()}
 
 
+def derived_caps(stats: pd.DataFrame) -> dict:
+    """``{statistic: cap}``: how far the tenth of rows beyond a tolerance may move: the largest change a seed makes
+    for :data:`BY_Q90`, the 90th percentile for the others."""
+    return {r.statistic: float(r.max if r.statistic in BY_Q90 else r.q90) for r in stats.itertuples()}
+
+
 def markdown(table: pd.DataFrame, stats: pd.DataFrame | None = None) -> str:
     d = derived(table)
     lines = ["# How far another training seed moves the numbers (lib/tools/seed_spread.py)", "",
@@ -209,8 +221,10 @@ def markdown(table: pd.DataFrame, stats: pd.DataFrame | None = None) -> str:
         lines += ["", "Derived tolerances of the full profile: the 90th percentile for a bound, the median change "
                   "for the others, with a tenth of a column's rows allowed further (tests/tolerances.yaml must be at "
                   "least as wide):", ""]
+        caps = derived_caps(stats)
         for k, v in derived_statistics(stats).items():
-            lines.append(f"- {k} ({STATISTICS[k]}): {v:.4f}")
+            lines.append(f"- {k} ({STATISTICS[k]}): {v:.4f}; a cap for the rows beyond it, where a rule has "
+                         f"one: {caps[k]:.4f}")
     return "\n".join(lines) + "\n"
 
 
