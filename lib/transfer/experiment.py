@@ -45,7 +45,7 @@ def sign_flip_scores(model, X_target: np.ndarray, y_target, solver_pattern) -> p
     oriented = X * np.asarray(solver_pattern, dtype=np.float32)[None, :, None]  # loadings-oriented scores
     pats = transfer_data.sign_patterns(k).astype(np.float32)
     batch = (pats[:, None, :, None] * oriented[None]).reshape(-1, k, 1)
-    out = model.predict(batch, batch_size=4096, verbose=0).reshape(len(pats), n, -1)
+    out = fitting.predict(model, batch, batch_size=4096).reshape(len(pats), n, -1)
     y = np.asarray(y_target, dtype=int)
     rows = []
     for p, o in zip(pats, out):
