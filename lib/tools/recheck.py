@@ -354,8 +354,7 @@ def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, l
         va, vb = _numeric(a[col]), _numeric(b[col])
         if va is None or vb is None:
             # Text, flags: exact, unless a rule naming this column allows a share of rows to differ
-            rule = _rule_for(tol, profile, col, col, Path(committed).name)
-            share = rule.rows if "*" not in rule.patterns else 0.0
+            share = _share(_rule_for(tol, profile, col, col, Path(committed).name))
             sa, sb = a[col].astype(str).where(a[col].notna(), ""), b[col].astype(str).where(b[col].notna(), "")
             bad = np.flatnonzero((sa != sb).to_numpy())
             pairs = _key_values(sa, sb) if len(bad) and not share else None
@@ -368,27 +367,33 @@ def compare_table(committed: Path, fresh: Path, tol: Tolerances, profile: str, l
                     out.append(Deviation(label, col, 0.0, "keys and words exact", True, ""))
                 for key, rows in differ.items():  # text values: exact, unless the key's rule allows a share
                     rule = _rule_for(tol, profile, key, key, Path(committed).name) if key else None
-                    share = rule.rows if rule is not None and "*" not in rule.patterns else 0.0
-                    has_key = sa.str.contains(rf"(?:^|;)\s*{re.escape(key)}=").to_numpy() if key else np.ones(len(a), bool)
-                    ok = _within_share(np.array(rows), has_key, share, None)  # a share of the rows that have the key
-                    r = rows[0]
-                    out.append(Deviation(label, f"{col}.{key}" if key else f"{col} (keys)", math.inf if not ok else
-                                         len(rows) / len(a), "exact" + (f", {share:g} of rows may differ" if share else ""),
-                                         ok, f"row {r + 1}: {sa.iloc[r]!r} vs {sb.iloc[r]!r} "
-                                             f"({len(rows)} of {len(a)} rows differ)"))
+                    has_key = sa.str.contains(rf"(?:^|;)\s*{re.escape(key)}=").to_numpy() if key else None
+                    out.append(_text_deviation(label, f"{col}.{key}" if key else f"{col} (keys)", sa, sb,
+                                               np.array(rows), _share(rule), has_key, None))
                 continue
-            ok = _within_share(bad, np.ones(len(a), bool), share, models)
-            key = "exact" if not share else f"exact, {share:g} of rows may differ"
-            where = ""
-            if len(bad):
-                r = int(bad[0])
-                where = f"row {r + 1}: {sa.iloc[r]!r} vs {sb.iloc[r]!r} ({len(bad)} of {len(a)} rows differ)"
-            out.append(Deviation(label, col, math.inf if not ok else len(bad) / max(len(a), 1), key, ok, where))
+            out.append(_text_deviation(label, col, sa, sb, bad, share, None, models))
             continue
         names = [f"{m}.{col}" for m in metric] if metric is not None else [col] * len(a)
         out += _numeric_deviations(label, col, va, vb, names, col, Path(committed).name, tol, profile, models,
                                    by_metric=metric is not None)
     return out
+
+
+def _share(rule: Rule | None) -> float:
+    """The share of a text column's rows a rule lets differ: only a rule that names the column ('*' does not)."""
+    return rule.rows if rule is not None and "*" not in rule.patterns else 0.0
+
+
+def _text_deviation(label: str, name: str, sa: pd.Series, sb: pd.Series, bad: np.ndarray, share: float,
+                    has_value: np.ndarray | None, models) -> Deviation:
+    """Text cells compared exactly: ``bad`` rows differ, at most ``share`` of the rows that have a value may."""
+    ok = _within_share(bad, np.ones(len(sa), bool) if has_value is None else has_value, share, models)
+    where = ""
+    if len(bad):
+        r = int(bad[0])
+        where = f"row {r + 1}: {sa.iloc[r]!r} vs {sb.iloc[r]!r} ({len(bad)} of {len(sa)} rows differ)"
+    return Deviation(label, name, math.inf if not ok else len(bad) / max(len(sa), 1),
+                     "exact" if not share else f"exact, {share:g} of rows may differ", ok, where)
 
 
 _PAIR = re.compile(r"^\s*(\w+)=([^;]*)$")
